@@ -1,0 +1,154 @@
+/**
+ * Every setting the relay reads, in one table: the config file, the environment overrides, the
+ * shipped config file and docs/configuration.md are all derived from it, so they cannot drift.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  host: string;
+  port: number;
+  db: string;
+  logLevel: LogLevel;
+  workers: number;
+  publicUrl: string;
+  name: string;
+  description: string;
+  contact: string;
+  pubkey: string;
+  icon: string;
+  maxMessageLength: number;
+  maxSubscriptions: number;
+  maxFilters: number;
+  maxFilterValues: number;
+  maxLimit: number;
+  defaultLimit: number;
+  maxSubidLength: number;
+  maxEventTags: number;
+  maxTagValueLength: number;
+  maxContentLength: number;
+  createdAtLowerLimit: number;
+  createdAtUpperLimit: number;
+  writeBatchSize: number;
+  expirationPurgeSeconds: number;
+  walCheckpointSeconds: number;
+  pingIntervalSeconds: number;
+  maxOutboundBytes: number;
+}
+
+/** What a value looked like and where it came from, so errors can name both. */
+export class ConfigError extends Error {}
+
+type Parser<T> = (raw: unknown) => T;
+
+export interface Setting<K extends keyof Config = keyof Config> {
+  key: K;
+  group: string;
+  doc: string;
+  default: Config[K];
+  parse: Parser<Config[K]>;
+}
+
+const fail = (why: string): never => {
+  throw new ConfigError(why);
+};
+
+function integer(min: number, max: number): Parser<number> {
+  return (raw) => {
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n)) fail(`must be a whole number, got ${JSON.stringify(raw)}`);
+    if (n < min || n > max) fail(`must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+function text(opts: { nonEmpty?: boolean; pattern?: RegExp; patternDoc?: string } = {}): Parser<string> {
+  return (raw) => {
+    if (typeof raw !== 'string') return fail(`must be a string, got ${JSON.stringify(raw)}`);
+    if (opts.nonEmpty && raw.trim() === '') fail('must not be empty');
+    if (opts.pattern && raw !== '' && !opts.pattern.test(raw)) fail(`must be ${opts.patternDoc}, got ${JSON.stringify(raw)}`);
+    return raw;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (raw) => {
+    if (typeof raw !== 'string' || !values.includes(raw as T)) {
+      fail(`must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+    }
+    return raw as T;
+  };
+}
+
+const MAX_INT = Number.MAX_SAFE_INTEGER;
+
+function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
+  return s;
+}
+
+export const SETTINGS: readonly Setting[] = [
+  setting({ key: 'host', group: 'Network', default: '127.0.0.1', parse: text({ nonEmpty: true }),
+    doc: 'Address the WebSocket and HTTP server binds to. Use 0.0.0.0 to accept connections from other machines.' }),
+  setting({ key: 'port', group: 'Network', default: 7447, parse: integer(0, 65535),
+    doc: 'TCP port to listen on; 0 picks a free port (the start log line says which).' }),
+  setting({ key: 'publicUrl', group: 'Network', default: '', parse: text({ pattern: /^wss?:\/\/\S+$/, patternDoc: 'a ws:// or wss:// URL' }),
+    doc: 'The URL clients use to reach the relay (behind a proxy: the wss:// URL). Empty: ws://host:port.' }),
+  setting({ key: 'db', group: 'Storage', default: './data/relay.db', parse: text({ nonEmpty: true }),
+    doc: 'SQLite database file. Parent folders are created; the WAL and SHM files sit beside it.' }),
+  setting({ key: 'writeBatchSize', group: 'Storage', default: 1000, parse: integer(1, 100_000),
+    doc: 'Most events committed in one write transaction (group commit). OK is sent after the commit.' }),
+  setting({ key: 'expirationPurgeSeconds', group: 'Storage', default: 60, parse: integer(1, 86_400),
+    doc: 'How often expired events (NIP-40) are deleted from disk. They are never served once expired.' }),
+  setting({ key: 'walCheckpointSeconds', group: 'Storage', default: 60, parse: integer(1, 86_400),
+    doc: 'How often the write-ahead log is checkpointed and truncated so it cannot grow without bound.' }),
+  setting({ key: 'logLevel', group: 'Process', default: 'info', parse: oneOf(LOG_LEVELS),
+    doc: `Log level of the JSON logs on stdout: ${LOG_LEVELS.join(', ')}.` }),
+  setting({ key: 'workers', group: 'Process', default: 0, parse: integer(0, 256),
+    doc: 'Threads that verify event ids and signatures. 0: one per CPU core.' }),
+  setting({ key: 'name', group: 'Relay information (NIP-11)', default: 'powr-relay', parse: text(),
+    doc: 'Relay name shown to clients.' }),
+  setting({ key: 'description', group: 'Relay information (NIP-11)',
+    default: 'A Nostr relay for POWR workout events (NIP-101e).', parse: text(),
+    doc: 'Relay description shown to clients.' }),
+  setting({ key: 'contact', group: 'Relay information (NIP-11)', default: '', parse: text(),
+    doc: 'Operator contact (mailto: or https: URI). Empty: not advertised.' }),
+  setting({ key: 'pubkey', group: 'Relay information (NIP-11)', default: '',
+    parse: text({ pattern: /^[0-9a-f]{64}$/, patternDoc: '64 lowercase hex characters' }),
+    doc: "Operator's pubkey (hex). Empty: not advertised." }),
+  setting({ key: 'icon', group: 'Relay information (NIP-11)', default: '', parse: text(),
+    doc: 'URL of an icon for the relay. Empty: not advertised.' }),
+  setting({ key: 'maxMessageLength', group: 'Limits', default: 131_072, parse: integer(1024, 64 * 1024 * 1024),
+    doc: 'Largest WebSocket message accepted, in bytes (the whole ["EVENT", …] frame).' }),
+  setting({ key: 'maxSubscriptions', group: 'Limits', default: 50, parse: integer(1, 10_000),
+    doc: 'Open subscriptions per connection.' }),
+  setting({ key: 'maxFilters', group: 'Limits', default: 20, parse: integer(1, 1000),
+    doc: 'Filters in one REQ or COUNT.' }),
+  setting({ key: 'maxFilterValues', group: 'Limits', default: 1000, parse: integer(1, 100_000),
+    doc: 'Values in one filter list (ids, authors, kinds, or one tag key).' }),
+  setting({ key: 'maxLimit', group: 'Limits', default: 1000, parse: integer(1, 1_000_000),
+    doc: 'Largest limit honoured per filter; larger limits are clamped to it.' }),
+  setting({ key: 'defaultLimit', group: 'Limits', default: 500, parse: integer(1, 1_000_000),
+    doc: 'Limit applied to a filter that has none (newest events first).' }),
+  setting({ key: 'maxSubidLength', group: 'Limits', default: 64, parse: integer(1, 1024),
+    doc: 'Longest subscription id.' }),
+  setting({ key: 'maxEventTags', group: 'Limits', default: 2000, parse: integer(1, 100_000),
+    doc: 'Most tags in one event.' }),
+  setting({ key: 'maxTagValueLength', group: 'Limits', default: 1024, parse: integer(64, 1_000_000),
+    doc: 'Longest tag element, in characters.' }),
+  setting({ key: 'maxContentLength', group: 'Limits', default: 65_536, parse: integer(1, 64 * 1024 * 1024),
+    doc: 'Longest event content, in characters (Unicode code points).' }),
+  setting({ key: 'createdAtLowerLimit', group: 'Limits', default: 0, parse: integer(0, MAX_INT),
+    doc: 'Reject events whose created_at is more than this many seconds in the past. 0: no lower limit.' }),
+  setting({ key: 'createdAtUpperLimit', group: 'Limits', default: 900, parse: integer(0, MAX_INT),
+    doc: 'Reject events whose created_at is more than this many seconds in the future.' }),
+  setting({ key: 'pingIntervalSeconds', group: 'Connections', default: 30, parse: integer(1, 3600),
+    doc: 'Interval of WebSocket pings; a peer that has not answered the previous ping is disconnected.' }),
+  setting({ key: 'maxOutboundBytes', group: 'Connections', default: 16 * 1024 * 1024, parse: integer(65_536, 1024 * 1024 * 1024),
+    doc: 'Bytes queued for a client that is not reading before the relay disconnects it.' }),
+];
+
+/** POWR_RELAY_ + the key in upper snake case: logLevel -> POWR_RELAY_LOG_LEVEL. */
+export function envName(key: string): string {
+  return 'POWR_RELAY_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}

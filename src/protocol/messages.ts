@@ -1,0 +1,87 @@
+/** Client → relay message parsing and relay → client message framing (NIP-01, NIP-45). */
+
+export type ClientMessage =
+  | { type: 'EVENT'; event: unknown }
+  | { type: 'REQ'; subId: string; filters: unknown[] }
+  | { type: 'COUNT'; subId: string; filters: unknown[] }
+  | { type: 'CLOSE'; subId: string }
+  | { type: 'AUTH'; event: unknown };
+
+/** A message the relay could not take, and the frame it answers with. */
+export interface Refusal {
+  reply: string;
+}
+
+export interface MessageLimits {
+  maxSubidLength: number;
+  maxFilters: number;
+}
+
+export const frames = {
+  ok: (id: string, accepted: boolean, message: string) => JSON.stringify(['OK', id, accepted, message]),
+  closed: (subId: string, message: string) => JSON.stringify(['CLOSED', subId, message]),
+  notice: (message: string) => JSON.stringify(['NOTICE', message]),
+  eose: (subId: string) => JSON.stringify(['EOSE', subId]),
+  count: (subId: string, count: number) => JSON.stringify(['COUNT', subId, { count }]),
+  /** `eventJson` is the stored canonical JSON, spliced in without re-serialising. */
+  event: (subId: string, eventJson: string) => `["EVENT",${JSON.stringify(subId)},${eventJson}]`,
+};
+
+const printable = (value: unknown) => JSON.stringify(value)?.slice(0, 40) ?? String(value);
+
+function subscriptionId(verb: string, value: unknown, limits: MessageLimits): string | Refusal {
+  if (typeof value !== 'string') return { reply: frames.notice(`invalid: ${verb} subscription id must be a string`) };
+  if (value.length === 0) return { reply: frames.closed(value, 'invalid: subscription id must not be empty') };
+  if (value.length > limits.maxSubidLength) {
+    return { reply: frames.closed(value, `invalid: subscription id is longer than ${limits.maxSubidLength} characters`) };
+  }
+  return value;
+}
+
+function subscriptionRequest(verb: 'REQ' | 'COUNT', msg: unknown[], limits: MessageLimits): ClientMessage | Refusal {
+  const subId = subscriptionId(verb, msg[1], limits);
+  if (typeof subId !== 'string') return subId;
+  const filters = msg.slice(2);
+  if (filters.length === 0) return { reply: frames.closed(subId, `invalid: ${verb} needs at least one filter`) };
+  if (filters.length > limits.maxFilters) {
+    return { reply: frames.closed(subId, `invalid: ${filters.length} filters, more than the ${limits.maxFilters} allowed`) };
+  }
+  return { type: verb, subId, filters };
+}
+
+/** Parses one text frame. Returns the message, or the NOTICE/CLOSED that refuses it. */
+export function parseClientMessage(text: string, limits: MessageLimits): ClientMessage | Refusal {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return { reply: frames.notice('invalid: message is not valid JSON') };
+  }
+  if (!Array.isArray(msg) || msg.length === 0 || typeof msg[0] !== 'string') {
+    return { reply: frames.notice('invalid: message must be a JSON array starting with a verb') };
+  }
+  switch (msg[0]) {
+    case 'EVENT':
+    case 'AUTH':
+      if (msg.length !== 2) return { reply: frames.notice(`invalid: ${msg[0]} takes exactly one event`) };
+      return { type: msg[0], event: msg[1] };
+    case 'REQ':
+    case 'COUNT':
+      return subscriptionRequest(msg[0], msg, limits);
+    case 'CLOSE': {
+      if (msg.length !== 2) return { reply: frames.notice('invalid: CLOSE takes exactly one subscription id') };
+      const subId = subscriptionId('CLOSE', msg[1], limits);
+      return typeof subId === 'string' ? { type: 'CLOSE', subId } : subId;
+    }
+    default:
+      return { reply: frames.notice(`unsupported: unknown message type ${printable(msg[0])}`) };
+  }
+}
+
+/**
+ * Finds an event id in a frame too large to parse, so an oversized EVENT can still get its OK.
+ */
+export function sniffEventId(text: string): string | undefined {
+  if (!/^\s*\[\s*"EVENT"/.test(text)) return undefined;
+  return /"id"\s*:\s*"([0-9a-f]{64})"/.exec(text)?.[1];
+}

@@ -1,0 +1,33 @@
+import type { Config } from '../config/settings.js';
+
+export const SUPPORTED_NIPS = [1, 9, 11, 40, 45];
+
+/** The NIP-11 document. Every `limitation` number is one the relay enforces, read from the same config. */
+export function relayInformation(config: Config, version: string): Record<string, unknown> {
+  const optional = (key: string, value: string) => (value ? { [key]: value } : {});
+  return {
+    name: config.name,
+    description: config.description,
+    ...optional('pubkey', config.pubkey),
+    ...optional('contact', config.contact),
+    ...optional('icon', config.icon),
+    supported_nips: SUPPORTED_NIPS,
+    software: 'https://github.com/powr-relay/powr-relay',
+    version,
+    limitation: {
+      max_message_length: config.maxMessageLength,
+      max_subscriptions: config.maxSubscriptions,
+      max_limit: config.maxLimit,
+      default_limit: config.defaultLimit,
+      max_subid_length: config.maxSubidLength,
+      max_event_tags: config.maxEventTags,
+      max_content_length: config.maxContentLength,
+      min_pow_difficulty: 0,
+      auth_required: false,
+      payment_required: false,
+      restricted_writes: false,
+      ...(config.createdAtLowerLimit > 0 ? { created_at_lower_limit: config.createdAtLowerLimit } : {}),
+      created_at_upper_limit: config.createdAtUpperLimit,
+    },
+  };
+}

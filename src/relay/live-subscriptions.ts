@@ -1,0 +1,82 @@
+import type { NostrEvent } from '../protocol/event.js';
+import { matchesFilter, type Filter } from '../protocol/filter.js';
+
+export interface LiveSubscription {
+  readonly id: string;
+  readonly filters: readonly Filter[];
+  /** Sends one stored event's JSON to the subscriber. */
+  deliver(eventJson: string): void;
+}
+
+type Bucket = Map<string, Set<LiveSubscription>>;
+
+/**
+ * Every open subscription on the relay, indexed so a new event is matched only against the
+ * subscriptions that could want it: each filter is filed under its most specific field (id, author,
+ * a tag value, a kind), or in the catch-all set when it has none of them.
+ */
+export class LiveSubscriptions {
+  private readonly buckets = { id: new Map(), author: new Map(), tag: new Map(), kind: new Map() } satisfies Record<string, Bucket>;
+  private readonly catchAll = new Set<LiveSubscription>();
+  private readonly keys = new Map<LiveSubscription, [Bucket, string][]>();
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  add(sub: LiveSubscription): void {
+    const placed: [Bucket, string][] = [];
+    for (const f of sub.filters) {
+      if (f.matchesNothing) continue;
+      const [bucket, values] = this.slotFor(f);
+      if (!bucket) {
+        this.catchAll.add(sub);
+        continue;
+      }
+      for (const value of values) {
+        let set = bucket.get(value);
+        if (!set) bucket.set(value, (set = new Set()));
+        set.add(sub);
+        placed.push([bucket, value]);
+      }
+    }
+    this.keys.set(sub, placed);
+  }
+
+  remove(sub: LiveSubscription): void {
+    for (const [bucket, value] of this.keys.get(sub) ?? []) {
+      const set = bucket.get(value);
+      set?.delete(sub);
+      if (set?.size === 0) bucket.delete(value);
+    }
+    this.keys.delete(sub);
+    this.catchAll.delete(sub);
+  }
+
+  private slotFor(f: Filter): [Bucket | undefined, readonly string[]] {
+    if (f.ids) return [this.buckets.id, f.ids];
+    if (f.authors) return [this.buckets.author, f.authors];
+    const tag = f.tags[0];
+    if (tag) return [this.buckets.tag, tag.values.map((v) => `${tag.name}\u0000${v}`)];
+    if (f.kinds) return [this.buckets.kind, f.kinds.map(String)];
+    return [undefined, []];
+  }
+
+  /** Delivers the event to every subscription with a matching filter, once each. */
+  publish(event: NostrEvent, eventJson: string): number {
+    const candidates = new Set<LiveSubscription>(this.catchAll);
+    const collect = (bucket: Bucket, key: string) => bucket.get(key)?.forEach((s) => candidates.add(s));
+    collect(this.buckets.id, event.id);
+    collect(this.buckets.author, event.pubkey);
+    collect(this.buckets.kind, String(event.kind));
+    for (const tag of event.tags) if (tag.length > 1) collect(this.buckets.tag, `${tag[0]}\u0000${tag[1]}`);
+    let delivered = 0;
+    for (const sub of candidates) {
+      if (sub.filters.some((f) => matchesFilter(event, f))) {
+        sub.deliver(eventJson);
+        delivered++;
+      }
+    }
+    return delivered;
+  }
+}

@@ -1,0 +1,118 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import type { Config } from '../config/settings.js';
+import { relayInformation } from '../protocol/nip11.js';
+import type { EventStore } from '../store/event-store.js';
+import type { Ingest } from './ingest.js';
+import type { LiveSubscriptions } from './live-subscriptions.js';
+import { Session } from './session.js';
+
+export interface ServerDeps {
+  config: Config;
+  version: string;
+  store: EventStore;
+  ingest: Ingest;
+  live: LiveSubscriptions;
+  log: Logger;
+}
+
+const CORS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Headers': '*',
+  'Access-Control-Allow-Methods': 'GET, OPTIONS',
+};
+
+/**
+ * HTTP and WebSocket on one port. Any path upgrades to the relay (NIP-01: extra path segments must not
+ * matter); a GET asking for application/nostr+json gets the NIP-11 document.
+ */
+export class RelayServer {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<Session>();
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly info: string;
+
+  constructor(private readonly deps: ServerDeps) {
+    this.info = JSON.stringify(relayInformation(deps.config, deps.version));
+    this.http = createServer((req, res) => this.onHttp(req, res));
+    // Frames up to 4x the advertised limit are read and refused politely (the connection stays
+    // usable); anything larger closes the connection before it is buffered.
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: Math.max(deps.config.maxMessageLength * 4, 1024 * 1024),
+      perMessageDeflate: false,
+    });
+    this.http.on('upgrade', (req, socket, head) => {
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
+    });
+  }
+
+  private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, CORS).end();
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { ...CORS, Allow: 'GET, HEAD, OPTIONS' }).end();
+      return;
+    }
+    if ((req.headers.accept ?? '').includes('application/nostr+json')) {
+      res.writeHead(200, { ...CORS, 'Content-Type': 'application/nostr+json' }).end(this.info);
+      return;
+    }
+    if (req.url === '/health') {
+      res.writeHead(200, { ...CORS, 'Content-Type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    res
+      .writeHead(200, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' })
+      .end(`${this.deps.config.name}: a Nostr relay. Connect with a Nostr client over WebSocket.\n`);
+  }
+
+  private onConnection(ws: import('ws').WebSocket, req: IncomingMessage): void {
+    const ip = req.socket.remoteAddress;
+    const session = new Session(ws, this.deps, this.deps.log.child({ ip }));
+    this.sessions.add(session);
+    session.log.debug('connection opened');
+    ws.on('message', (data, isBinary) => session.handle(data, isBinary));
+    ws.on('pong', () => (session.alive = true));
+    ws.on('error', (err) => session.log.debug({ err }, 'connection error'));
+    ws.on('close', (code) => {
+      session.dispose();
+      this.sessions.delete(session);
+      session.log.debug({ code }, 'connection closed');
+    });
+  }
+
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.deps.config.port, this.deps.config.host, () => {
+        this.http.off('error', reject);
+        this.pingTimer = setInterval(() => this.ping(), this.deps.config.pingIntervalSeconds * 1000).unref();
+        resolve(this.http.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** A peer that did not answer the previous ping is gone (dead NAT entry, sleeping phone). */
+  private ping(): void {
+    for (const session of this.sessions) session.heartbeat();
+  }
+
+  /** Stops accepting connections and closes every open one, telling its subscriptions why. */
+  async close(): Promise<void> {
+    clearInterval(this.pingTimer);
+    const closing = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    for (const session of this.sessions) session.shutdown('error: relay is shutting down');
+    this.http.closeAllConnections();
+    await closing;
+  }
+}

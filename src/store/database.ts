@@ -1,0 +1,59 @@
+import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { migrate } from './migrations.js';
+
+/** A database that cannot be opened or read; the message says which file and why. */
+export class DatabaseOpenError extends Error {}
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\u0000', 'latin1');
+
+/** SQLite silently turns a short non-database file into an empty database; refuse that instead. */
+function assertDatabaseFile(path: string): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return; // does not exist yet: it will be created
+  }
+  if (size === 0) return;
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, header, 0, header.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!header.equals(SQLITE_HEADER)) throw Object.assign(new Error('not a database'), { code: 'SQLITE_NOTADB' });
+}
+
+/**
+ * Opens (creating if needed) the SQLite file, checks it really is a readable database, sets the
+ * pragmas the relay depends on and brings the schema up to date.
+ */
+export function openDatabase(path: string): Database {
+  let db: Database | undefined;
+  try {
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      assertDatabaseFile(path);
+    }
+    db = new BetterSqlite3(path);
+    // WAL: readers never block the writer. synchronous=NORMAL: a commit survives a process crash
+    // (the WAL is in the OS before COMMIT returns); only power loss can cost the last commits.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('cache_size = -65536');
+    db.pragma('temp_store = MEMORY');
+    db.pragma('foreign_keys = OFF');
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+    migrate(db);
+    return db;
+  } catch (err) {
+    db?.close();
+    const reason = (err as NodeJS.ErrnoException).code === 'SQLITE_NOTADB' ? 'file is not a SQLite database' : (err as Error).message;
+    throw new DatabaseOpenError(`cannot open database ${path}: ${reason}`);
+  }
+}

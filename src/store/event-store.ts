@@ -1,0 +1,229 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
+import {
+  DELETION_KIND,
+  addressKey,
+  expirationOf,
+  isHex64,
+  kindClass,
+  parseAddress,
+  type NostrEvent,
+} from '../protocol/event.js';
+import type { Filter } from '../protocol/filter.js';
+import { openDatabase } from './database.js';
+import { planFilter } from './planner.js';
+
+/** An event that passed verification, with the canonical JSON it will be stored and served as. */
+export interface VerifiedEvent {
+  event: NostrEvent;
+  json: string;
+}
+
+export type WriteOutcome =
+  | { status: 'stored' }
+  /** Accepted (OK true) but nothing changed. */
+  | { status: 'duplicate'; message: string }
+  /** Refused (OK false). */
+  | { status: 'rejected'; message: string };
+
+interface Row {
+  seq: number;
+  created_at: number;
+  id: Buffer;
+  json: string;
+}
+
+const blob = (hex: string) => Buffer.from(hex, 'hex');
+
+/** Newest first; equal timestamps by lowest id (NIP-01). */
+function newestFirst(a: Row, b: Row): number {
+  return b.created_at - a.created_at || Buffer.compare(a.id, b.id);
+}
+
+/**
+ * Owns the SQLite database: every read and write of events goes through here. Writes are meant to
+ * be called by the single Writer, which wraps a batch of them in one transaction.
+ */
+export class EventStore {
+  readonly db: Database;
+  private readonly statements = new LRUCache<string, Statement>({ max: 500 });
+  private readonly sql;
+
+  constructor(path: string) {
+    this.db = openDatabase(path);
+    const db = this.db;
+    this.sql = {
+      hasId: db.prepare('SELECT 1 FROM nostr_events WHERE id = ?').pluck(),
+      byId: db.prepare('SELECT seq, pubkey, kind FROM nostr_events WHERE id = ?'),
+      byAddress: db.prepare(
+        'SELECT seq, created_at, id FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ?',
+      ),
+      insertEvent: db.prepare(
+        `INSERT INTO nostr_events (id, pubkey, kind, created_at, d, expires_at, received_at, json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertTag: db.prepare(
+        'INSERT INTO event_tags (event_seq, position, name, value, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      deleteEvent: db.prepare('DELETE FROM nostr_events WHERE seq = ?'),
+      deleteTags: db.prepare('DELETE FROM event_tags WHERE event_seq = ?'),
+      isDeletedId: db.prepare('SELECT 1 FROM deleted_events WHERE id = ? AND pubkey = ?').pluck(),
+      addDeletedId: db.prepare('INSERT OR IGNORE INTO deleted_events (id, pubkey) VALUES (?, ?)'),
+      deletedUntil: db.prepare('SELECT until FROM deleted_addresses WHERE kind = ? AND pubkey = ? AND d = ?').pluck(),
+      addDeletedAddress: db.prepare(
+        `INSERT INTO deleted_addresses (kind, pubkey, d, until) VALUES (?, ?, ?, ?)
+         ON CONFLICT (kind, pubkey, d) DO UPDATE SET until = max(until, excluded.until)`,
+      ),
+      addressVersionsUpTo: db.prepare(
+        'SELECT seq FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ? AND created_at <= ?',
+      ).pluck(),
+      expired: db.prepare(
+        'SELECT seq FROM nostr_events INDEXED BY events_by_expiry WHERE expires_at <= ? LIMIT ?',
+      ).pluck(),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  has(id: string): boolean {
+    return this.sql.hasId.get(blob(id)) !== undefined;
+  }
+
+  private statement(sql: string): Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  private rowsFor(f: Filter, now: number): Row[] {
+    if (f.matchesNothing || f.limit === 0) return [];
+    const plan = planFilter(f, now);
+    const select = `SELECT e.seq, e.created_at, e.id, e.json FROM ${plan.from} ORDER BY ${plan.timeColumn} DESC, e.id ASC`;
+    if (!plan.mayRepeat) return this.statement(`${select} LIMIT ?`).all(...plan.params, f.limit) as Row[];
+    // A tag-driven join repeats an event once per matching tag, so count distinct events and stop
+    // once the limit is reached; rows arrive in final order.
+    const rows: Row[] = [];
+    const seen = new Set<number>();
+    for (const row of this.statement(select).iterate(...plan.params) as IterableIterator<Row>) {
+      if (seen.has(row.seq)) continue;
+      seen.add(row.seq);
+      rows.push(row);
+      if (rows.length >= f.limit) break;
+    }
+    return rows;
+  }
+
+  /**
+   * Stored events matching any of the filters, each filter with its own limit, de-duplicated,
+   * newest first with ties broken by lowest id. Returns the JSON to send.
+   */
+  query(filters: readonly Filter[], now: number): string[] {
+    if (filters.length === 1) return this.rowsFor(filters[0]!, now).map((r) => r.json);
+    const bySeq = new Map<number, Row>();
+    for (const f of filters) for (const row of this.rowsFor(f, now)) bySeq.set(row.seq, row);
+    return [...bySeq.values()].sort(newestFirst).map((r) => r.json);
+  }
+
+  /** NIP-45: distinct stored events matching any filter (limits do not apply). */
+  count(filters: readonly Filter[], now: number): number {
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    for (const f of filters) {
+      if (f.matchesNothing) continue;
+      const plan = planFilter(f, now);
+      parts.push(`SELECT e.seq FROM ${plan.from}`);
+      params.push(...plan.params);
+    }
+    if (parts.length === 0) return 0;
+    const sql = `SELECT COUNT(DISTINCT seq) FROM (${parts.join(' UNION ALL ')})`;
+    return this.statement(sql).pluck().get(...params) as number;
+  }
+
+  /**
+   * Applies one event: duplicate and tombstone checks, replacement of older versions of its address,
+   * insertion with its tags, and NIP-09 processing for deletions. Call inside a transaction.
+   */
+  apply({ event, json }: VerifiedEvent, receivedAt: number): WriteOutcome {
+    const id = blob(event.id);
+    const pubkey = blob(event.pubkey);
+    if (this.sql.hasId.get(id) !== undefined) return { status: 'duplicate', message: 'duplicate: already have this event' };
+    if (this.sql.isDeletedId.get(id, pubkey) !== undefined) {
+      return { status: 'rejected', message: 'blocked: this event was deleted by its author' };
+    }
+
+    const d = addressKey(event);
+    if (d !== undefined) {
+      const until = this.sql.deletedUntil.get(event.kind, pubkey, d) as number | undefined;
+      if (until !== undefined && event.created_at <= until) {
+        return { status: 'rejected', message: `blocked: this address was deleted by its author up to ${until}` };
+      }
+      const current = this.sql.byAddress.get(event.kind, pubkey, d) as Omit<Row, 'json'> | undefined;
+      if (current) {
+        const newer = current.created_at > event.created_at ||
+          (current.created_at === event.created_at && Buffer.compare(current.id, id) < 0);
+        if (newer) return { status: 'duplicate', message: 'duplicate: a newer version of this event is already stored' };
+        this.remove(current.seq);
+      }
+    }
+
+    const seq = Number(
+      this.sql.insertEvent.run(id, pubkey, event.kind, event.created_at, d ?? null, expirationOf(event) ?? null, receivedAt, json)
+        .lastInsertRowid,
+    );
+    event.tags.forEach((tag, position) => {
+      this.sql.insertTag.run(seq, position, tag[0], tag[1] ?? null, event.kind, event.created_at);
+    });
+    if (event.kind === DELETION_KIND) this.applyDeletion(event);
+    return { status: 'stored' };
+  }
+
+  /** NIP-09: only the author's own events are deleted; deletions themselves cannot be deleted. */
+  private applyDeletion(deletion: NostrEvent): void {
+    const author = blob(deletion.pubkey);
+    for (const tag of deletion.tags) {
+      const value = tag[1];
+      if (value === undefined) continue;
+      if (tag[0] === 'e' && isHex64(value)) {
+        const target = this.sql.byId.get(blob(value)) as { seq: number; pubkey: Buffer; kind: number } | undefined;
+        if (target && !target.pubkey.equals(author)) continue;
+        if (target?.kind === DELETION_KIND) continue;
+        if (target) this.remove(target.seq);
+        this.sql.addDeletedId.run(blob(value), author);
+      } else if (tag[0] === 'a') {
+        const address = parseAddress(value);
+        if (!address || address.pubkey !== deletion.pubkey) continue;
+        const cls = kindClass(address.kind);
+        if (cls !== 'addressable' && cls !== 'replaceable') continue;
+        const d = cls === 'addressable' ? address.d : '';
+        for (const seq of this.sql.addressVersionsUpTo.all(address.kind, author, d, deletion.created_at) as number[]) {
+          this.remove(seq);
+        }
+        this.sql.addDeletedAddress.run(address.kind, author, d, deletion.created_at);
+      }
+    }
+  }
+
+  /** The one way an event leaves the store: replacement, deletion and expiry all come here. */
+  private remove(seq: number): void {
+    this.sql.deleteTags.run(seq);
+    this.sql.deleteEvent.run(seq);
+  }
+
+  /** Deletes up to `max` expired events; returns how many. */
+  purgeExpired(now: number, max = 1000): number {
+    return this.db.transaction(() => {
+      const seqs = this.sql.expired.all(now, max) as number[];
+      for (const seq of seqs) this.remove(seq);
+      return seqs.length;
+    })();
+  }
+
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+}

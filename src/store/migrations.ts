@@ -1,0 +1,83 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Forward-only migrations; PRAGMA user_version holds the number of the last one applied.
+ * Append new ones; never edit one that has shipped.
+ *
+ * Index choices (the planner in planner.ts names the one each filter shape uses):
+ * - events_by_id            ids filters; duplicate checks.
+ * - events_by_address       replaceable/addressable upserts, and kinds+authors(+#d) lookups (NIP-33 style).
+ * - events_by_author_kind   authors+kinds: profile feeds, "my workout history".
+ * - events_by_author        authors without kinds.
+ * - events_by_kind          kinds without authors: discovery ("latest templates").
+ * - events_by_time          since/until or nothing at all: the global feed.
+ * - tags_by_value           any #<tag> filter (name, first value, kind, created_at), so the tag,
+ *                           tag+kind and tag+kind+time shapes all seek straight to their range.
+ * - events_by_expiry        the NIP-40 purge.
+ * Every time-ordered index ends in created_at so newest-first scans with a LIMIT stop early.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE nostr_events (
+    seq         INTEGER PRIMARY KEY,
+    id          BLOB    NOT NULL,
+    pubkey      BLOB    NOT NULL,
+    kind        INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    d           TEXT,               -- address key: '' for replaceable kinds, the d value for addressable, NULL otherwise
+    expires_at  INTEGER,            -- NIP-40
+    received_at INTEGER NOT NULL,
+    json        TEXT    NOT NULL    -- exactly what is served
+  );
+  CREATE UNIQUE INDEX events_by_id ON nostr_events (id);
+  CREATE UNIQUE INDEX events_by_address ON nostr_events (kind, pubkey, d) WHERE d IS NOT NULL;
+  CREATE INDEX events_by_author_kind ON nostr_events (pubkey, kind, created_at);
+  CREATE INDEX events_by_author ON nostr_events (pubkey, created_at);
+  CREATE INDEX events_by_kind ON nostr_events (kind, created_at);
+  CREATE INDEX events_by_time ON nostr_events (created_at);
+  CREATE INDEX events_by_expiry ON nostr_events (expires_at) WHERE expires_at IS NOT NULL;
+
+  -- Every tag of every stored event; kind and created_at are copied in so tag queries are served by
+  -- the index alone. WITHOUT ROWID so the index entries carry event_seq directly.
+  CREATE TABLE event_tags (
+    event_seq  INTEGER NOT NULL,
+    position   INTEGER NOT NULL,
+    name       TEXT    NOT NULL,
+    value      TEXT,
+    kind       INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (event_seq, position)
+  ) WITHOUT ROWID;
+  CREATE INDEX tags_by_value ON event_tags (name, value, kind, created_at);
+
+  -- NIP-09 tombstones: an id deleted by its author may not come back; an address deleted up to a
+  -- time accepts only versions newer than that time.
+  CREATE TABLE deleted_events (
+    id     BLOB NOT NULL PRIMARY KEY,
+    pubkey BLOB NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE deleted_addresses (
+    kind    INTEGER NOT NULL,
+    pubkey  BLOB    NOT NULL,
+    d       TEXT    NOT NULL,
+    until   INTEGER NOT NULL,
+    PRIMARY KEY (kind, pubkey, d)
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Applies every migration newer than the database, each in its own transaction. */
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${current} is newer than this relay understands (${SCHEMA_VERSION})`);
+  }
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,126 @@
+import { kindClass } from '../protocol/event.js';
+import type { Filter, TagCondition } from '../protocol/filter.js';
+
+/**
+ * Turns a NIP-01 filter into one SQL query driven by one index, chosen on purpose:
+ *
+ *   ids                                   -> events_by_id
+ *   kinds (all addressable) + authors + #d -> events_by_address   (POWR: template/exercise by coordinate)
+ *   kinds (all replaceable) + authors      -> events_by_address   (profiles, contact lists)
+ *   #e / #p / #a / #q / #d present         -> tags_by_value        (reactions, comments, collection members)
+ *   authors + kinds                        -> events_by_author_kind (feeds, workout history)
+ *   authors                                -> events_by_author
+ *   any other #tag                         -> tags_by_value        (#t hashtags)
+ *   kinds                                  -> events_by_kind       (discovery: latest templates)
+ *   nothing / since / until                -> events_by_time
+ *
+ * Everything else in the filter becomes a WHERE term checked on the rows the index yields. INDEXED BY
+ * makes SQLite fail loudly rather than silently fall back to a scan if an index cannot serve the query.
+ */
+
+export type Driver = 'id' | 'address' | 'author_kind' | 'author' | 'tag' | 'kind' | 'time';
+
+export const DRIVER_INDEX: Record<Driver, string> = {
+  id: 'events_by_id',
+  address: 'events_by_address',
+  author_kind: 'events_by_author_kind',
+  author: 'events_by_author',
+  tag: 'tags_by_value',
+  kind: 'events_by_kind',
+  time: 'events_by_time',
+};
+
+export interface Plan {
+  driver: Driver;
+  /** FROM … WHERE … without SELECT, ORDER BY or LIMIT; `e` is nostr_events. */
+  from: string;
+  params: unknown[];
+  /** Column that orders by time in the driving index. */
+  timeColumn: string;
+  /** A tag-driven join yields an event once per matching tag, so rows must be de-duplicated. */
+  mayRepeat: boolean;
+}
+
+/** Tags whose values are ids or coordinates: a handful of rows per value, so they beat any other index. */
+const SELECTIVE_TAGS = ['e', 'p', 'a', 'q', 'd'];
+
+const hexBlob = (hex: string) => Buffer.from(hex, 'hex');
+const placeholders = (n: number) => new Array(n).fill('?').join(',');
+
+function chooseDriver(f: Filter): { driver: Driver; tag?: TagCondition } {
+  if (f.ids) return { driver: 'id' };
+  if (f.kinds && f.authors) {
+    const classes = new Set(f.kinds.map(kindClass));
+    if (classes.size === 1 && classes.has('addressable') && f.tags.some((t) => t.name === 'd')) return { driver: 'address' };
+    if (classes.size === 1 && classes.has('replaceable')) return { driver: 'address' };
+  }
+  const selective = f.tags
+    .filter((t) => SELECTIVE_TAGS.includes(t.name))
+    .sort((a, b) => a.values.length - b.values.length)[0];
+  if (selective) return { driver: 'tag', tag: selective };
+  if (f.authors) return { driver: f.kinds ? 'author_kind' : 'author' };
+  const anyTag = [...f.tags].sort((a, b) => a.values.length - b.values.length)[0];
+  if (anyTag) return { driver: 'tag', tag: anyTag };
+  if (f.kinds) return { driver: 'kind' };
+  return { driver: 'time' };
+}
+
+export function planFilter(f: Filter, now: number): Plan {
+  const { driver, tag: drivingTag } = chooseDriver(f);
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const inList = (column: string, values: unknown[]) => {
+    where.push(`${column} IN (${placeholders(values.length)})`);
+    params.push(...values);
+  };
+
+  let from: string;
+  let time = 'e.created_at';
+  let coveredTags: TagCondition[] = [];
+  if (driver === 'tag') {
+    const t = drivingTag!;
+    from = `event_tags t INDEXED BY tags_by_value JOIN nostr_events e ON e.seq = t.event_seq`;
+    time = 't.created_at';
+    where.push('t.name = ?');
+    params.push(t.name);
+    inList('t.value', t.values);
+    if (f.kinds) inList('t.kind', f.kinds);
+    coveredTags = [t];
+  } else {
+    from = `nostr_events e INDEXED BY ${DRIVER_INDEX[driver]}`;
+  }
+
+  if (f.ids) inList('e.id', f.ids.map(hexBlob));
+  if (driver === 'address') {
+    inList('e.kind', f.kinds!);
+    inList('e.pubkey', f.authors!.map(hexBlob));
+    where.push('e.d IS NOT NULL');
+    const d = f.tags.find((t) => t.name === 'd');
+    if (d && kindClass(f.kinds![0]!) === 'addressable') {
+      inList('e.d', d.values);
+      coveredTags = [d];
+    }
+  } else {
+    if (f.authors) inList('e.pubkey', f.authors.map(hexBlob));
+    if (f.kinds && driver !== 'tag') inList('e.kind', f.kinds);
+  }
+  if (f.since !== undefined) {
+    where.push(`${time} >= ?`);
+    params.push(f.since);
+  }
+  if (f.until !== undefined) {
+    where.push(`${time} <= ?`);
+    params.push(f.until);
+  }
+  for (const t of f.tags) {
+    if (coveredTags.includes(t)) continue;
+    where.push(
+      `EXISTS (SELECT 1 FROM event_tags x WHERE x.event_seq = e.seq AND x.name = ? AND x.value IN (${placeholders(t.values.length)}))`,
+    );
+    params.push(t.name, ...t.values);
+  }
+  where.push('(e.expires_at IS NULL OR e.expires_at > ?)');
+  params.push(now);
+
+  return { driver, from: `${from} WHERE ${where.join(' AND ')}`, params, timeColumn: time, mayRepeat: driver === 'tag' };
+}
