@@ -1,0 +1,100 @@
+import NDK, { NDKEvent, NDKPrivateKeySigner } from '@nostr-dev-kit/ndk';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { SimplePool, useWebSocketImplementation as usePoolWebSocket } from 'nostr-tools/pool';
+import { Relay, useWebSocketImplementation as useRelayWebSocket } from 'nostr-tools/relay';
+import { finalizeEvent, generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRelay, type RunningRelay } from './helpers/relay.js';
+
+// Node 20 has no global WebSocket; both clients are given the ws implementation, nothing else.
+usePoolWebSocket(WebSocket);
+useRelayWebSocket(WebSocket);
+(globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+
+let relay: RunningRelay;
+
+beforeAll(async () => {
+  relay = await startRelay();
+});
+afterAll(async () => {
+  await relay.stop();
+});
+
+describe('nostr-tools', () => {
+  it('publishes and reads back with Relay', async () => {
+    const r = await Relay.connect(relay.url);
+    const sk = generateSecretKey();
+    const ev = finalizeEvent({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [['t', 'fitness']], content: 'via nostr-tools' }, sk);
+    await r.publish(ev);
+    const got = await new Promise<unknown[]>((resolve) => {
+      const events: unknown[] = [];
+      const sub = r.subscribe([{ authors: [getPublicKey(sk)] }], {
+        onevent: (e) => events.push(e),
+        oneose: () => {
+          sub.close();
+          resolve(events);
+        },
+      });
+    });
+    expect(got).toEqual([expect.objectContaining({ id: ev.id, content: 'via nostr-tools', sig: ev.sig })]);
+    r.close();
+  });
+
+  it('rejects publication of a bad event through Relay.publish', async () => {
+    const r = await Relay.connect(relay.url);
+    const ev = finalizeEvent({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [], content: 'x' }, generateSecretKey());
+    await expect(r.publish({ ...ev, content: 'tampered' })).rejects.toThrow(/invalid: /);
+    r.close();
+  });
+
+  it('works through SimplePool, including live events after EOSE', async () => {
+    const pool = new SimplePool();
+    const sk = generateSecretKey();
+    const pk = getPublicKey(sk);
+    const first = finalizeEvent({ kind: 1301, created_at: Math.floor(Date.now() / 1000) - 5, tags: [['d', 'w1'], ['title', 'Leg day']], content: '' }, sk);
+    await Promise.all(pool.publish([relay.url], first));
+    const live = finalizeEvent({ kind: 1301, created_at: Math.floor(Date.now() / 1000), tags: [['d', 'w2'], ['title', 'Push day']], content: '' }, sk);
+    const seen: string[] = [];
+    await new Promise<void>((resolve) => {
+      const sub = pool.subscribe([relay.url], { kinds: [1301], authors: [pk] }, {
+        onevent: (e) => {
+          seen.push(e.id);
+          if (seen.length === 2) {
+            sub.close();
+            resolve();
+          }
+        },
+        oneose: () => void Promise.all(pool.publish([relay.url], live)),
+      });
+    });
+    expect(seen).toEqual([first.id, live.id]);
+    const fetched = await pool.querySync([relay.url], { kinds: [1301], authors: [pk] });
+    expect(fetched.map((e) => e.id).sort()).toEqual([first.id, live.id].sort());
+    pool.close([relay.url]);
+  });
+});
+
+describe('NDK', () => {
+  it('publishes and fetches with no special options', async () => {
+    const sk = generateSecretKey();
+    const ndk = new NDK({
+      explicitRelayUrls: [relay.url],
+      signer: new NDKPrivateKeySigner(bytesToHex(sk)),
+      // No other relays exist on this machine; keep NDK to the one it was given.
+      enableOutboxModel: false,
+      autoConnectUserRelays: false,
+    });
+    await ndk.connect(5000);
+    const event = new NDKEvent(ndk, { kind: 33401, content: 'Hinge at the hips.', tags: [['d', 'deadlift'], ['title', 'Deadlift']] });
+    const relays = await event.publish();
+    expect([...relays].map((r) => r.url.replace(/\/$/, ''))).toEqual([relay.url]);
+
+    const fetched = await ndk.fetchEvents({ kinds: [33401], authors: [getPublicKey(sk)], '#d': ['deadlift'] });
+    const [got] = [...fetched];
+    expect(fetched.size).toBe(1);
+    expect(got!.id).toBe(event.id);
+    expect(got!.tagValue('title')).toBe('Deadlift');
+    for (const r of ndk.pool.relays.values()) r.disconnect();
+  });
+});
