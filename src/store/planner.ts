@@ -14,7 +14,9 @@ import type { Filter, TagCondition } from '../protocol/filter.js';
  *   kinds                                  -> events_by_kind       (discovery: latest templates)
  *   nothing / since / until                -> events_by_time
  *
- * Everything else in the filter becomes a WHERE term checked on the rows the index yields. INDEXED BY
+ * Everything else in the filter becomes a WHERE term checked on the rows the index yields; extra tag
+ * conditions look up the candidate's own tags by primary key (the unary + keeps SQLite from walking
+ * the tag's whole range in tags_by_value for every candidate instead). INDEXED BY
  * makes SQLite fail loudly rather than silently fall back to a scan if an index cannot serve the query.
  */
 
@@ -115,7 +117,7 @@ export function planFilter(f: Filter, now: number): Plan {
   for (const t of f.tags) {
     if (coveredTags.includes(t)) continue;
     where.push(
-      `EXISTS (SELECT 1 FROM event_tags x WHERE x.event_seq = e.seq AND x.name = ? AND x.value IN (${placeholders(t.values.length)}))`,
+      `EXISTS (SELECT 1 FROM event_tags x WHERE x.event_seq = e.seq AND +x.name = ? AND +x.value IN (${placeholders(t.values.length)}))`,
     );
     params.push(t.name, ...t.values);
   }

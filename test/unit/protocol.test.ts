@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { stripJsonComments } from '../../src/config/load.js';
+import { addressKey, checkEventShape, expirationOf, kindClass, parseAddress, type NostrEvent } from '../../src/protocol/event.js';
+import { matchesFilter, parseFilter } from '../../src/protocol/filter.js';
+import { parseClientMessage, sniffEventId } from '../../src/protocol/messages.js';
+
+const LIMITS = { maxFilterValues: 5, maxLimit: 100, defaultLimit: 20 };
+const MSG_LIMITS = { maxSubidLength: 8, maxFilters: 2 };
+const EVENT_LIMITS = { maxEventTags: 3, maxTagValueLength: 10, maxContentLength: 5, createdAtLowerLimit: 0, createdAtUpperLimit: 60 };
+const hex = (c: string) => c.repeat(64);
+const event = (over: Partial<NostrEvent> = {}): NostrEvent => ({
+  id: hex('a'), pubkey: hex('b'), sig: 'c'.repeat(128), kind: 1, created_at: 1000, tags: [], content: '', ...over,
+});
+
+describe('kind classes and addresses', () => {
+  it('classifies kinds by NIP-01 ranges', () => {
+    expect([0, 3, 10000, 19999].map(kindClass)).toEqual(['replaceable', 'replaceable', 'replaceable', 'replaceable']);
+    expect([1, 2, 4, 44, 1000, 9999, 1301, 5].map(kindClass).every((k) => k === 'regular')).toBe(true);
+    expect([20000, 29999].map(kindClass)).toEqual(['ephemeral', 'ephemeral']);
+    expect([30000, 33401, 39999].map(kindClass)).toEqual(['addressable', 'addressable', 'addressable']);
+    expect(kindClass(40000)).toBe('regular');
+  });
+
+  it('derives address keys: first d for addressable, "" for replaceable, none otherwise', () => {
+    expect(addressKey(event({ kind: 33401, tags: [['d', 'squat'], ['d', 'other']] }))).toBe('squat');
+    expect(addressKey(event({ kind: 33401 }))).toBe('');
+    expect(addressKey(event({ kind: 10002, tags: [['d', 'ignored']] }))).toBe('');
+    expect(addressKey(event({ kind: 1, tags: [['d', 'x']] }))).toBeUndefined();
+  });
+
+  it('parses coordinates whose d contains colons, and refuses malformed ones', () => {
+    expect(parseAddress(`33401:${hex('b')}:local:abc`)).toEqual({ kind: 33401, pubkey: hex('b'), d: 'local:abc' });
+    expect(parseAddress('33401:local:abc')).toBeUndefined();
+    expect(parseAddress(`99999:${hex('b')}:x`)).toBeUndefined();
+  });
+
+  it('reads NIP-40 expiration only when well formed', () => {
+    expect(expirationOf(event({ tags: [['expiration', '1700000000']] }))).toBe(1700000000);
+    expect(expirationOf(event({ tags: [['expiration', 'soon']] }))).toBeUndefined();
+  });
+});
+
+describe('event shape', () => {
+  it('accepts a well-formed event and enforces limits', () => {
+    expect(checkEventShape(event(), EVENT_LIMITS, 1000).ok).toBe(true);
+    const reason = (e: unknown, now = 1000) => {
+      const r = checkEventShape(e, EVENT_LIMITS, now);
+      return r.ok ? 'ok' : r.reason;
+    };
+    expect(reason(event({ tags: [['t'], ['t'], ['t'], ['t']] }))).toBe('invalid: too many tags (4 > 3)');
+    expect(reason(event({ tags: [['t', 'x'.repeat(11)]] }))).toMatch(/longer than 10/);
+    expect(reason(event({ tags: [[]] }))).toMatch(/tag 0 must be a non-empty array/);
+    expect(reason(event({ content: '💪💪💪💪💪' }))).toBe('ok');
+    expect(reason(event({ content: '123456' }))).toMatch(/content is longer than 5/);
+    expect(reason(event({ created_at: 1061 }))).toMatch(/future/);
+    expect(reason(event({ created_at: 2 ** 53 }))).toMatch(/created_at must be/);
+    expect(reason([])).toMatch(/JSON object/);
+    expect(reason(event({ id: hex('A') }))).toMatch(/^invalid: id/);
+  });
+});
+
+describe('filters', () => {
+  const parse = (raw: unknown) => parseFilter(raw, LIMITS);
+
+  it('defaults and clamps limit', () => {
+    const a = parse({});
+    const b = parse({ limit: 1000 });
+    expect(a.ok && a.value.limit).toBe(20);
+    expect(b.ok && b.value.limit).toBe(100);
+  });
+
+  it('marks empty lists and since > until as matching nothing', () => {
+    for (const raw of [{ ids: [] }, { kinds: [] }, { '#t': [] }, { since: 10, until: 5 }]) {
+      const f = parse(raw);
+      expect(f.ok && f.value.matchesNothing).toBe(true);
+    }
+  });
+
+  it('refuses malformed values with a reason naming the key', () => {
+    const reason = (raw: unknown) => {
+      const r = parse(raw);
+      return r.ok ? 'ok' : r.reason;
+    };
+    expect(reason({ ids: ['abc'] })).toMatch(/^invalid: "ids"/);
+    expect(reason({ kinds: [1, 2, 3, 4, 5, 6] })).toMatch(/^invalid: "kinds" has 6 values/);
+    expect(reason({ '#e': ['x'] })).toMatch(/^invalid: "#e"/);
+    expect(reason({ '#t': [1] })).toMatch(/^invalid: "#t"/);
+    expect(reason({ until: '5' })).toMatch(/^invalid: "until"/);
+    expect(reason({ bogus: 1 })).toMatch(/^unsupported: /);
+    expect(reason({ '#': ['x'] })).toMatch(/^unsupported: /);
+    expect(reason({ '#exercise': ['33401:x:y'] })).toBe('ok');
+  });
+
+  it('matches events as NIP-01 says', () => {
+    const f = (raw: unknown) => {
+      const r = parse(raw);
+      if (!r.ok) throw new Error(r.reason);
+      return r.value;
+    };
+    const e = event({ kind: 7, created_at: 50, tags: [['e', hex('1')], ['t', 'a', 'b']] });
+    expect(matchesFilter(e, f({ kinds: [7], '#e': [hex('1'), hex('2')] }))).toBe(true);
+    expect(matchesFilter(e, f({ '#t': ['b'] }))).toBe(false);
+    expect(matchesFilter(e, f({ since: 50, until: 50 }))).toBe(true);
+    expect(matchesFilter(e, f({ since: 51 }))).toBe(false);
+    expect(matchesFilter(e, f({ '#e': [hex('1')], '#t': ['z'] }))).toBe(false);
+    expect(matchesFilter(e, f({ authors: [hex('b')], ids: [hex('a')] }))).toBe(true);
+  });
+});
+
+describe('client messages', () => {
+  const parse = (text: string) => parseClientMessage(text, MSG_LIMITS);
+
+  it('parses the five verbs', () => {
+    expect(parse('["EVENT",{}]')).toEqual({ type: 'EVENT', event: {} });
+    expect(parse('["REQ","s",{},{"kinds":[1]}]')).toEqual({ type: 'REQ', subId: 's', filters: [{}, { kinds: [1] }] });
+    expect(parse('["COUNT","c",{}]')).toEqual({ type: 'COUNT', subId: 'c', filters: [{}] });
+    expect(parse('["CLOSE","s"]')).toEqual({ type: 'CLOSE', subId: 's' });
+    expect(parse('["AUTH",{}]')).toEqual({ type: 'AUTH', event: {} });
+  });
+
+  it('refuses with NOTICE or CLOSED and a standard prefix', () => {
+    const reply = (text: string) => JSON.parse((parse(text) as { reply: string }).reply);
+    expect(reply('nope')).toEqual(['NOTICE', 'invalid: message is not valid JSON']);
+    expect(reply('["PING"]')[1]).toMatch(/^unsupported: unknown message type "PING"/);
+    expect(reply('["REQ","s"]')).toEqual(['CLOSED', 's', 'invalid: REQ needs at least one filter']);
+    expect(reply('["REQ","s",{},{},{}]')[2]).toMatch(/^invalid: 3 filters/);
+    expect(reply('["REQ","123456789",{}]')[2]).toMatch(/^invalid: subscription id is longer than 8/);
+    expect(reply('["REQ",{},{}]')[0]).toBe('NOTICE');
+  });
+
+  it('finds the id of an EVENT too large to parse', () => {
+    expect(sniffEventId(`["EVENT",{"content":"${'x'.repeat(100)}","id":"${hex('f')}"}]`)).toBe(hex('f'));
+    expect(sniffEventId(`["REQ","s",{"id":"${hex('f')}"}]`)).toBeUndefined();
+  });
+});
+
+describe('config file comments', () => {
+  it('strips comments but not comment-like text inside strings', () => {
+    const text = '{\n // a\n "url": "ws://x//y", /* b */ "q": "say \\"/*hi*/\\""\n}';
+    expect(JSON.parse(stripJsonComments(text))).toEqual({ url: 'ws://x//y', q: 'say "/*hi*/"' });
+  });
+});

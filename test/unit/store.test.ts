@@ -1,0 +1,140 @@
+import { matchFilter } from 'nostr-tools/filter';
+import { initNostrWasm } from 'nostr-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson, type NostrEvent } from '../../src/protocol/event.js';
+import { parseFilter, type Filter } from '../../src/protocol/filter.js';
+import { EventStore } from '../../src/store/event-store.js';
+import { DRIVER_INDEX, planFilter, type Driver } from '../../src/store/planner.js';
+import { tempDb } from '../helpers/relay.js';
+
+const LIMITS = { maxFilterValues: 1000, maxLimit: 5000, defaultLimit: 500 };
+const NOW = 1_800_000_000;
+
+function filter(raw: Record<string, unknown>): Filter {
+  const parsed = parseFilter(raw, LIMITS);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.value;
+}
+
+/** Deterministic PRNG (mulberry32) so every run checks the same cases. */
+function prng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+let store: EventStore;
+const stored: NostrEvent[] = [];
+const secretKeys: Uint8Array[] = [];
+const pubkeys: string[] = [];
+
+beforeAll(async () => {
+  const nw = await initNostrWasm();
+  store = new EventStore(tempDb());
+  const rand = prng(42);
+  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+  for (let i = 0; i < 6; i++) {
+    const sk = nw.generateSecretKey();
+    secretKeys.push(sk);
+    pubkeys.push(Buffer.from(nw.getPublicKey(sk)).toString('hex'));
+  }
+  const kinds = [1, 7, 1301, 1111, 6];
+  for (let i = 0; i < 600; i++) {
+    const tags: string[][] = [];
+    const tagCount = Math.floor(rand() * 4);
+    for (let t = 0; t < tagCount; t++) {
+      const name = pick(['t', 'e', 'p', 'exercise', 'client']);
+      const value = name === 'e' && stored.length ? pick(stored).id : name === 'p' ? pick(pubkeys) : pick(['a', 'b', 'c', 'fitness']);
+      tags.push(rand() < 0.2 ? [name, value, 'extra'] : [name, value]);
+    }
+    const e = { kind: pick(kinds), created_at: NOW - 1000 + Math.floor(rand() * 60), tags, content: `e${i}` } as NostrEvent;
+    nw.finalizeEvent(e, pick(secretKeys));
+    const outcome = store.apply({ event: e, json: canonicalJson(e) }, NOW);
+    expect(outcome.status).toBe('stored');
+    stored.push(e);
+  }
+});
+afterAll(() => store.close());
+
+describe('query planner', () => {
+  const shapes: [Driver, Record<string, unknown>][] = [
+    ['id', { ids: ['00'.repeat(32)] }],
+    ['id', { ids: ['00'.repeat(32)], authors: ['11'.repeat(32)], kinds: [1] }],
+    ['address', { kinds: [33402], authors: ['11'.repeat(32)], '#d': ['leg-day'] }],
+    ['address', { kinds: [0, 3], authors: ['11'.repeat(32)] }],
+    ['author_kind', { kinds: [1301], authors: ['11'.repeat(32)], limit: 50 }],
+    ['author_kind', { kinds: [1, 30023], authors: ['11'.repeat(32), '22'.repeat(32)], '#t': ['fitness'], since: 5 }],
+    ['author', { authors: ['11'.repeat(32)] }],
+    ['tag', { kinds: [7], '#e': ['00'.repeat(32)] }],
+    ['tag', { kinds: [30003], authors: ['11'.repeat(32)], '#a': ['33402:x:y'] }],
+    ['tag', { '#t': ['fitness'], '#p': ['11'.repeat(32)] }],
+    ['tag', { kinds: [33402], '#t': ['fitness'], limit: 6 }],
+    ['tag', { '#exercise': ['33401:x:y'] }],
+    ['kind', { kinds: [33402], limit: 6 }],
+    ['kind', { kinds: [1301, 33401, 33402], since: 100 }],
+    ['time', {}],
+    ['time', { since: 10, until: 20 }],
+  ];
+  for (const [driver, raw] of shapes) {
+    it(`serves ${JSON.stringify(raw)} from ${DRIVER_INDEX[driver]}`, () => {
+      const plan = planFilter(filter(raw), NOW);
+      expect(plan.driver).toBe(driver);
+      const rows = store.db.prepare(`EXPLAIN QUERY PLAN SELECT e.json FROM ${plan.from} ORDER BY ${plan.timeColumn} DESC, e.id`).all(...plan.params) as { detail: string }[];
+      const details = rows.map((r) => r.detail);
+      expect(details.join('\n')).toContain(DRIVER_INDEX[driver]);
+      // Extra tag conditions must look up the candidate's own tags, not scan a tag's whole range.
+      for (const d of details.filter((x) => x.includes(' x '))) expect(d).toMatch(/USING PRIMARY KEY \(event_seq=\?\)/);
+      // No step may walk a whole table.
+      for (const d of details) expect(d).not.toMatch(/^SCAN (e|t|x|nostr_events|event_tags)\b(?!.*USING)/);
+    });
+  }
+});
+
+describe('SQL results agree with nostr-tools matchFilter (seeded)', () => {
+  function oracle(f: Record<string, unknown>, limit: number): string[] {
+    return stored
+      .filter((e) => matchFilter(f as never, e as never))
+      .sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? -1 : 1))
+      .slice(0, limit)
+      .map((e) => e.id);
+  }
+
+  it('for 400 random filters', () => {
+    const rand = prng(7);
+    const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+    const some = <T,>(xs: readonly T[], n = 1 + Math.floor(rand() * 3)) => Array.from({ length: n }, () => pick(xs));
+    for (let i = 0; i < 400; i++) {
+      const f: Record<string, unknown> = {};
+      if (rand() < 0.1) f.ids = some(stored.map((e) => e.id), 3);
+      if (rand() < 0.4) f.authors = some(pubkeys);
+      if (rand() < 0.5) f.kinds = some([1, 7, 1301, 1111, 6, 0]);
+      if (rand() < 0.3) f['#t'] = some(['a', 'b', 'c', 'fitness']);
+      if (rand() < 0.15) f['#p'] = some(pubkeys);
+      if (rand() < 0.15) f['#exercise'] = some(['a', 'b']);
+      if (rand() < 0.1) f['#e'] = some(stored.map((e) => e.id), 2);
+      if (rand() < 0.3) f.since = NOW - 1000 + Math.floor(rand() * 60);
+      if (rand() < 0.3) f.until = NOW - 1000 + Math.floor(rand() * 60);
+      if (rand() < 0.6) f.limit = Math.floor(rand() * 40);
+      const parsed = filter(f);
+      const got = store.query([parsed], NOW).map((j) => (JSON.parse(j) as NostrEvent).id);
+      expect(got, JSON.stringify(f)).toEqual(oracle(f, parsed.limit));
+      expect(store.count([parsed], NOW), JSON.stringify(f)).toBe(oracle(f, Infinity).length);
+    }
+  });
+
+  it('for random pairs of filters (OR, de-duplicated, newest first)', () => {
+    const rand = prng(99);
+    for (let i = 0; i < 100; i++) {
+      const a = { kinds: [1 + Math.floor(rand() * 2) * 6], limit: Math.floor(rand() * 30) };
+      const b = { authors: [pubkeys[Math.floor(rand() * pubkeys.length)]!], limit: Math.floor(rand() * 30) };
+      const expected = [...new Set([...oracle(a, a.limit), ...oracle(b, b.limit)])];
+      const byId = new Map(stored.map((e) => [e.id, e]));
+      expected.sort((x, y) => byId.get(y)!.created_at - byId.get(x)!.created_at || (x < y ? -1 : 1));
+      const got = store.query([filter(a), filter(b)], NOW).map((j) => (JSON.parse(j) as NostrEvent).id);
+      expect(got).toEqual(expected);
+    }
+  });
+});
