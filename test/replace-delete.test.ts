@@ -111,6 +111,18 @@ describe('NIP-09 deletion', () => {
     expect(ids(await c.req('still', { ids: [target.id] }))).toEqual([target.id]);
   });
 
+  it('lets the p-tagged recipient delete a gift wrap (NIP-59)', async () => {
+    const wrapper = signer();
+    const recipient = signer();
+    const wrap = wrapper.sign({ kind: 1059, content: 'sealed', tags: [['p', recipient.pubkey]] });
+    await c.publish(wrap);
+    await c.publish(signer().sign({ kind: 5, tags: [['e', wrap.id]] }));
+    expect(ids(await c.req('wrap-kept', { ids: [wrap.id] }))).toEqual([wrap.id]);
+    await c.publish(recipient.sign({ kind: 5, tags: [['e', wrap.id]] }));
+    expect(await c.req('wrap-gone', { ids: [wrap.id] })).toEqual([]);
+    expect(await c.publish(wrap)).toEqual([false, 'blocked: this event was deleted by its author']);
+  });
+
   it('honours a deletion that arrives before its target', async () => {
     const s = signer();
     const target = s.sign({ content: 'later' });

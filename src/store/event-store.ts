@@ -40,6 +40,14 @@ function newestFirst(a: Row, b: Row): number {
   return b.created_at - a.created_at || Buffer.compare(a.id, b.id);
 }
 
+const GIFT_WRAP_KINDS = new Set([1059, 21059]);
+
+function isRecipientOfGiftWrap(target: { kind: number; json: string }, pubkey: string): boolean {
+  if (!GIFT_WRAP_KINDS.has(target.kind)) return false;
+  const { tags } = JSON.parse(target.json) as NostrEvent;
+  return tags.some((t) => t[0] === 'p' && t[1] === pubkey);
+}
+
 /**
  * Owns the SQLite database: every read and write of events goes through here. Writes are meant to
  * be called by the single Writer, which wraps a batch of them in one transaction.
@@ -54,7 +62,7 @@ export class EventStore {
     const db = this.db;
     this.sql = {
       hasId: db.prepare('SELECT 1 FROM nostr_events WHERE id = ?').pluck(),
-      byId: db.prepare('SELECT seq, pubkey, kind FROM nostr_events WHERE id = ?'),
+      byId: db.prepare('SELECT seq, pubkey, kind, json FROM nostr_events WHERE id = ?'),
       byAddress: db.prepare(
         'SELECT seq, created_at, id FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ?',
       ),
@@ -182,18 +190,21 @@ export class EventStore {
     return { status: 'stored' };
   }
 
-  /** NIP-09: only the author's own events are deleted; deletions themselves cannot be deleted. */
+  /**
+   * NIP-09: only the author's own events are deleted (and gift wraps by their p-tagged recipient,
+   * NIP-59); deletions themselves cannot be deleted.
+   */
   private applyDeletion(deletion: NostrEvent): void {
     const author = blob(deletion.pubkey);
     for (const tag of deletion.tags) {
       const value = tag[1];
       if (value === undefined) continue;
       if (tag[0] === 'e' && isHex64(value)) {
-        const target = this.sql.byId.get(blob(value)) as { seq: number; pubkey: Buffer; kind: number } | undefined;
-        if (target && !target.pubkey.equals(author)) continue;
+        const target = this.sql.byId.get(blob(value)) as { seq: number; pubkey: Buffer; kind: number; json: string } | undefined;
+        if (target && !target.pubkey.equals(author) && !isRecipientOfGiftWrap(target, deletion.pubkey)) continue;
         if (target?.kind === DELETION_KIND) continue;
         if (target) this.remove(target.seq);
-        this.sql.addDeletedId.run(blob(value), author);
+        this.sql.addDeletedId.run(blob(value), target?.pubkey ?? author);
       } else if (tag[0] === 'a') {
         const address = parseAddress(value);
         if (!address || address.pubkey !== deletion.pubkey) continue;
