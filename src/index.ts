@@ -8,14 +8,16 @@ import type { NostrEvent } from './protocol/event.js';
 import { Ingest } from './relay/ingest.js';
 import { LiveSubscriptions } from './relay/live-subscriptions.js';
 import { RelayServer } from './relay/server.js';
+import { Bundles } from './store/bundles.js';
 import { DatabaseOpenError } from './store/database.js';
 import { EventStore } from './store/event-store.js';
 import { Writer } from './store/writer.js';
 import { WorkerPool } from './workers/pool.js';
-import type { Verification } from './workers/verify-event.js';
+import type { CheckResult } from './workers/check-event.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const SHUTDOWN_DEADLINE_MS = 5000;
+const CACHE_METADATA_SAVE_MS = 60_000;
 
 /** One line, no stack trace, exit 1: what an operator with a bad setting should see. */
 function die(message: string): never {
@@ -43,14 +45,17 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { service: 'powr-relay' } });
   const store = openStore(config);
   const writer = new Writer(store, config.writeBatchSize, log);
-  const verifier = new WorkerPool<NostrEvent, Verification>(
-    new URL('./workers/verify-thread.js', import.meta.url),
+  const verifier = new WorkerPool<NostrEvent, CheckResult>(
+    new URL('./workers/check-thread.js', import.meta.url),
     config.workers || availableParallelism(),
+    { mode: config.validationMode },
     log,
   );
+  const bundles = new Bundles(store.db, config.bundleCacheBytes);
+  store.onChange((changed) => bundles.invalidate(changed));
   const live = new LiveSubscriptions();
   const ingest = new Ingest(config, store, writer, verifier, live, log);
-  const server = new RelayServer({ config, version: VERSION, store, ingest, live, log });
+  const server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, log });
 
   let address;
   try {
@@ -69,6 +74,7 @@ async function main(): Promise<void> {
       if (purged > 0) log.debug({ purged }, 'expired events deleted');
     }, config.expirationPurgeSeconds * 1000),
     setInterval(() => store.checkpoint(), config.walCheckpointSeconds * 1000),
+    setInterval(() => bundles.saveAccessCounts(Math.floor(Date.now() / 1000)), CACHE_METADATA_SAVE_MS),
   ];
   for (const t of timers) t.unref();
 
@@ -86,6 +92,7 @@ async function main(): Promise<void> {
     await ingest.drain();
     await writer.drain();
     await verifier.close();
+    bundles.saveAccessCounts(Math.floor(Date.now() / 1000));
     store.checkpoint();
     store.close();
     log.info('stopped');

@@ -86,7 +86,12 @@ describe('NDK', () => {
       autoConnectUserRelays: false,
     });
     await ndk.connect(5000);
-    const event = new NDKEvent(ndk, { kind: 33401, content: 'Hinge at the hips.', tags: [['d', 'deadlift'], ['title', 'Deadlift']] });
+    const event = new NDKEvent(ndk, {
+      kind: 33401,
+      content: 'Hinge at the hips.',
+      tags: [['d', 'deadlift'], ['title', 'Deadlift'], ['format', 'weight', 'reps', 'rpe', 'set_type'],
+        ['format_units', 'kg', 'count', '0-10', 'enum'], ['equipment', 'barbell']],
+    });
     const relays = await event.publish();
     expect([...relays].map((r) => r.url.replace(/\/$/, ''))).toEqual([relay.url]);
 

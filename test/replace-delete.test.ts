@@ -50,17 +50,17 @@ describe('replaceable and addressable events', () => {
   it('addresses addressable events by (kind, pubkey, d), missing d meaning ""', async () => {
     const s = signer();
     const t = now() - 40;
-    const x1 = s.sign({ kind: 33401, created_at: t, tags: [['d', 'squat']], content: 'x1' });
-    const x2 = s.sign({ kind: 33401, created_at: t + 1, tags: [['d', 'squat']], content: 'x2' });
-    const y = s.sign({ kind: 33401, created_at: t, tags: [['d', 'push-up']], content: 'y' });
-    const noD1 = s.sign({ kind: 33401, created_at: t, content: 'nod1' });
-    const emptyD = s.sign({ kind: 33401, created_at: t + 1, tags: [['d', '']], content: 'emptyd' });
+    const x1 = s.sign({ kind: 30078, created_at: t, tags: [['d', 'squat']], content: 'x1' });
+    const x2 = s.sign({ kind: 30078, created_at: t + 1, tags: [['d', 'squat']], content: 'x2' });
+    const y = s.sign({ kind: 30078, created_at: t, tags: [['d', 'push-up']], content: 'y' });
+    const noD1 = s.sign({ kind: 30078, created_at: t, content: 'nod1' });
+    const emptyD = s.sign({ kind: 30078, created_at: t + 1, tags: [['d', '']], content: 'emptyd' });
     for (const e of [x1, x2, y, noD1, emptyD]) expect((await c.publish(e))[0]).toBe(true);
-    const got = await c.req('addr', { kinds: [33401], authors: [s.pubkey] });
+    const got = await c.req('addr', { kinds: [30078], authors: [s.pubkey] });
     expect(ids(got).sort()).toEqual([x2.id, y.id, emptyD.id].sort());
-    expect(ids(await c.req('byd', { kinds: [33401], authors: [s.pubkey], '#d': ['squat'] }))).toEqual([x2.id]);
+    expect(ids(await c.req('byd', { kinds: [30078], authors: [s.pubkey], '#d': ['squat'] }))).toEqual([x2.id]);
     // Another author's event with the same d is a different address.
-    const other = signer().sign({ kind: 33401, created_at: t - 10, tags: [['d', 'squat']] });
+    const other = signer().sign({ kind: 30078, created_at: t - 10, tags: [['d', 'squat']] });
     expect(await c.publish(other)).toEqual([true, '']);
   });
 
@@ -144,22 +144,22 @@ describe('NIP-09 deletion', () => {
   it('deletes an address up to the deletion\'s created_at and accepts only newer versions', async () => {
     const s = signer();
     const t = now() - 300;
-    const v1 = s.sign({ kind: 33402, created_at: t, tags: [['d', 'leg-day']] });
+    const v1 = s.sign({ kind: 30023, created_at: t, tags: [['d', 'leg-day']] });
     await c.publish(v1);
-    const address = `33402:${s.pubkey}:leg-day`;
+    const address = `30023:${s.pubkey}:leg-day`;
     const deletion = s.sign({ kind: 5, created_at: t + 10, tags: [['a', address]] });
     expect(await c.publish(deletion)).toEqual([true, '']);
-    expect(await c.req('a-gone', { kinds: [33402], authors: [s.pubkey] })).toEqual([]);
-    const older = s.sign({ kind: 33402, created_at: t + 5, tags: [['d', 'leg-day']] });
+    expect(await c.req('a-gone', { kinds: [30023], authors: [s.pubkey] })).toEqual([]);
+    const older = s.sign({ kind: 30023, created_at: t + 5, tags: [['d', 'leg-day']] });
     const [ok, msg] = await c.publish(older);
     expect(ok).toBe(false);
     expect(msg).toMatch(/^blocked: this address was deleted/);
-    const newer = s.sign({ kind: 33402, created_at: t + 20, tags: [['d', 'leg-day']] });
+    const newer = s.sign({ kind: 30023, created_at: t + 20, tags: [['d', 'leg-day']] });
     expect(await c.publish(newer)).toEqual([true, '']);
-    expect(ids(await c.req('a-new', { kinds: [33402], authors: [s.pubkey] }))).toEqual([newer.id]);
+    expect(ids(await c.req('a-new', { kinds: [30023], authors: [s.pubkey] }))).toEqual([newer.id]);
     // Someone else cannot delete this address.
     await c.publish(signer().sign({ kind: 5, tags: [['a', address]] }));
-    expect(ids(await c.req('a-still', { kinds: [33402], authors: [s.pubkey] }))).toEqual([newer.id]);
+    expect(ids(await c.req('a-still', { kinds: [30023], authors: [s.pubkey] }))).toEqual([newer.id]);
   });
 });
 

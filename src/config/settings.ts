@@ -1,3 +1,5 @@
+import type { ValidationMode } from '../powr/types.js';
+
 /**
  * Every setting the relay reads, in one table: the config file, the environment overrides, the
  * shipped config file and docs/configuration.md are all derived from it, so they cannot drift.
@@ -11,6 +13,8 @@ export interface Config {
   port: number;
   db: string;
   logLevel: LogLevel;
+  validationMode: ValidationMode;
+  bundleCacheBytes: number;
   workers: number;
   publicUrl: string;
   name: string;
@@ -106,6 +110,10 @@ export const SETTINGS: readonly Setting[] = [
     doc: `Log level of the JSON logs on stdout: ${LOG_LEVELS.join(', ')}.` }),
   setting({ key: 'workers', group: 'Process', default: 0, parse: integer(0, 256),
     doc: 'Threads that verify event ids and signatures. 0: one per CPU core.' }),
+  setting({ key: 'validationMode', group: 'Workout events (NIP-101e)', default: 'compat', parse: oneOf(['compat', 'strict'] as const),
+    doc: 'compat: refuse only what makes a workout event unusable and flag the rest; strict: refuse every spec violation.' }),
+  setting({ key: 'bundleCacheBytes', group: 'Workout events (NIP-101e)', default: 64 * 1024 * 1024, parse: integer(0, 16 * 1024 * 1024 * 1024),
+    doc: 'Memory for resolved template bundles and hot exercise/template events; 0 turns the cache off.' }),
   setting({ key: 'name', group: 'Relay information (NIP-11)', default: 'powr-relay', parse: text(),
     doc: 'Relay name shown to clients.' }),
   setting({ key: 'description', group: 'Relay information (NIP-11)',

@@ -109,6 +109,11 @@ export function canonicalJson(e: NostrEvent): string {
   });
 }
 
+/** The id of an event serialised by canonicalJson, which always starts `{"id":"<64 hex>"`. */
+export function idOfCanonical(json: string): string {
+  return json.slice(7, 71);
+}
+
 export function firstTagValue(e: NostrEvent, name: string): string | undefined {
   for (const tag of e.tags) if (tag[0] === name && tag.length > 1) return tag[1];
   return undefined;

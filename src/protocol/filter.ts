@@ -16,6 +16,8 @@ export interface Filter {
   until?: number;
   limit: number;
   tags: TagCondition[];
+  /** Extension: also send the events each matched template, record or collection references. */
+  resolve: boolean;
   /** True when some list is empty: NIP-01 says such a filter matches nothing. */
   matchesNothing: boolean;
   idSet?: ReadonlySet<string>;
@@ -57,7 +59,7 @@ function stringList(key: string, value: unknown, limits: FilterLimits, hex: bool
  */
 export function parseFilter(raw: unknown, limits: FilterLimits): Checked<Filter> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return invalid('a filter must be a JSON object');
-  const filter: Filter = { limit: limits.defaultLimit, tags: [], matchesNothing: false };
+  const filter: Filter = { limit: limits.defaultLimit, tags: [], resolve: false, matchesNothing: false };
   for (const [key, value] of Object.entries(raw)) {
     switch (key) {
       case 'ids':
@@ -88,6 +90,10 @@ export function parseFilter(raw: unknown, limits: FilterLimits): Checked<Filter>
       case 'limit':
         if (!timestamp(value)) return invalid('"limit" must be a non-negative integer');
         filter.limit = Math.min(value, limits.maxLimit);
+        break;
+      case 'resolve':
+        if (typeof value !== 'boolean') return invalid('"resolve" must be true or false');
+        filter.resolve = value;
         break;
       case 'search':
         return { ok: false, reason: 'unsupported: this relay does not support NIP-50 search' };

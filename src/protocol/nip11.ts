@@ -29,5 +29,11 @@ export function relayInformation(config: Config, version: string): Record<string
       ...(config.createdAtLowerLimit > 0 ? { created_at_lower_limit: config.createdAtLowerLimit } : {}),
       created_at_upper_limit: config.createdAtUpperLimit,
     },
+    // Extensions for NIP-101e workout events; plain NIP-01 clients never see them.
+    powr: {
+      nip101e_validation: config.validationMode,
+      bundle_endpoint: '/api/bundle',
+      filter_extensions: ['resolve', '#exercise', '#template', '#<any tag name>'],
+    },
   };
 }

@@ -11,7 +11,7 @@ import {
 import type { Writer } from '../store/writer.js';
 import type { EventStore } from '../store/event-store.js';
 import type { WorkerPool } from '../workers/pool.js';
-import type { Verification } from '../workers/verify-event.js';
+import type { CheckResult } from '../workers/check-event.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
 
 export interface IngestResult {
@@ -34,7 +34,7 @@ export class Ingest {
     private readonly config: Config,
     private readonly store: EventStore,
     private readonly writer: Writer,
-    private readonly verifier: WorkerPool<NostrEvent, Verification>,
+    private readonly verifier: WorkerPool<NostrEvent, CheckResult>,
     private readonly live: LiveSubscriptions,
     private readonly log: Logger,
   ) {}
@@ -70,7 +70,7 @@ export class Ingest {
     const ephemeral = kindClass(event.kind) === 'ephemeral';
     if (!ephemeral && this.store.has(event.id)) return { accepted: true, message: 'duplicate: already have this event' };
 
-    let verified: Verification;
+    let verified: CheckResult;
     try {
       verified = await this.verifier.run(event);
     } catch (err) {
@@ -83,7 +83,7 @@ export class Ingest {
       this.live.publish(event, verified.json);
       return { accepted: true, message: '' };
     }
-    const outcome = await this.writer.write({ event, json: verified.json });
+    const outcome = await this.writer.write({ event, json: verified.json, record: verified.record, flags: verified.flags });
     if (outcome.status === 'stored') {
       this.live.publish(event, verified.json);
       return { accepted: true, message: '' };

@@ -4,8 +4,8 @@ import { matchesFilter, type Filter } from '../protocol/filter.js';
 export interface LiveSubscription {
   readonly id: string;
   readonly filters: readonly Filter[];
-  /** Sends one stored event's JSON to the subscriber. */
-  deliver(eventJson: string): void;
+  /** Sends one stored event to the subscriber. */
+  deliver(eventJson: string, event: NostrEvent): void;
 }
 
 type Bucket = Map<string, Set<LiveSubscription>>;
@@ -73,7 +73,7 @@ export class LiveSubscriptions {
     let delivered = 0;
     for (const sub of candidates) {
       if (sub.filters.some((f) => matchesFilter(event, f))) {
-        sub.deliver(eventJson);
+        sub.deliver(eventJson, event);
         delivered++;
       }
     }

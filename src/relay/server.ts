@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config/settings.js';
 import { relayInformation } from '../protocol/nip11.js';
+import { isHex64, parseAddress } from '../protocol/event.js';
+import type { Bundles, BundleRoot } from '../store/bundles.js';
 import type { EventStore } from '../store/event-store.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
@@ -13,6 +15,7 @@ export interface ServerDeps {
   config: Config;
   version: string;
   store: EventStore;
+  bundles: Bundles;
   ingest: Ingest;
   live: LiveSubscriptions;
   log: Logger;
@@ -63,13 +66,53 @@ export class RelayServer {
       res.writeHead(200, { ...CORS, 'Content-Type': 'application/nostr+json' }).end(this.info);
       return;
     }
-    if (req.url === '/health') {
+    const url = new URL(req.url ?? '/', 'http://relay');
+    if (url.pathname === '/api/bundle') {
+      this.onBundle(url.searchParams, req, res);
+      return;
+    }
+    if (url.pathname === '/health') {
       res.writeHead(200, { ...CORS, 'Content-Type': 'application/json' }).end('{"status":"ok"}');
       return;
     }
     res
       .writeHead(200, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' })
       .end(`${this.deps.config.name}: a Nostr relay. Connect with a Nostr client over WebSocket.\n`);
+  }
+
+  /** GET /api/bundle?a=<address> | ?id=<event id>: a root event and everything it references. */
+  private onBundle(params: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
+    const json = (status: number, body: string, extra: Record<string, string> = {}): void => {
+      res.writeHead(status, { ...CORS, 'Content-Type': 'application/json', ...extra }).end(req.method === 'HEAD' ? undefined : body);
+    };
+    const error = (status: number, message: string): void => json(status, JSON.stringify({ error: message }));
+    const a = params.get('a');
+    const id = params.get('id');
+    let root: BundleRoot;
+    if (a !== null && id === null) {
+      const address = parseAddress(a);
+      if (!address) return error(400, `"a" must be an address <kind>:<64-hex pubkey>:<d>, got ${JSON.stringify(a.slice(0, 100))}`);
+      root = { address: a };
+    } else if (id !== null && a === null) {
+      if (!isHex64(id)) return error(400, '"id" must be a 64-character lowercase hex event id');
+      root = { id };
+    } else {
+      return error(400, 'give exactly one of "a" (an address) or "id" (an event id)');
+    }
+    let bundle;
+    try {
+      bundle = this.deps.bundles.get(root, Math.floor(Date.now() / 1000));
+    } catch (err) {
+      this.deps.log.error({ err, root }, 'bundle failed');
+      return error(500, 'the bundle could not be built');
+    }
+    if (!bundle) return error(404, 'a' in root ? `no event stored at ${a}` : `no event stored with id ${id}`);
+    const headers = { ETag: bundle.etag, 'Cache-Control': 'no-cache' };
+    if (req.headers['if-none-match'] === bundle.etag) {
+      res.writeHead(304, { ...CORS, ...headers }).end();
+      return;
+    }
+    json(200, bundle.body, headers);
   }
 
   private onConnection(ws: import('ws').WebSocket, req: IncomingMessage): void {

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { Config } from '../config/settings.js';
-import { parseFilter, type Filter } from '../protocol/filter.js';
+import { idOfCanonical, type NostrEvent } from '../protocol/event.js';
+import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import { frames, parseClientMessage, sniffEventId } from '../protocol/messages.js';
+import type { Bundles } from '../store/bundles.js';
 import type { EventStore } from '../store/event-store.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscription, LiveSubscriptions } from './live-subscriptions.js';
@@ -10,6 +12,7 @@ import type { LiveSubscription, LiveSubscriptions } from './live-subscriptions.j
 export interface SessionDeps {
   config: Config;
   store: EventStore;
+  bundles: Bundles;
   ingest: Ingest;
   live: LiveSubscriptions;
   log: Logger;
@@ -122,11 +125,46 @@ export class Session {
       return;
     }
     for (const json of events) this.send(frames.event(subId, json));
+    const resolver = this.resolver(subId, filters);
+    if (resolver) {
+      for (const json of events) resolver.sent.add(idOfCanonical(json));
+      for (const json of events) resolver.sendReferences(JSON.parse(json) as NostrEvent);
+    }
     this.send(frames.eose(subId));
     // Registered in the same tick as the query, so no committed event falls between the two.
-    const sub: LiveSubscription = { id: subId, filters, deliver: (json) => this.send(frames.event(subId, json)) };
+    const sub: LiveSubscription = {
+      id: subId,
+      filters,
+      deliver: (json, event) => {
+        this.send(frames.event(subId, json));
+        if (resolver) {
+          resolver.sent.add(event.id);
+          resolver.sendReferences(event);
+        }
+      },
+    };
     this.subscriptions.set(subId, sub);
     this.deps.live.add(sub);
+  }
+
+  /**
+   * For filters with `"resolve": true`: sends the events a matched template, record or collection
+   * references, as ordinary EVENTs, each at most once per subscription.
+   */
+  private resolver(subId: string, filters: readonly Filter[]) {
+    const resolving = filters.filter((f) => f.resolve);
+    if (resolving.length === 0) return undefined;
+    const sent = new Set<string>();
+    const sendReferences = (event: NostrEvent) => {
+      if (!resolving.some((f) => matchesFilter(event, f))) return;
+      for (const json of this.deps.bundles.referencedEvents(event, unixNow())) {
+        const id = idOfCanonical(json);
+        if (sent.has(id)) continue;
+        sent.add(id);
+        this.send(frames.event(subId, json));
+      }
+    };
+    return { sent, sendReferences };
   }
 
   private onCount(subId: string, raw: unknown[]): void {

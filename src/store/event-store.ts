@@ -10,13 +10,18 @@ import {
   type NostrEvent,
 } from '../protocol/event.js';
 import type { Filter } from '../protocol/filter.js';
+import type { Flag, PowrRecord } from '../powr/types.js';
 import { openDatabase } from './database.js';
 import { planFilter } from './planner.js';
+import { DEPENDENCY_KINDS, PowrTables } from './powr-tables.js';
 
 /** An event that passed verification, with the canonical JSON it will be stored and served as. */
 export interface VerifiedEvent {
   event: NostrEvent;
   json: string;
+  /** Its NIP-101e record, when it is a workout event, and the flags validation raised. */
+  record: PowrRecord | null;
+  flags: Flag[];
 }
 
 export type WriteOutcome =
@@ -54,11 +59,16 @@ function isRecipientOfGiftWrap(target: { kind: number; json: string }, pubkey: s
  */
 export class EventStore {
   readonly db: Database;
+  readonly powr: PowrTables;
+  /** Addresses and `id:<hex>` keys changed since the last flushChanges(), for cache invalidation. */
+  private changes = new Set<string>();
+  private readonly changeListeners: ((keys: ReadonlySet<string>) => void)[] = [];
   private readonly statements = new LRUCache<string, Statement>({ max: 500 });
   private readonly sql;
 
   constructor(path: string) {
     this.db = openDatabase(path);
+    this.powr = new PowrTables(this.db);
     const db = this.db;
     this.sql = {
       hasId: db.prepare('SELECT 1 FROM nostr_events WHERE id = ?').pluck(),
@@ -74,6 +84,7 @@ export class EventStore {
         'INSERT INTO event_tags (event_seq, position, name, value, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       deleteEvent: db.prepare('DELETE FROM nostr_events WHERE seq = ?'),
+      identity: db.prepare('SELECT id, pubkey, kind, d FROM nostr_events WHERE seq = ?'),
       deleteTags: db.prepare('DELETE FROM event_tags WHERE event_seq = ?'),
       isDeletedId: db.prepare('SELECT 1 FROM deleted_events WHERE id = ? AND pubkey = ?').pluck(),
       addDeletedId: db.prepare('INSERT OR IGNORE INTO deleted_events (id, pubkey) VALUES (?, ?)'),
@@ -156,7 +167,7 @@ export class EventStore {
    * Applies one event: duplicate and tombstone checks, replacement of older versions of its address,
    * insertion with its tags, and NIP-09 processing for deletions. Call inside a transaction.
    */
-  apply({ event, json }: VerifiedEvent, receivedAt: number): WriteOutcome {
+  apply({ event, json, record, flags }: VerifiedEvent, receivedAt: number): WriteOutcome {
     const id = blob(event.id);
     const pubkey = blob(event.pubkey);
     if (this.sql.hasId.get(id) !== undefined) return { status: 'duplicate', message: 'duplicate: already have this event' };
@@ -165,19 +176,22 @@ export class EventStore {
     }
 
     const d = addressKey(event);
+    let current: Omit<Row, 'json'> | undefined;
     if (d !== undefined) {
       const until = this.sql.deletedUntil.get(event.kind, pubkey, d) as number | undefined;
       if (until !== undefined && event.created_at <= until) {
         return { status: 'rejected', message: `blocked: this address was deleted by its author up to ${until}` };
       }
-      const current = this.sql.byAddress.get(event.kind, pubkey, d) as Omit<Row, 'json'> | undefined;
+      current = this.sql.byAddress.get(event.kind, pubkey, d) as Omit<Row, 'json'> | undefined;
       if (current) {
         const newer = current.created_at > event.created_at ||
           (current.created_at === event.created_at && Buffer.compare(current.id, id) < 0);
         if (newer) return { status: 'duplicate', message: 'duplicate: a newer version of this event is already stored' };
-        this.remove(current.seq);
       }
     }
+    const refusal = this.powr.refusal(record);
+    if (refusal) return { status: 'rejected', message: `invalid: ${refusal.detail}` };
+    if (current) this.remove(current.seq, true);
 
     const seq = Number(
       this.sql.insertEvent.run(id, pubkey, event.kind, event.created_at, d ?? null, expirationOf(event) ?? null, receivedAt, json)
@@ -186,6 +200,8 @@ export class EventStore {
     event.tags.forEach((tag, position) => {
       this.sql.insertTag.run(seq, position, tag[0], tag[1] ?? null, event.kind, event.created_at);
     });
+    if (d !== undefined) this.changes.add(`${event.kind}:${event.pubkey}:${d}`);
+    this.powr.insert(seq, record, flags);
     if (event.kind === DELETION_KIND) this.applyDeletion(event);
     return { status: 'stored' };
   }
@@ -219,19 +235,45 @@ export class EventStore {
     }
   }
 
-  /** The one way an event leaves the store: replacement, deletion and expiry all come here. */
-  private remove(seq: number): void {
+  /**
+   * The one way an event leaves the store: replacement, deletion and expiry all come here. When an
+   * address disappears (not replaced), whatever references it becomes incomplete again.
+   */
+  private remove(seq: number, replacing = false): void {
+    const row = this.sql.identity.get(seq) as { id: Buffer; pubkey: Buffer; kind: number; d: string | null } | undefined;
+    if (!row) return;
     this.sql.deleteTags.run(seq);
     this.sql.deleteEvent.run(seq);
+    this.powr.remove(seq);
+    this.changes.add(`id:${row.id.toString('hex')}`);
+    if (row.d === null) return;
+    const address = `${row.kind}:${row.pubkey.toString('hex')}:${row.d}`;
+    this.changes.add(address);
+    if (!replacing && DEPENDENCY_KINDS.has(row.kind)) this.powr.addressChanged(address);
+  }
+
+  /** Calls `listener` after every commit with the addresses and ids whose stored events changed. */
+  onChange(listener: (keys: ReadonlySet<string>) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  /** Reports changes to listeners; the writer calls it after each commit. */
+  flushChanges(): void {
+    if (this.changes.size === 0) return;
+    const changed = this.changes;
+    this.changes = new Set();
+    for (const listener of this.changeListeners) listener(changed);
   }
 
   /** Deletes up to `max` expired events; returns how many. */
   purgeExpired(now: number, max = 1000): number {
-    return this.db.transaction(() => {
+    const purged = this.db.transaction(() => {
       const seqs = this.sql.expired.all(now, max) as number[];
       for (const seq of seqs) this.remove(seq);
       return seqs.length;
     })();
+    this.flushChanges();
+    return purged;
   }
 
   checkpoint(): void {

@@ -64,6 +64,110 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (kind, pubkey, d)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Processed NIP-101e tables (src/powr). Every row hangs off the event it came from (event_seq), so
+  -- removing an event removes its rows; only the latest version of an address is ever present.
+  CREATE TABLE exercises (
+    event_seq    INTEGER PRIMARY KEY,
+    address      TEXT    NOT NULL UNIQUE,
+    title        TEXT    NOT NULL,
+    equipment    TEXT,
+    difficulty   TEXT,
+    format       TEXT    NOT NULL,   -- JSON array of parameter names
+    format_units TEXT    NOT NULL,   -- JSON array, same order
+    hashtags     TEXT    NOT NULL    -- JSON array
+  );
+  CREATE TABLE exercise_media (
+    event_seq INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    url       TEXT    NOT NULL,
+    mime      TEXT,
+    dim       TEXT,
+    alt       TEXT,
+    hash      TEXT,
+    PRIMARY KEY (event_seq, position)
+  ) WITHOUT ROWID;
+  CREATE TABLE templates (
+    event_seq           INTEGER PRIMARY KEY,
+    address             TEXT    NOT NULL UNIQUE,
+    title               TEXT    NOT NULL,
+    type                TEXT    NOT NULL,
+    rounds              INTEGER,
+    duration            INTEGER,
+    interval            INTEGER,
+    rest_between_rounds INTEGER,
+    rest_between_sets   INTEGER,
+    difficulty          TEXT
+  );
+  CREATE TABLE template_exercises (
+    template_seq     INTEGER NOT NULL,
+    position         INTEGER NOT NULL,
+    exercise_address TEXT,               -- NULL for client-local references
+    set_number       INTEGER,
+    params           TEXT    NOT NULL,   -- JSON array of the tag's values after the relay slot
+    PRIMARY KEY (template_seq, position)
+  ) WITHOUT ROWID;
+  CREATE INDEX template_exercises_by_exercise ON template_exercises (exercise_address);
+  CREATE TABLE workout_records (
+    event_seq        INTEGER PRIMARY KEY,
+    title            TEXT,
+    type             TEXT,
+    start_at         INTEGER,            -- seconds, even when the event wrote milliseconds
+    end_at           INTEGER,
+    completed        INTEGER,
+    template_address TEXT
+  );
+  CREATE INDEX workout_records_by_template ON workout_records (template_address);
+  CREATE TABLE record_sets (
+    record_seq       INTEGER NOT NULL,
+    position         INTEGER NOT NULL,
+    exercise_address TEXT,
+    set_number       INTEGER,
+    weight           REAL,
+    reps             REAL,
+    rpe              REAL,
+    set_type         TEXT,
+    params           TEXT    NOT NULL,
+    PRIMARY KEY (record_seq, position)
+  ) WITHOUT ROWID;
+  CREATE INDEX record_sets_by_exercise ON record_sets (exercise_address);
+  CREATE TABLE collections (
+    event_seq INTEGER PRIMARY KEY,
+    address   TEXT NOT NULL UNIQUE,
+    title     TEXT
+  );
+  CREATE TABLE collection_members (
+    collection_seq INTEGER NOT NULL,
+    position       INTEGER NOT NULL,
+    member_address TEXT    NOT NULL,
+    PRIMARY KEY (collection_seq, position)
+  ) WITHOUT ROWID;
+  CREATE INDEX collection_members_by_member ON collection_members (member_address);
+  -- A template, record or collection that references an address the relay does not hold.
+  CREATE TABLE missing_dependencies (
+    referrer_seq    INTEGER NOT NULL,
+    missing_address TEXT    NOT NULL,
+    PRIMARY KEY (referrer_seq, missing_address)
+  ) WITHOUT ROWID;
+  CREATE INDEX missing_by_address ON missing_dependencies (missing_address);
+  -- source 'validation': found when the event arrived; 'dependency': found against the exercises it
+  -- references, recomputed whenever one of them arrives, changes or goes.
+  CREATE TABLE event_flags (
+    event_seq INTEGER NOT NULL,
+    source    TEXT    NOT NULL,
+    code      TEXT    NOT NULL,
+    detail    TEXT    NOT NULL
+  );
+  CREATE INDEX event_flags_by_event ON event_flags (event_seq);
+  CREATE INDEX event_flags_by_code ON event_flags (code);
+  -- Access counts of cached bundles, so cache priorities survive restarts.
+  CREATE TABLE cache_metadata (
+    content_id    TEXT    PRIMARY KEY,
+    content_type  TEXT    NOT NULL,
+    access_count  INTEGER NOT NULL,
+    last_accessed INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

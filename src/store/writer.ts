@@ -71,6 +71,7 @@ export class Writer {
       this.log.error({ err, events: batch.length }, 'write transaction failed');
       outcomes = batch.map(() => ({ status: 'rejected', message: 'error: the database could not commit the event' }));
     }
+    this.store.flushChanges();
     batch.forEach((p, i) => p.resolve(outcomes[i]!));
     if (this.queue.length > 0) this.schedule();
     else for (const done of this.idle.splice(0)) done();

@@ -23,6 +23,7 @@ export class WorkerPool<Req, Res> {
   constructor(
     private readonly file: URL,
     size: number,
+    private readonly workerData: unknown,
     private readonly log: Logger,
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
@@ -38,7 +39,7 @@ export class WorkerPool<Req, Res> {
   }
 
   private spawn(): Slot<Res> {
-    const slot: Slot<Res> = { worker: new Worker(this.file), inFlight: new Map() };
+    const slot: Slot<Res> = { worker: new Worker(this.file, { workerData: this.workerData }), inFlight: new Map() };
     slot.worker.on('message', ({ id, result }: { id: number; result: Res }) => {
       const task = slot.inFlight.get(id);
       slot.inFlight.delete(id);

@@ -52,7 +52,7 @@ beforeAll(async () => {
     }
     const e = { kind: pick(kinds), created_at: NOW - 1000 + Math.floor(rand() * 60), tags, content: `e${i}` } as NostrEvent;
     nw.finalizeEvent(e, pick(secretKeys));
-    const outcome = store.apply({ event: e, json: canonicalJson(e) }, NOW);
+    const outcome = store.apply({ event: e, json: canonicalJson(e), record: null, flags: [] }, NOW);
     expect(outcome.status).toBe('stored');
     stored.push(e);
   }

@@ -1,0 +1,111 @@
+import type { Issue, SetRef } from './types.js';
+
+/** The format every POWR app publishes; used to read a set whose exercise the relay does not have. */
+export const DEFAULT_FORMAT = ['weight', 'reps', 'rpe', 'set_type'];
+
+export const SET_TYPES = ['warmup', 'normal', 'drop', 'failure', 'working'];
+
+const NUMBER = /^-?\d+(\.\d+)?$/;
+const NON_NEGATIVE_INTEGER = /^\d+$/;
+
+export function isSetTypeWord(value: string | undefined): boolean {
+  return value !== undefined && SET_TYPES.includes(value.toLowerCase());
+}
+
+/** A set's values split by a known format: the parameter values, then set_number if present. */
+export interface ReadSet {
+  params: Record<string, string>;
+  setNumber: number | null;
+}
+
+/**
+ * Reads a set's values against the referenced exercise's format. With n format parameters a tag
+ * carries n values, or n+1 when set_number is appended (required since 2025-07, absent before).
+ * Returns undefined when the count fits neither.
+ */
+export function readSet(set: SetRef, format: readonly string[]): ReadSet | undefined {
+  const n = format.length;
+  if (set.values.length !== n && set.values.length !== n + 1) return undefined;
+  const params: Record<string, string> = {};
+  format.forEach((name, i) => (params[name] = set.values[i]!));
+  const raw = set.values.length === n + 1 ? set.values[n]! : undefined;
+  const setNumber = raw !== undefined && /^[1-9]\d*$/.test(raw) ? Number(raw) : null;
+  return { params, setNumber };
+}
+
+/** Checks one value against what its parameter means. Returns the problem, or undefined. */
+function valueProblem(name: string, value: string): string | undefined {
+  switch (name) {
+    case 'weight':
+      return NUMBER.test(value) ? undefined : `weight ${JSON.stringify(value)} is not a number`;
+    case 'reps':
+      return NON_NEGATIVE_INTEGER.test(value) ? undefined : `reps ${JSON.stringify(value)} is not a non-negative integer`;
+    case 'rpe': {
+      const ok = NUMBER.test(value) && Number(value) >= 0 && Number(value) <= 10;
+      return ok ? undefined : `rpe ${JSON.stringify(value)} is not a number from 0 to 10`;
+    }
+    case 'set_type':
+      return isSetTypeWord(value) ? undefined : `set_type ${JSON.stringify(value)} is not one of ${SET_TYPES.join(', ')}`;
+    case 'duration':
+    case 'distance':
+      return NUMBER.test(value) && Number(value) >= 0 ? undefined : `${name} ${JSON.stringify(value)} is not a non-negative number`;
+    default:
+      return undefined; // parameters beyond the spec's list are allowed and not interpreted
+  }
+}
+
+/**
+ * Checks a template's or record's sets against the formats of the exercises they reference (only the
+ * exercises the relay has). Templates may leave any value empty; records must give reps and set_type.
+ */
+export function checkSetsAgainstFormats(
+  sets: readonly SetRef[],
+  formatOf: (address: string) => readonly string[] | undefined,
+  kind: 'template' | 'record',
+): Issue[] {
+  const issues: Issue[] = [];
+  for (const set of sets) {
+    const format = set.address ? formatOf(set.address) : undefined;
+    if (!format) continue;
+    const where = `exercise tag ${set.position}`;
+    const read = readSet(set, format);
+    if (!read) {
+      issues.push({
+        severity: 'reject',
+        code: 'param_count',
+        detail: `${where}: ${set.values.length} values, but ${set.address} has ${format.length} parameters (${format.join(', ')}) plus an optional set_number`,
+      });
+      continue;
+    }
+    for (const name of format) {
+      const value = read.params[name]!;
+      if (value === '') {
+        if (kind === 'record' && (name === 'reps' || name === 'set_type')) {
+          issues.push({ severity: 'reject', code: 'missing_value', detail: `${where}: ${name} is empty; records need actual values` });
+        } else if (kind === 'record') {
+          issues.push({ severity: 'flag', code: 'empty_value', detail: `${where}: ${name} is empty` });
+        }
+        continue;
+      }
+      const problem = valueProblem(name, value);
+      if (problem) issues.push({ severity: 'reject', code: 'bad_value', detail: `${where}: ${problem}` });
+    }
+    if (read.setNumber === null) {
+      issues.push({ severity: 'flag', code: 'missing_set_number', detail: `${where}: no set_number` });
+    }
+  }
+  return issues;
+}
+
+/** Numeric columns of a record set, read by the exercise's format (or the default POWR format). */
+export function setColumns(set: SetRef, format: readonly string[] | undefined) {
+  const read = readSet(set, format ?? DEFAULT_FORMAT);
+  const num = (v: string | undefined) => (v !== undefined && NUMBER.test(v) ? Number(v) : null);
+  return {
+    setNumber: read?.setNumber ?? null,
+    weight: num(read?.params.weight),
+    reps: num(read?.params.reps),
+    rpe: num(read?.params.rpe),
+    setType: read?.params.set_type ? read.params.set_type.toLowerCase() : null,
+  };
+}
