@@ -1,4 +1,4 @@
-import NDK, { NDKEvent, NDKPrivateKeySigner } from '@nostr-dev-kit/ndk';
+import NDK, { NDKEvent, NDKPrivateKeySigner, type NDKFilter } from '@nostr-dev-kit/ndk';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { SimplePool, useWebSocketImplementation as usePoolWebSocket } from 'nostr-tools/pool';
 import { Relay, useWebSocketImplementation as useRelayWebSocket } from 'nostr-tools/relay';
@@ -76,6 +76,43 @@ describe('nostr-tools', () => {
 });
 
 describe('NDK', () => {
+  it('gets a template and all its exercises in one round trip with the resolve pattern', async () => {
+    const sk = generateSecretKey();
+    const pk = getPublicKey(sk);
+    const sent: string[] = [];
+    const ndk = new NDK({
+      explicitRelayUrls: [relay.url],
+      signer: new NDKPrivateKeySigner(bytesToHex(sk)),
+      enableOutboxModel: false,
+      autoConnectUserRelays: false,
+      netDebug: (msg, _relay, direction) => {
+        if (direction === 'send') sent.push(msg);
+      },
+    });
+    await ndk.connect(5000);
+    const exercise = (d: string) => new NDKEvent(ndk, { kind: 33401, content: '', tags: [['d', d], ['title', d],
+      ['format', 'weight', 'reps', 'rpe', 'set_type'], ['format_units', 'kg', 'count', '0-10', 'enum'], ['equipment', 'barbell']] });
+    const exercises = [exercise('bench-press'), exercise('overhead-press')];
+    for (const e of exercises) await e.publish();
+    const template = new NDKEvent(ndk, { kind: 33402, content: '', tags: [['d', 'push-day'], ['title', 'Push day'], ['type', 'strength'],
+      ['exercise', `33401:${pk}:bench-press`, '', '60', '8', '', 'normal', '1'],
+      ['exercise', `33401:${pk}:overhead-press`, '', '40', '8', '', 'normal', '1']] });
+    await template.publish();
+    sent.length = 0;
+
+    // The documented pattern: the resolve filter, plus a kinds-only filter with limit 0 so NDK accepts
+    // the referenced exercises as matching its subscription.
+    const filters = [
+      { kinds: [33402], authors: [pk], '#d': ['push-day'], resolve: true },
+      { kinds: [33401], limit: 0 },
+    ] as unknown as NDKFilter[];
+    const got = await ndk.fetchEvents(filters, { groupable: false });
+    const byKind = [...got].map((e) => `${e.kind}:${e.dTag}`).sort();
+    expect(byKind).toEqual(['33401:bench-press', '33401:overhead-press', '33402:push-day']);
+    expect(sent.filter((m) => m.startsWith('["REQ"'))).toHaveLength(1);
+    for (const r of ndk.pool.relays.values()) r.disconnect();
+  });
+
   it('publishes and fetches with no special options', async () => {
     const sk = generateSecretKey();
     const ndk = new NDK({

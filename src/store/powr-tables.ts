@@ -71,7 +71,8 @@ export class PowrTables {
         UNION SELECT event_seq FROM workout_records WHERE template_address = @address
         UNION SELECT collection_seq FROM collection_members WHERE member_address = @address`).pluck(),
       allReferrers: p('SELECT event_seq FROM templates UNION SELECT event_seq FROM workout_records UNION SELECT event_seq FROM collections').pluck(),
-      powrEvents: p(`SELECT seq, json FROM nostr_events WHERE kind IN (${[EXERCISE_KIND, TEMPLATE_KIND, RECORD_KIND, LEGACY_RECORD_KIND, ...COLLECTION_KINDS].join(',')}) ORDER BY seq`),
+      powrEventsAfter: p(`SELECT seq, json FROM nostr_events WHERE seq > ? AND kind IN (${[EXERCISE_KIND, TEMPLATE_KIND, RECORD_KIND,
+        LEGACY_RECORD_KIND, ...COLLECTION_KINDS].join(',')}) ORDER BY seq LIMIT 1000`),
     };
   }
 
@@ -168,10 +169,14 @@ export class PowrTables {
   /** Rebuilds every processed table from the raw events (after a schema change, or to check them). */
   rebuild(): void {
     for (const [table] of PROCESSED_TABLES) this.db.prepare(`DELETE FROM ${table}`).run();
-    for (const row of this.sql.powrEvents.iterate() as IterableIterator<{ seq: number; json: string }>) {
-      const { record, issues } = analyze(JSON.parse(row.json) as NostrEvent);
-      // Stored events were accepted under the mode then in force; everything found now is a flag.
-      this.insert(row.seq, record, issues.map(({ code, detail }) => ({ code, detail })));
+    // In pages: the connection cannot write while a statement is still iterating.
+    for (let after = 0, rows; (rows = this.sql.powrEventsAfter.all(after) as { seq: number; json: string }[]).length > 0;) {
+      for (const row of rows) {
+        const { record, issues } = analyze(JSON.parse(row.json) as NostrEvent);
+        // Stored events were accepted under the mode then in force; everything found now is a flag.
+        this.insert(row.seq, record, issues.map(({ code, detail }) => ({ code, detail })));
+      }
+      after = rows[rows.length - 1]!.seq;
     }
     for (const seq of this.sql.allReferrers.all() as number[]) this.refresh(seq);
   }
