@@ -2,6 +2,7 @@ import NDK, { NDKEvent, NDKPrivateKeySigner, type NDKFilter } from '@nostr-dev-k
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { SimplePool, useWebSocketImplementation as usePoolWebSocket } from 'nostr-tools/pool';
 import { Relay, useWebSocketImplementation as useRelayWebSocket } from 'nostr-tools/relay';
+import type { Filter } from 'nostr-tools/filter';
 import { finalizeEvent, generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +46,32 @@ describe('nostr-tools', () => {
     const r = await Relay.connect(relay.url);
     const ev = finalizeEvent({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [], content: 'x' }, generateSecretKey());
     await expect(r.publish({ ...ev, content: 'tampered' })).rejects.toThrow(/invalid: /);
+    r.close();
+  });
+
+  it('gets a template and its exercises in one REQ with the resolve pattern', async () => {
+    const r = await Relay.connect(relay.url);
+    const sk = generateSecretKey();
+    const pk = getPublicKey(sk);
+    const now = Math.floor(Date.now() / 1000);
+    const squat = finalizeEvent({ kind: 33401, created_at: now, content: '', tags: [['d', 'squat'], ['title', 'Squat'],
+      ['format', 'weight', 'reps'], ['format_units', 'kg', 'count'], ['equipment', 'barbell']] }, sk);
+    const template = finalizeEvent({ kind: 33402, created_at: now, content: '', tags: [['d', 'legs'], ['title', 'Legs'],
+      ['type', 'strength'], ['exercise', `33401:${pk}:squat`, '', '100', '5', '1']] }, sk);
+    await r.publish(squat);
+    await r.publish(template);
+    const got = await new Promise<string[]>((resolve) => {
+      const ids: string[] = [];
+      const filters = [{ kinds: [33402], authors: [pk], '#d': ['legs'], resolve: true }, { kinds: [33401], limit: 0 }];
+      const sub = r.subscribe(filters as Filter[], {
+        onevent: (e) => ids.push(e.id),
+        oneose: () => {
+          sub.close();
+          resolve(ids);
+        },
+      });
+    });
+    expect(got).toEqual([template.id, squat.id]);
     r.close();
   });
 
