@@ -104,6 +104,18 @@ describe('malformed messages', () => {
     expect(await c.publish(ev)).toEqual([true, '']);
   });
 
+  it('answers AUTH with OK false (not offered yet) and binary frames with a NOTICE', async () => {
+    const auth = signer().sign({ kind: 22242, tags: [['relay', relay.url], ['challenge', 'x']] });
+    const from = c.frames.length;
+    c.send(['AUTH', auth]);
+    const ok = await c.next((f) => f[0] === 'OK' && f[1] === auth.id, 5000, from);
+    expect(ok.slice(2)).toEqual([false, 'unsupported: this relay does not support NIP-42 AUTH']);
+    const before = c.frames.length;
+    c.ws.send(Buffer.from('["REQ","bin",{}]'), { binary: true });
+    const notice = await c.next((f) => f[0] === 'NOTICE', 5000, before);
+    expect(notice[1]).toMatch(/^invalid: binary messages/);
+  });
+
   it('refuses an oversized message with OK false and keeps the connection', async () => {
     const big = await startRelay({ POWR_RELAY_MAX_MESSAGE_LENGTH: '2048' });
     const bc = await RawClient.connect(big.url);

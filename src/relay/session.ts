@@ -86,7 +86,13 @@ export class Session {
 
   private async onEvent(raw: unknown): Promise<void> {
     const id = (raw as { id?: unknown } | null)?.id;
-    const result = await this.deps.ingest.submit(raw);
+    let result;
+    try {
+      result = await this.deps.ingest.submit(raw);
+    } catch (err) {
+      this.log.error({ err, id }, 'event handling failed');
+      result = { accepted: false, message: 'error: the relay could not handle this event' };
+    }
     if (typeof id === 'string') this.send(frames.ok(id, result.accepted, result.message));
     else this.send(frames.notice(result.message));
   }
