@@ -2,27 +2,21 @@ import { createHash } from 'node:crypto';
 import { analyze, verdict } from '../powr/analyze.js';
 import type { Flag, PowrRecord, ValidationMode } from '../powr/types.js';
 import { canonicalJson, idPreimage, type NostrEvent } from '../protocol/event.js';
+import { signatureValid } from './schnorr.js';
 
 export type CheckResult =
   | { ok: true; json: string; record: PowrRecord | null; flags: Flag[] }
   | { ok: false; reason: string };
-
-/** Throws when the BIP-340 signature over the event id does not verify. */
-export type SignatureCheck = (event: NostrEvent) => void;
 
 /**
  * Everything about one event that needs CPU but no database, in one pass off the main thread: the id
  * recomputed from the NIP-01 serialisation, the signature, the NIP-101e validation, and the canonical
  * JSON the store keeps.
  */
-export function checkEvent(event: NostrEvent, checkSignature: SignatureCheck, mode: ValidationMode): CheckResult {
+export function checkEvent(event: NostrEvent, mode: ValidationMode): CheckResult {
   const id = createHash('sha256').update(idPreimage(event)).digest('hex');
   if (id !== event.id) return { ok: false, reason: 'invalid: event id does not match the hash of its content' };
-  try {
-    checkSignature(event);
-  } catch {
-    return { ok: false, reason: 'invalid: signature verification failed' };
-  }
+  if (!signatureValid(event)) return { ok: false, reason: 'invalid: signature verification failed' };
   const { record, issues } = analyze(event);
   const v = verdict(issues, mode);
   if (!v.accepted) return { ok: false, reason: v.reason };

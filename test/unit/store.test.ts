@@ -1,10 +1,11 @@
 import { matchFilter } from 'nostr-tools/filter';
-import { initNostrWasm } from 'nostr-wasm';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson, type NostrEvent } from '../../src/protocol/event.js';
 import { parseFilter, type Filter } from '../../src/protocol/filter.js';
 import { EventStore } from '../../src/store/event-store.js';
 import { DRIVER_INDEX, planFilter, type Driver } from '../../src/store/planner.js';
+import { publicKeyOf, signEvent } from '../../src/workers/schnorr.js';
 import { tempDb } from '../helpers/relay.js';
 
 const LIMITS = { maxFilterValues: 1000, maxLimit: 5000, defaultLimit: 500 };
@@ -28,18 +29,17 @@ function prng(seed: number) {
 
 let store: EventStore;
 const stored: NostrEvent[] = [];
-const secretKeys: Uint8Array[] = [];
+const secretKeys: Buffer[] = [];
 const pubkeys: string[] = [];
 
 beforeAll(async () => {
-  const nw = await initNostrWasm();
   store = new EventStore(tempDb());
   const rand = prng(42);
   const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
   for (let i = 0; i < 6; i++) {
-    const sk = nw.generateSecretKey();
+    const sk = randomBytes(32);
     secretKeys.push(sk);
-    pubkeys.push(Buffer.from(nw.getPublicKey(sk)).toString('hex'));
+    pubkeys.push(publicKeyOf(sk));
   }
   const kinds = [1, 7, 1301, 1111, 6];
   for (let i = 0; i < 600; i++) {
@@ -50,8 +50,7 @@ beforeAll(async () => {
       const value = name === 'e' && stored.length ? pick(stored).id : name === 'p' ? pick(pubkeys) : pick(['a', 'b', 'c', 'fitness']);
       tags.push(rand() < 0.2 ? [name, value, 'extra'] : [name, value]);
     }
-    const e = { kind: pick(kinds), created_at: NOW - 1000 + Math.floor(rand() * 60), tags, content: `e${i}` } as NostrEvent;
-    nw.finalizeEvent(e, pick(secretKeys));
+    const e = signEvent({ kind: pick(kinds), created_at: NOW - 1000 + Math.floor(rand() * 60), tags, content: `e${i}` }, pick(secretKeys));
     const outcome = store.apply({ event: e, json: canonicalJson(e), record: null, flags: [] }, NOW);
     expect(outcome.status).toBe('stored');
     stored.push(e);
