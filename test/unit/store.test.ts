@@ -5,6 +5,7 @@ import { canonicalJson, type NostrEvent } from '../../src/protocol/event.js';
 import { parseFilter, type Filter } from '../../src/protocol/filter.js';
 import { EventStore } from '../../src/store/event-store.js';
 import { DRIVER_INDEX, planFilter, type Driver } from '../../src/store/planner.js';
+import { Rng } from '../../src/bench/rng.js';
 import { publicKeyOf, signEvent } from '../../src/workers/schnorr.js';
 import { tempDb } from '../helpers/relay.js';
 
@@ -17,16 +18,6 @@ function filter(raw: Record<string, unknown>): Filter {
   return parsed.value;
 }
 
-/** Deterministic PRNG (mulberry32) so every run checks the same cases. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 let store: EventStore;
 const stored: NostrEvent[] = [];
 const secretKeys: Buffer[] = [];
@@ -34,7 +25,8 @@ const pubkeys: string[] = [];
 
 beforeAll(async () => {
   store = new EventStore(tempDb());
-  const rand = prng(42);
+  const rng = new Rng(42);
+  const rand = () => rng.next();
   const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
   for (let i = 0; i < 6; i++) {
     const sk = randomBytes(32);
@@ -102,7 +94,8 @@ describe('SQL results agree with nostr-tools matchFilter (seeded)', () => {
   }
 
   it('for 400 random filters', () => {
-    const rand = prng(7);
+    const rng = new Rng(7);
+    const rand = () => rng.next();
     const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
     const some = <T,>(xs: readonly T[], n = 1 + Math.floor(rand() * 3)) => Array.from({ length: n }, () => pick(xs));
     for (let i = 0; i < 400; i++) {
@@ -125,7 +118,8 @@ describe('SQL results agree with nostr-tools matchFilter (seeded)', () => {
   });
 
   it('for random pairs of filters (OR, de-duplicated, newest first)', () => {
-    const rand = prng(99);
+    const rng = new Rng(99);
+    const rand = () => rng.next();
     for (let i = 0; i < 100; i++) {
       const a = { kinds: [1 + Math.floor(rand() * 2) * 6], limit: Math.floor(rand() * 30) };
       const b = { authors: [pubkeys[Math.floor(rand() * pubkeys.length)]!], limit: Math.floor(rand() * 30) };

@@ -1,0 +1,215 @@
+import { statSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import BetterSqlite3 from 'better-sqlite3';
+import { freshEvents, loadCorpus, readLines, type Corpus } from './corpus.js';
+import { startRelayProcess, type RelayProcess } from './relay-process.js';
+import { round, type Summary } from './stats.js';
+import { fanout, idleConnections, ingest, queries, resolution, type IngestResult, type QueryResult, type ResolutionResult } from './workloads.js';
+
+const USAGE = `npm run bench -- [--size small|full] [--url ws://host:port] [--seed N] [--out results.json]
+
+  --size small   a 10k-event corpus; finishes in under two minutes
+  --size full    100k- and 1M-event corpora (default)
+  --url          load another relay instead of starting powr-relay on a fresh database; the parts
+                 that need powr-relay's extensions (resolve, HTTP bundles) and its process
+                 (memory, database size) are reported as skipped
+  --seed         corpus and query seed (default 1)
+  --out          where to write the JSON results (default .bench/results-<size>.json)`;
+
+const PLANS = {
+  small: { sizes: [10_000], ingestEvents: 3000, querySeconds: 4, resolutionSamples: 100, fanoutEvents: 10, idle: [1000, 5000] },
+  full: { sizes: [100_000, 1_000_000], ingestEvents: 20_000, querySeconds: 10, resolutionSamples: 300, fanoutEvents: 20, idle: [1000, 5000] },
+};
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BENCH_DIR = join(ROOT, '.bench');
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const MiB = 1024 * 1024;
+
+interface SizeResult {
+  size: number;
+  load: IngestResult;
+  queries: QueryResult[];
+  resolution?: ResolutionResult;
+  fanout?: { subscribers: number; events: number; deliveries: number; latency: Summary };
+  ingestWhenFull?: IngestResult;
+  memory?: { peakRssMiB: number; perIdleConnectionKiB: Record<string, number> };
+  dbBytesPerEvent?: number;
+}
+
+async function withRelay<T>(external: string | undefined, run: (url: string, relay?: RelayProcess) => Promise<T>): Promise<T> {
+  if (external) return run(external);
+  const relay = await startRelayProcess(); // info level: the start line carries the URL
+  try {
+    return await run(relay.url, relay);
+  } finally {
+    await relay.stop();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function measureSize(corpus: Corpus, plan: (typeof PLANS)['small'], external: string | undefined, seed: number, last: boolean): Promise<SizeResult> {
+  const lines = await readLines(corpus.file);
+  return withRelay(external, async (url, relay) => {
+    log(`loading ${lines.length} events with 8 connections`);
+    const load = await ingest(url, lines, 8);
+    log(`loaded at ${Math.round(load.eventsPerSecond)} events/s`);
+    const result: SizeResult = { size: corpus.meta.size, load, queries: [] };
+    for (const clients of [1, 16]) {
+      log(`query mix, ${clients} client(s), ${plan.querySeconds} s`);
+      result.queries.push(await queries(url, corpus.meta, clients, plan.querySeconds, seed));
+    }
+    if (!last) return result;
+    log('template resolution');
+    result.resolution = await resolution(url, corpus.meta, plan.resolutionSamples, !external, seed);
+    log('fan-out to 1000 subscribers');
+    result.fanout = await fanout(url, 1000, freshEvents(plan.fanoutEvents, seed + 1));
+    log(`ingest of ${plan.ingestEvents} new events with ${lines.length} stored, 8 connections`);
+    result.ingestWhenFull = await ingest(url, freshEvents(plan.ingestEvents, seed + 2), 8);
+    if (!relay) return result;
+    const perIdleConnectionKiB: Record<string, number> = {};
+    for (const count of plan.idle) {
+      await sleep(1000);
+      const before = relay.memory().rss;
+      const idle = await idleConnections(url, count);
+      await sleep(2000);
+      perIdleConnectionKiB[count] = round((relay.memory().rss - before) / count / 1024, 1);
+      idle.close();
+    }
+    result.memory = { peakRssMiB: round(relay.memory().peak / MiB, 1), perIdleConnectionKiB };
+    await relay.stop(); // checkpoints the WAL, so the file size is the database's
+    const stored = new BetterSqlite3(relay.db, { readonly: true });
+    const count = stored.prepare('SELECT COUNT(*) FROM nostr_events').pluck().get() as number;
+    stored.close();
+    result.dbBytesPerEvent = round(statSync(relay.db).size / count, 0);
+    return result;
+  });
+}
+
+async function ingestLevels(corpus: Corpus, events: number, external: string | undefined): Promise<IngestResult[]> {
+  const lines = await readLines(corpus.file, events);
+  const results: IngestResult[] = [];
+  for (const connections of [1, 8, 32]) {
+    log(`ingest: ${events} events over ${connections} connection(s) on a fresh database`);
+    results.push(await withRelay(external, (url) => ingest(url, lines, connections)));
+  }
+  return results;
+}
+
+function ms(s: Summary | 'skipped' | undefined): string {
+  if (s === undefined) return '–';
+  if (s === 'skipped') return 'skipped';
+  return `${round(s.p50)} / ${round(s.p99)}`;
+}
+
+function targets(ingestRuns: IngestResult[], sizes: SizeResult[]): [string, string, boolean | undefined][] {
+  const largest = sizes[sizes.length - 1]!;
+  const eight = ingestRuns.find((r) => r.connections === 8)!;
+  const worst = (stat: 'p50' | 'p99') =>
+    Math.max(...Object.values(largest.queries.find((q) => q.clients === 16)!.byName).map((s) => s[stat]));
+  const res = largest.resolution;
+  const best = res && res.resolveReq !== 'skipped' && res.httpBundle !== 'skipped'
+    ? Math.min(res.resolveReq.p50, res.httpBundle.p50) : undefined;
+  const idle = largest.memory ? Math.max(...Object.values(largest.memory.perIdleConnectionKiB)) : undefined;
+  const check = (value: number | undefined, ok: (v: number) => boolean) => (value === undefined ? undefined : ok(value));
+  return [
+    ['ingest, 8 publishers, fresh database ≥ 10,000 events/s', `${Math.round(eight.eventsPerSecond)}`, eight.eventsPerSecond >= 10_000],
+    [`ingest, 8 publishers, ${largest.size} stored ≥ 5,000 events/s`, `${Math.round(largest.ingestWhenFull!.eventsPerSecond)}`,
+      largest.ingestWhenFull!.eventsPerSecond >= 5000],
+    [`every filter at ${largest.size}, 16 clients: p50 < 2 ms`, `worst ${round(worst('p50'))} ms`, worst('p50') < 2],
+    [`every filter at ${largest.size}, 16 clients: p99 < 10 ms`, `worst ${round(worst('p99'))} ms`, worst('p99') < 10],
+    ['complete template via resolve/HTTP ≥ 2x faster than two REQs, p50 < 2 ms',
+      best === undefined ? 'skipped' : `${round(best)} ms vs ${round(res!.twoReq.p50)} ms`,
+      best === undefined ? undefined : best * 2 <= res!.twoReq.p50 && best < 2],
+    ['fan-out to 1,000 subscribers p99 < 100 ms', `${round(largest.fanout!.latency.p99)} ms`, largest.fanout!.latency.p99 < 100],
+    ['relay memory per idle connection < 30 KiB', idle === undefined ? 'skipped' : `${idle} KiB`, check(idle, (v) => v < 30)],
+    ['database per stored event < 1.5 KB', largest.dbBytesPerEvent === undefined ? 'skipped' : `${largest.dbBytesPerEvent} B`,
+      check(largest.dbBytesPerEvent, (v) => v < 1500)],
+  ];
+}
+
+function markdown(machine: Record<string, unknown>, ingestRuns: IngestResult[], sizes: SizeResult[], external: string | undefined): string {
+  const out: string[] = [];
+  out.push(`## powr-relay benchmark (${external ? `external relay ${external}` : 'powr-relay, fresh database per run'})`, '');
+  out.push(`Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, SQLite ${machine.sqlite}; client and relay share the cores.`, '');
+  out.push('### Ingest (until every OK arrives)', '', '| connections | events | events/s | OK p50 / p99 ms |', '| --- | --- | --- | --- |');
+  for (const r of ingestRuns) out.push(`| ${r.connections} | ${r.events} | ${Math.round(r.eventsPerSecond)} | ${ms(r.ok)} |`);
+  for (const s of sizes) {
+    out.push(`| 8, loading the ${s.size} corpus | ${s.load.events} | ${Math.round(s.load.eventsPerSecond)} | ${ms(s.load.ok)} |`);
+    if (s.ingestWhenFull) out.push(`| 8, with ${s.size} stored | ${s.ingestWhenFull.events} | ${Math.round(s.ingestWhenFull.eventsPerSecond)} | ${ms(s.ingestWhenFull.ok)} |`);
+  }
+  for (const s of sizes) {
+    out.push('', `### Queries at ${s.size} stored events (REQ to EOSE)`, '');
+    const [one, sixteen] = s.queries;
+    out.push(`Throughput: ${Math.round(one!.queriesPerSecond)} q/s with 1 client, ${Math.round(sixteen!.queriesPerSecond)} q/s with 16.`, '');
+    out.push('| filter | events returned (mean) | 1 client p50 / p99 ms | 16 clients p50 / p99 ms |', '| --- | --- | --- | --- |');
+    for (const name of Object.keys(one!.byName).sort()) {
+      out.push(`| ${name} | ${round(one!.byName[name]!.meanEvents, 1)} | ${ms(one!.byName[name])} | ${ms(sixteen!.byName[name])} |`);
+    }
+  }
+  const last = sizes[sizes.length - 1]!;
+  if (last.resolution) {
+    out.push('', `### Time to a complete template (${last.size} stored; ${round(last.resolution.meanExercises, 1)} exercises on average)`, '');
+    out.push('| path | p50 / p99 ms |', '| --- | --- |');
+    out.push(`| two REQs (template, then its exercises) | ${ms(last.resolution.twoReq)} |`);
+    out.push(`| one REQ with "resolve": true | ${ms(last.resolution.resolveReq)} |`);
+    out.push(`| HTTP GET /api/bundle | ${ms(last.resolution.httpBundle)} |`);
+  }
+  if (last.fanout) {
+    out.push('', `### Live fan-out: ${last.fanout.events} records to ${last.fanout.subscribers} subscribers`, '');
+    out.push(`${last.fanout.deliveries} deliveries; latency p50 / p99: ${ms(last.fanout.latency)} ms.`);
+  }
+  out.push('', '### Memory and storage', '');
+  out.push(last.memory
+    ? `Peak relay RSS ${last.memory.peakRssMiB} MiB; RSS per idle connection: ${Object.entries(last.memory.perIdleConnectionKiB).map(([n, k]) => `${k} KiB at ${n}`).join(', ')}; database ${last.dbBytesPerEvent} bytes per stored event.`
+    : 'Skipped (external relay).');
+  out.push('', '### Targets', '', '| target | measured | met |', '| --- | --- | --- |');
+  for (const [name, value, met] of targets(ingestRuns, sizes)) out.push(`| ${name} | ${value} | ${met === undefined ? 'skipped' : met ? 'yes' : 'no'} |`);
+  return out.join('\n') + '\n';
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { size: { type: 'string', default: 'full' }, url: { type: 'string' }, seed: { type: 'string', default: '1' },
+      out: { type: 'string' }, help: { type: 'boolean' } },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  if (values.size !== 'small' && values.size !== 'full') throw new Error(`--size must be small or full, got ${values.size}`);
+  if (values.url && !/^wss?:\/\//.test(values.url)) throw new Error(`--url must be a ws:// or wss:// URL, got ${values.url}`);
+  const seed = Number(values.seed);
+  if (!Number.isSafeInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
+  const plan = PLANS[values.size];
+  const sqlite = new BetterSqlite3(':memory:');
+  const machine = {
+    cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 1024 ** 3),
+    node: process.versions.node, sqlite: sqlite.prepare('SELECT sqlite_version()').pluck().get() as string,
+  };
+  sqlite.close();
+  const started = Date.now();
+  const corpora: Corpus[] = [];
+  for (const size of plan.sizes) corpora.push(await loadCorpus(BENCH_DIR, size, seed, log));
+  const ingestRuns = await ingestLevels(corpora[0]!, plan.ingestEvents, values.url);
+  const sizes: SizeResult[] = [];
+  for (const [i, corpus] of corpora.entries()) sizes.push(await measureSize(corpus, plan, values.url, seed, i === corpora.length - 1));
+  const report = markdown(machine, ingestRuns, sizes, values.url);
+  process.stdout.write(report);
+  const out = values.out ?? join(BENCH_DIR, `results-${values.size}.json`);
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, size: values.size, url: values.url ?? null,
+    seconds: (Date.now() - started) / 1000, ingest: ingestRuns, sizes, targets: targets(ingestRuns, sizes) }, null, 2));
+  log(`done in ${Math.round((Date.now() - started) / 1000)} s; results in ${out}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(1);
+  },
+);
