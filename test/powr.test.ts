@@ -93,7 +93,8 @@ describe('spec section 4 examples, signed, in both modes', () => {
     expect(flagsOf(compat, ms.id)).toEqual(['ms_timestamps', 'ms_timestamps']);
     expect(flagsOf(strict, ms.id)).toEqual(['ms_timestamps', 'ms_timestamps']);
     const db = new BetterSqlite3(compat.db, { readonly: true });
-    const row = db.prepare('SELECT start_at, end_at, completed, template_address FROM workout_records r JOIN nostr_events e ON e.seq = r.event_seq WHERE e.id = ?')
+    const row = db.prepare(`SELECT start_at, end_at, completed, a.address AS template_address FROM workout_records r
+      JOIN nostr_events e ON e.seq = r.event_seq JOIN addresses a ON a.id = r.template_id WHERE e.id = ?`)
       .get(Buffer.from(ms.id, 'hex'));
     expect(row).toEqual({ start_at: 1753600200, end_at: 1753603700, completed: 1, template_address: coord(33402, user.pubkey, 'squat-push-pull-1753560000') });
     const sets = db.prepare(`SELECT position, set_number, weight, reps, rpe, set_type FROM record_sets s JOIN nostr_events e ON e.seq = s.record_seq
@@ -291,7 +292,7 @@ describe('#exercise and #template filters', () => {
 });
 
 describe('processed tables', () => {
-  const TABLES = ['exercises', 'exercise_media', 'templates', 'template_exercises', 'workout_records', 'record_sets',
+  const TABLES = ['addresses', 'exercises', 'exercise_media', 'templates', 'template_exercises', 'workout_records', 'record_sets',
     'collections', 'collection_members', 'missing_dependencies', 'event_flags'];
 
   it('a rebuild from the raw events equals what incremental processing produced', async () => {

@@ -43,13 +43,14 @@ export class Bundles {
     this.sql = {
       byAddress: p(`SELECT seq, kind, json FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ? AND ${live}`),
       byId: p(`SELECT seq, kind, json FROM nostr_events WHERE id = ? AND ${live}`),
-      templateExercises: p(`SELECT exercise_address FROM template_exercises
-        WHERE template_seq = ? AND exercise_address IS NOT NULL ORDER BY position`).pluck(),
+      templateExercises: p(`SELECT a.address FROM template_exercises s JOIN addresses a ON a.id = s.exercise_id
+        WHERE s.template_seq = ? ORDER BY s.position`).pluck(),
       templateSeq: p('SELECT event_seq FROM templates WHERE address = ?').pluck(),
-      record: p('SELECT template_address FROM workout_records WHERE event_seq = ?').pluck(),
-      recordExercises: p(`SELECT exercise_address FROM record_sets
-        WHERE record_seq = ? AND exercise_address IS NOT NULL ORDER BY position`).pluck(),
-      members: p('SELECT member_address FROM collection_members WHERE collection_seq = ? ORDER BY position').pluck(),
+      record: p('SELECT a.address FROM workout_records r JOIN addresses a ON a.id = r.template_id WHERE r.event_seq = ?').pluck(),
+      recordExercises: p(`SELECT a.address FROM record_sets s JOIN addresses a ON a.id = s.exercise_id
+        WHERE s.record_seq = ? ORDER BY s.position`).pluck(),
+      members: p(`SELECT a.address FROM collection_members m JOIN addresses a ON a.id = m.member_id
+        WHERE m.collection_seq = ? ORDER BY m.position`).pluck(),
       saveCount: p(`INSERT INTO cache_metadata (content_id, content_type, access_count, last_accessed) VALUES (?, 'bundle', ?, ?)
         ON CONFLICT (content_id) DO UPDATE SET access_count = excluded.access_count, last_accessed = excluded.last_accessed
         WHERE access_count <> excluded.access_count`),

@@ -41,6 +41,7 @@ export function openDatabase(path: string): Database {
     db = new BetterSqlite3(path);
     // WAL: readers never block the writer. synchronous=NORMAL: a commit survives a process crash
     // (the WAL is in the OS before COMMIT returns); only power loss can cost the last commits.
+    db.pragma('page_size = 16384');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');

@@ -80,12 +80,10 @@ export class EventStore {
         `INSERT INTO nostr_events (id, pubkey, kind, created_at, d, expires_at, received_at, json)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      insertTag: db.prepare(
-        'INSERT INTO event_tags (event_seq, position, name, value, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
+      insertTag: db.prepare('INSERT OR IGNORE INTO event_tags (name, value, kind, created_at, event_seq) VALUES (?, ?, ?, ?, ?)'),
       deleteEvent: db.prepare('DELETE FROM nostr_events WHERE seq = ?'),
-      identity: db.prepare('SELECT id, pubkey, kind, d FROM nostr_events WHERE seq = ?'),
-      deleteTags: db.prepare('DELETE FROM event_tags WHERE event_seq = ?'),
+      identity: db.prepare('SELECT id, pubkey, kind, created_at, d, json FROM nostr_events WHERE seq = ?'),
+      deleteTag: db.prepare('DELETE FROM event_tags WHERE name = ? AND value = ? AND kind = ? AND created_at = ? AND event_seq = ?'),
       isDeletedId: db.prepare('SELECT 1 FROM deleted_events WHERE id = ? AND pubkey = ?').pluck(),
       addDeletedId: db.prepare('INSERT OR IGNORE INTO deleted_events (id, pubkey) VALUES (?, ?)'),
       deletedUntil: db.prepare('SELECT until FROM deleted_addresses WHERE kind = ? AND pubkey = ? AND d = ?').pluck(),
@@ -197,9 +195,9 @@ export class EventStore {
       this.sql.insertEvent.run(id, pubkey, event.kind, event.created_at, d ?? null, expirationOf(event) ?? null, receivedAt, json)
         .lastInsertRowid,
     );
-    event.tags.forEach((tag, position) => {
-      this.sql.insertTag.run(seq, position, tag[0], tag[1] ?? null, event.kind, event.created_at);
-    });
+    for (const tag of event.tags) {
+      if (tag.length > 1) this.sql.insertTag.run(tag[0], tag[1], event.kind, event.created_at, seq);
+    }
     if (d !== undefined) this.changes.add(`${event.kind}:${event.pubkey}:${d}`);
     this.powr.insert(seq, record, flags);
     if (event.kind === DELETION_KIND) this.applyDeletion(event);
@@ -240,9 +238,12 @@ export class EventStore {
    * address disappears (not replaced), whatever references it becomes incomplete again.
    */
   private remove(seq: number, replacing = false): void {
-    const row = this.sql.identity.get(seq) as { id: Buffer; pubkey: Buffer; kind: number; d: string | null } | undefined;
+    const row = this.sql.identity.get(seq) as
+      { id: Buffer; pubkey: Buffer; kind: number; created_at: number; d: string | null; json: string } | undefined;
     if (!row) return;
-    this.sql.deleteTags.run(seq);
+    for (const tag of (JSON.parse(row.json) as NostrEvent).tags) {
+      if (tag.length > 1) this.sql.deleteTag.run(tag[0], tag[1], row.kind, row.created_at, seq);
+    }
     this.sql.deleteEvent.run(seq);
     this.powr.remove(seq);
     this.changes.add(`id:${row.id.toString('hex')}`);

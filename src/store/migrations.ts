@@ -11,7 +11,7 @@ import type { Database } from 'better-sqlite3';
  * - events_by_author        authors without kinds.
  * - events_by_kind          kinds without authors: discovery ("latest templates").
  * - events_by_time          since/until or nothing at all: the global feed.
- * - tags_by_value           any #<tag> filter (name, first value, kind, created_at), so the tag,
+ * - event_tags (its key)     any #<tag> filter (name, first value, kind, created_at), so the tag,
  *                           tag+kind and tag+kind+time shapes all seek straight to their range.
  * - events_by_expiry        the NIP-40 purge.
  * Every time-ordered index ends in created_at so newest-first scans with a LIMIT stop early.
@@ -37,18 +37,18 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_by_time ON nostr_events (created_at);
   CREATE INDEX events_by_expiry ON nostr_events (expires_at) WHERE expires_at IS NOT NULL;
 
-  -- Every tag of every stored event; kind and created_at are copied in so tag queries are served by
-  -- the index alone. WITHOUT ROWID so the index entries carry event_seq directly.
+  -- The tag index: every distinct (name, first value) of every stored event, with the event's kind
+  -- and created_at copied in. One WITHOUT ROWID b-tree whose key is the whole row serves both tag
+  -- lookups (seek name, value[, kind], walk created_at) and the per-event checks of extra tag
+  -- conditions (a point lookup, since the candidate's kind, created_at and seq are known).
   CREATE TABLE event_tags (
-    event_seq  INTEGER NOT NULL,
-    position   INTEGER NOT NULL,
     name       TEXT    NOT NULL,
-    value      TEXT,
+    value      TEXT    NOT NULL,
     kind       INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    PRIMARY KEY (event_seq, position)
+    event_seq  INTEGER NOT NULL,
+    PRIMARY KEY (name, value, kind, created_at, event_seq)
   ) WITHOUT ROWID;
-  CREATE INDEX tags_by_value ON event_tags (name, value, kind, created_at);
 
   -- NIP-09 tombstones: an id deleted by its author may not come back; an address deleted up to a
   -- time accepts only versions newer than that time.
@@ -67,6 +67,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   -- Processed NIP-101e tables (src/powr). Every row hangs off the event it came from (event_seq), so
   -- removing an event removes its rows; only the latest version of an address is ever present.
+  -- References are interned: a 110-character coordinate repeated on every set would otherwise be
+  -- most of these tables and their indexes.
+  CREATE TABLE addresses (
+    id      INTEGER PRIMARY KEY,
+    address TEXT    NOT NULL UNIQUE
+  );
   CREATE TABLE exercises (
     event_seq    INTEGER PRIMARY KEY,
     address      TEXT    NOT NULL UNIQUE,
@@ -99,38 +105,37 @@ export const MIGRATIONS: readonly string[] = [
     rest_between_sets   INTEGER,
     difficulty          TEXT
   );
+  -- One row per exercise tag (prescribed set); the values stay in the raw event.
   CREATE TABLE template_exercises (
-    template_seq     INTEGER NOT NULL,
-    position         INTEGER NOT NULL,
-    exercise_address TEXT,               -- NULL for client-local references
-    set_number       INTEGER,
-    params           TEXT    NOT NULL,   -- JSON array of the tag's values after the relay slot
+    template_seq INTEGER NOT NULL,
+    position     INTEGER NOT NULL,
+    exercise_id  INTEGER,               -- addresses.id; NULL for client-local references
+    set_number   INTEGER,
     PRIMARY KEY (template_seq, position)
   ) WITHOUT ROWID;
-  CREATE INDEX template_exercises_by_exercise ON template_exercises (exercise_address);
+  CREATE INDEX template_exercises_by_exercise ON template_exercises (exercise_id);
   CREATE TABLE workout_records (
-    event_seq        INTEGER PRIMARY KEY,
-    title            TEXT,
-    type             TEXT,
-    start_at         INTEGER,            -- seconds, even when the event wrote milliseconds
-    end_at           INTEGER,
-    completed        INTEGER,
-    template_address TEXT
+    event_seq   INTEGER PRIMARY KEY,
+    title       TEXT,
+    type        TEXT,
+    start_at    INTEGER,                -- seconds, even when the event wrote milliseconds
+    end_at      INTEGER,
+    completed   INTEGER,
+    template_id INTEGER                 -- addresses.id
   );
-  CREATE INDEX workout_records_by_template ON workout_records (template_address);
+  CREATE INDEX workout_records_by_template ON workout_records (template_id);
   CREATE TABLE record_sets (
-    record_seq       INTEGER NOT NULL,
-    position         INTEGER NOT NULL,
-    exercise_address TEXT,
-    set_number       INTEGER,
-    weight           REAL,
-    reps             REAL,
-    rpe              REAL,
-    set_type         TEXT,
-    params           TEXT    NOT NULL,
+    record_seq  INTEGER NOT NULL,
+    position    INTEGER NOT NULL,
+    exercise_id INTEGER,
+    set_number  INTEGER,
+    weight      REAL,
+    reps        REAL,
+    rpe         REAL,
+    set_type    TEXT,
     PRIMARY KEY (record_seq, position)
   ) WITHOUT ROWID;
-  CREATE INDEX record_sets_by_exercise ON record_sets (exercise_address);
+  CREATE INDEX record_sets_by_exercise ON record_sets (exercise_id);
   CREATE TABLE collections (
     event_seq INTEGER PRIMARY KEY,
     address   TEXT NOT NULL UNIQUE,
@@ -139,17 +144,17 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE collection_members (
     collection_seq INTEGER NOT NULL,
     position       INTEGER NOT NULL,
-    member_address TEXT    NOT NULL,
+    member_id      INTEGER NOT NULL,
     PRIMARY KEY (collection_seq, position)
   ) WITHOUT ROWID;
-  CREATE INDEX collection_members_by_member ON collection_members (member_address);
+  CREATE INDEX collection_members_by_member ON collection_members (member_id);
   -- A template, record or collection that references an address the relay does not hold.
   CREATE TABLE missing_dependencies (
-    referrer_seq    INTEGER NOT NULL,
-    missing_address TEXT    NOT NULL,
-    PRIMARY KEY (referrer_seq, missing_address)
+    referrer_seq INTEGER NOT NULL,
+    missing_id   INTEGER NOT NULL,      -- addresses.id
+    PRIMARY KEY (referrer_seq, missing_id)
   ) WITHOUT ROWID;
-  CREATE INDEX missing_by_address ON missing_dependencies (missing_address);
+  CREATE INDEX missing_by_address ON missing_dependencies (missing_id);
   -- source 'validation': found when the event arrived; 'dependency': found against the exercises it
   -- references, recomputed whenever one of them arrives, changes or goes.
   CREATE TABLE event_flags (

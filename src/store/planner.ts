@@ -7,17 +7,18 @@ import type { Filter, TagCondition } from '../protocol/filter.js';
  *   ids                                   -> events_by_id
  *   kinds (all addressable) + authors + #d -> events_by_address   (POWR: template/exercise by coordinate)
  *   kinds (all replaceable) + authors      -> events_by_address   (profiles, contact lists)
- *   #e / #p / #a / #q / #d present         -> tags_by_value        (reactions, comments, collection members)
+ *   #e / #p / #a / #q / #d present         -> event_tags key       (reactions, comments, collection members)
  *   authors + kinds                        -> events_by_author_kind (feeds, workout history)
  *   authors                                -> events_by_author
- *   any other #tag                         -> tags_by_value        (#t hashtags)
+ *   any other #tag                         -> event_tags key       (#t hashtags, #exercise, #template)
  *   kinds                                  -> events_by_kind       (discovery: latest templates)
  *   nothing / since / until                -> events_by_time
  *
- * Everything else in the filter becomes a WHERE term checked on the rows the index yields; extra tag
- * conditions look up the candidate's own tags by primary key (the unary + keeps SQLite from walking
- * the tag's whole range in tags_by_value for every candidate instead). INDEXED BY
- * makes SQLite fail loudly rather than silently fall back to a scan if an index cannot serve the query.
+ * Everything else in the filter becomes a WHERE term checked on the rows the index yields; an extra
+ * tag condition is a point lookup in event_tags' key (the candidate's kind, created_at and seq are
+ * known). INDEXED BY makes SQLite fail loudly rather than fall back to a scan if an index cannot serve
+ * the query; event_tags is a WITHOUT ROWID table searched by its own key, which INDEXED BY cannot name
+ * (test/unit/store.test.ts checks every shape's plan instead).
  */
 
 export type Driver = 'id' | 'address' | 'author_kind' | 'author' | 'tag' | 'kind' | 'time';
@@ -27,7 +28,7 @@ export const DRIVER_INDEX: Record<Driver, string> = {
   address: 'events_by_address',
   author_kind: 'events_by_author_kind',
   author: 'events_by_author',
-  tag: 'tags_by_value',
+  tag: 'event_tags',
   kind: 'events_by_kind',
   time: 'events_by_time',
 };
@@ -81,7 +82,7 @@ export function planFilter(f: Filter, now: number): Plan {
   let coveredTags: TagCondition[] = [];
   if (driver === 'tag') {
     const t = drivingTag!;
-    from = `event_tags t INDEXED BY tags_by_value JOIN nostr_events e ON e.seq = t.event_seq`;
+    from = `event_tags t JOIN nostr_events e ON e.seq = t.event_seq`;
     time = 't.created_at';
     where.push('t.name = ?');
     params.push(t.name);
@@ -117,7 +118,8 @@ export function planFilter(f: Filter, now: number): Plan {
   for (const t of f.tags) {
     if (coveredTags.includes(t)) continue;
     where.push(
-      `EXISTS (SELECT 1 FROM event_tags x WHERE x.event_seq = e.seq AND +x.name = ? AND +x.value IN (${placeholders(t.values.length)}))`,
+      `EXISTS (SELECT 1 FROM event_tags x WHERE x.name = ? AND x.value IN (${placeholders(t.values.length)})
+        AND x.kind = e.kind AND x.created_at = e.created_at AND x.event_seq = e.seq)`,
     );
     params.push(t.name, ...t.values);
   }

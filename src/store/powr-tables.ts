@@ -25,73 +25,97 @@ const PROCESSED_TABLES: readonly [string, string][] = [
   ['event_flags', 'event_seq'],
 ];
 
+type FormatOf = (address: string) => string[] | undefined;
+
 /**
  * The processed NIP-101e tables, kept in step with the raw events inside the writer's transaction.
- * `refresh` is the single place dependency state is computed (missing addresses, checks against the
- * referenced exercises' formats, set columns), and it depends only on what is stored now — so
- * incremental processing and a full rebuild arrive at the same tables.
+ * A referrer's dependency state (missing addresses, checks against the referenced exercises'
+ * formats, set columns) is a function of what is stored now, computed in one place, so incremental
+ * processing and a full rebuild arrive at the same tables.
  */
 export class PowrTables {
   private readonly sql;
   private readonly deleteBySeq;
+  /** The exercise removed by a replacement in progress, to tell whether its format changed. */
+  private replaced: { address: string; format: string | undefined } | undefined;
 
   constructor(private readonly db: Database) {
     const p = (s: string) => db.prepare(s);
     this.deleteBySeq = PROCESSED_TABLES.map(([table, column]) => p(`DELETE FROM ${table} WHERE ${column} = ?`));
     this.sql = {
+      addressId: p('SELECT id FROM addresses WHERE address = ?').pluck(),
+      intern: p('INSERT INTO addresses (address) VALUES (?)'),
       insertExercise: p(`INSERT INTO exercises (event_seq, address, title, equipment, difficulty, format, format_units, hashtags)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       insertMedia: p('INSERT INTO exercise_media (event_seq, position, url, mime, dim, alt, hash) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       insertTemplate: p(`INSERT INTO templates (event_seq, address, title, type, rounds, duration, interval, rest_between_rounds,
         rest_between_sets, difficulty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertTemplateSet: p('INSERT INTO template_exercises (template_seq, position, exercise_address, params) VALUES (?, ?, ?, ?)'),
-      insertRecord: p(`INSERT INTO workout_records (event_seq, title, type, start_at, end_at, completed, template_address)
+      insertTemplateSet: p('INSERT INTO template_exercises (template_seq, position, exercise_id, set_number) VALUES (?, ?, ?, ?)'),
+      insertRecord: p(`INSERT INTO workout_records (event_seq, title, type, start_at, end_at, completed, template_id)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
-      insertRecordSet: p('INSERT INTO record_sets (record_seq, position, exercise_address, params) VALUES (?, ?, ?, ?)'),
+      insertRecordSet: p(`INSERT INTO record_sets (record_seq, position, exercise_id, set_number, weight, reps, rpe, set_type)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       insertCollection: p('INSERT INTO collections (event_seq, address, title) VALUES (?, ?, ?)'),
-      insertMember: p('INSERT INTO collection_members (collection_seq, position, member_address) VALUES (?, ?, ?)'),
+      insertMember: p('INSERT INTO collection_members (collection_seq, position, member_id) VALUES (?, ?, ?)'),
       insertFlag: p('INSERT INTO event_flags (event_seq, source, code, detail) VALUES (?, ?, ?, ?)'),
       deleteDependencyFlags: p("DELETE FROM event_flags WHERE event_seq = ? AND source = 'dependency'"),
-      insertMissing: p('INSERT OR IGNORE INTO missing_dependencies (referrer_seq, missing_address) VALUES (?, ?)'),
+      insertMissing: p('INSERT OR IGNORE INTO missing_dependencies (referrer_seq, missing_id) VALUES (?, ?)'),
       deleteMissing: p('DELETE FROM missing_dependencies WHERE referrer_seq = ?'),
       formatOf: p('SELECT format FROM exercises WHERE address = ?').pluck(),
+      formatOfSeq: p('SELECT address, format FROM exercises WHERE event_seq = ?'),
       addressExists: p('SELECT 1 FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ?').pluck(),
-      templateSets: p('SELECT position, exercise_address AS address, params FROM template_exercises WHERE template_seq = ? ORDER BY position'),
-      recordSets: p('SELECT position, exercise_address AS address, params FROM record_sets WHERE record_seq = ? ORDER BY position'),
-      recordTemplate: p('SELECT template_address FROM workout_records WHERE event_seq = ?').pluck(),
-      members: p('SELECT member_address FROM collection_members WHERE collection_seq = ? ORDER BY position').pluck(),
-      isTemplate: p('SELECT 1 FROM templates WHERE event_seq = ?').pluck(),
-      isRecord: p('SELECT 1 FROM workout_records WHERE event_seq = ?').pluck(),
-      isCollection: p('SELECT 1 FROM collections WHERE event_seq = ?').pluck(),
-      setTemplateSetNumber: p('UPDATE template_exercises SET set_number = ? WHERE template_seq = ? AND position = ?'),
-      setRecordColumns: p(`UPDATE record_sets SET set_number = ?, weight = ?, reps = ?, rpe = ?, set_type = ?
+      referrer: p('SELECT json FROM nostr_events WHERE seq = ?'),
+      updateTemplateSet: p('UPDATE template_exercises SET set_number = ? WHERE template_seq = ? AND position = ?'),
+      updateRecordSet: p(`UPDATE record_sets SET set_number = ?, weight = ?, reps = ?, rpe = ?, set_type = ?
         WHERE record_seq = ? AND position = ?`),
-      dependants: p(`SELECT template_seq FROM template_exercises WHERE exercise_address = @address
-        UNION SELECT record_seq FROM record_sets WHERE exercise_address = @address
-        UNION SELECT event_seq FROM workout_records WHERE template_address = @address
-        UNION SELECT collection_seq FROM collection_members WHERE member_address = @address`).pluck(),
+      dependants: p(`SELECT template_seq FROM template_exercises WHERE exercise_id = @id
+        UNION SELECT record_seq FROM record_sets WHERE exercise_id = @id
+        UNION SELECT event_seq FROM workout_records WHERE template_id = @id
+        UNION SELECT collection_seq FROM collection_members WHERE member_id = @id`).pluck(),
       allReferrers: p('SELECT event_seq FROM templates UNION SELECT event_seq FROM workout_records UNION SELECT event_seq FROM collections').pluck(),
       powrEventsAfter: p(`SELECT seq, json FROM nostr_events WHERE seq > ? AND kind IN (${[EXERCISE_KIND, TEMPLATE_KIND, RECORD_KIND,
         LEGACY_RECORD_KIND, ...COLLECTION_KINDS].join(',')}) ORDER BY seq LIMIT 1000`),
     };
   }
 
-  private formatOf = (address: string): string[] | undefined => {
-    const json = this.sql.formatOf.get(address) as string | undefined;
-    return json === undefined ? undefined : (JSON.parse(json) as string[]);
-  };
+  /** The id of an address, interning it on first use. */
+  private intern(address: string): number {
+    const id = this.sql.addressId.get(address) as number | undefined;
+    return id ?? Number(this.sql.intern.run(address).lastInsertRowid);
+  }
+
+  /** Looks up exercise formats, each address once per call (a record repeats its exercises per set). */
+  private formats(): FormatOf {
+    const seen = new Map<string, string[] | undefined>();
+    return (address) => {
+      if (!seen.has(address)) {
+        const json = this.sql.formatOf.get(address) as string | undefined;
+        seen.set(address, json === undefined ? undefined : (JSON.parse(json) as string[]));
+      }
+      return seen.get(address);
+    };
+  }
 
   /** Problems that must refuse a template or record because of an exercise the relay already has. */
   refusal(record: PowrRecord | null): Issue | undefined {
     if (record?.type !== 'template' && record?.type !== 'record') return undefined;
-    return checkSetsAgainstFormats(record.sets, this.formatOf, record.type).find((i) => i.severity === 'reject');
+    return checkSetsAgainstFormats(record.sets, this.formats(), record.type).find((i) => i.severity === 'reject');
   }
 
-  /** Writes the processed rows of a just-inserted event, then brings every affected dependant up to date. */
-  insert(seq: number, record: PowrRecord | null, flags: readonly Flag[]): void {
+  /**
+   * Writes the processed rows of a just-inserted event and its dependency state. Unless rebuilding,
+   * also re-checks what references its address when that can change: the address is new, or an
+   * exercise's format changed.
+   */
+  insert(seq: number, record: PowrRecord | null, flags: readonly Flag[], rebuilding = false): void {
     for (const f of flags) this.sql.insertFlag.run(seq, 'validation', f.code, f.detail);
+    const replaced = this.replaced;
+    this.replaced = undefined;
     if (!record) return;
     const json = JSON.stringify;
+    const ref = (address: string | null) => (address === null ? null : this.intern(address));
+    const formatOf = this.formats();
+    const columns = (set: SetRef) => setColumns(set, set.address ? formatOf(set.address) : undefined);
     switch (record.type) {
       case 'exercise':
         this.sql.insertExercise.run(seq, record.address, record.title, record.equipment, record.difficulty,
@@ -101,36 +125,49 @@ export class PowrTables {
       case 'template':
         this.sql.insertTemplate.run(seq, record.address, record.title, record.workoutType, record.rounds, record.duration,
           record.interval, record.restBetweenRounds, record.restBetweenSets, record.difficulty);
-        for (const s of record.sets) this.sql.insertTemplateSet.run(seq, s.position, s.address, json(s.values));
+        for (const s of record.sets) this.sql.insertTemplateSet.run(seq, s.position, ref(s.address), columns(s).setNumber);
         break;
       case 'record':
         this.sql.insertRecord.run(seq, record.title, record.workoutType, record.start, record.end,
-          record.completed === null ? null : Number(record.completed), record.templateAddress);
-        for (const s of record.sets) this.sql.insertRecordSet.run(seq, s.position, s.address, json(s.values));
+          record.completed === null ? null : Number(record.completed), ref(record.templateAddress));
+        for (const s of record.sets) {
+          const c = columns(s);
+          this.sql.insertRecordSet.run(seq, s.position, ref(s.address), c.setNumber, c.weight, c.reps, c.rpe, c.setType);
+        }
         break;
       case 'collection':
         this.sql.insertCollection.run(seq, record.address, record.title);
-        record.members.forEach((m, i) => this.sql.insertMember.run(seq, i, m));
+        record.members.forEach((m, i) => this.sql.insertMember.run(seq, i, this.intern(m)));
         break;
     }
-    if (record.type !== 'exercise') this.refresh(seq);
-    if (record.type !== 'record') this.addressChanged(record.address);
+    if (rebuilding) return;
+    this.dependencyState(seq, record, formatOf);
+    if (record.type === 'record') return;
+    const formatChanged = record.type === 'exercise' && replaced?.format !== json(record.format);
+    if (replaced?.address !== record.address || formatChanged) this.addressChanged(record.address);
   }
 
   /** Deletes an event's processed rows. */
   remove(seq: number): void {
+    const exercise = this.sql.formatOfSeq.get(seq) as { address: string; format: string } | undefined;
+    this.replaced = exercise;
     for (const stmt of this.deleteBySeq) stmt.run(seq);
   }
 
   /** An address appeared, changed or vanished: everything that references it is re-checked. */
   addressChanged(address: string): void {
-    for (const seq of this.sql.dependants.all({ address }) as number[]) this.refresh(seq);
+    const id = this.sql.addressId.get(address) as number | undefined;
+    if (id === undefined) return;
+    for (const seq of this.sql.dependants.all({ id }) as number[]) this.refresh(seq);
   }
 
-  private storedSets(seq: number, table: 'template' | 'record'): SetRef[] {
-    const rows = (table === 'template' ? this.sql.templateSets : this.sql.recordSets).all(seq) as
-      { position: number; address: string | null; params: string }[];
-    return rows.map((r) => ({ position: r.position, address: r.address, values: JSON.parse(r.params) as string[] }));
+  /** Re-reads a referrer from its raw event and recomputes its set columns and dependency state. */
+  private refresh(seq: number): void {
+    const row = this.sql.referrer.get(seq) as { json: string };
+    const record = analyze(JSON.parse(row.json) as NostrEvent).record;
+    const formatOf = this.formats();
+    if (record?.type === 'template' || record?.type === 'record') this.updateSetColumns(seq, record.type, record.sets, formatOf);
+    this.dependencyState(seq, record, formatOf);
   }
 
   private stored(address: string): boolean {
@@ -140,30 +177,30 @@ export class PowrTables {
     return this.sql.addressExists.get(a.kind, Buffer.from(a.pubkey, 'hex'), d) !== undefined;
   }
 
-  /** Recomputes a referrer's dependency state from what is stored now. */
-  private refresh(seq: number): void {
-    let references: string[] = [];
-    this.sql.deleteDependencyFlags.run(seq);
-    const kind = this.sql.isTemplate.get(seq) ? 'template' : this.sql.isRecord.get(seq) ? 'record' : this.sql.isCollection.get(seq) ? 'collection' : undefined;
-    if (kind === 'template' || kind === 'record') {
-      const sets = this.storedSets(seq, kind);
-      for (const issue of checkSetsAgainstFormats(sets, this.formatOf, kind)) {
+  /** A referrer's missing addresses and its flags from the referenced exercises, from what is stored now. */
+  private dependencyState(seq: number, record: PowrRecord | null, formatOf: FormatOf): void {
+    if (!record || record.type === 'exercise') return;
+    let references: string[];
+    if (record.type === 'collection') {
+      references = record.members;
+    } else {
+      this.sql.deleteDependencyFlags.run(seq);
+      for (const issue of checkSetsAgainstFormats(record.sets, formatOf, record.type)) {
         this.sql.insertFlag.run(seq, 'dependency', issue.code, issue.detail);
       }
-      for (const s of sets) {
-        const format = s.address ? this.formatOf(s.address) : undefined;
-        const cols = setColumns(s, format);
-        if (kind === 'template') this.sql.setTemplateSetNumber.run(cols.setNumber, seq, s.position);
-        else this.sql.setRecordColumns.run(cols.setNumber, cols.weight, cols.reps, cols.rpe, cols.setType, seq, s.position);
-      }
-      references = sets.map((s) => s.address).filter((a): a is string => a !== null);
-      const template = kind === 'record' ? (this.sql.recordTemplate.get(seq) as string | null) : null;
-      if (template) references.push(template);
-    } else if (kind === 'collection') {
-      references = this.sql.members.all(seq) as string[];
+      references = record.sets.map((s) => s.address).filter((a): a is string => a !== null);
+      if (record.type === 'record' && record.templateAddress) references.push(record.templateAddress);
     }
     this.sql.deleteMissing.run(seq);
-    for (const address of new Set(references)) if (!this.stored(address)) this.sql.insertMissing.run(seq, address);
+    for (const address of new Set(references)) if (!this.stored(address)) this.sql.insertMissing.run(seq, this.intern(address));
+  }
+
+  private updateSetColumns(seq: number, kind: 'template' | 'record', sets: readonly SetRef[], formatOf: FormatOf): void {
+    for (const s of sets) {
+      const cols = setColumns(s, s.address ? formatOf(s.address) : undefined);
+      if (kind === 'template') this.sql.updateTemplateSet.run(cols.setNumber, seq, s.position);
+      else this.sql.updateRecordSet.run(cols.setNumber, cols.weight, cols.reps, cols.rpe, cols.setType, seq, s.position);
+    }
   }
 
   /** Rebuilds every processed table from the raw events (after a schema change, or to check them). */
@@ -174,10 +211,11 @@ export class PowrTables {
       for (const row of rows) {
         const { record, issues } = analyze(JSON.parse(row.json) as NostrEvent);
         // Stored events were accepted under the mode then in force; everything found now is a flag.
-        this.insert(row.seq, record, issues.map(({ code, detail }) => ({ code, detail })));
+        this.insert(row.seq, record, issues.map(({ code, detail }) => ({ code, detail })), true);
       }
       after = rows[rows.length - 1]!.seq;
     }
+    // Now that every address is in place, the dependency state of each referrer is final.
     for (const seq of this.sql.allReferrers.all() as number[]) this.refresh(seq);
   }
 }
