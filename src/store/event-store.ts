@@ -45,6 +45,13 @@ function newestFirst(a: Row, b: Row): number {
   return b.created_at - a.created_at || Buffer.compare(a.id, b.id);
 }
 
+/** The distinct (name, first value) pairs an event is indexed under; a record repeats each exercise per set. */
+function tagKeys(event: NostrEvent): [string, string][] {
+  const keys = new Map<string, [string, string]>();
+  for (const tag of event.tags) if (tag.length > 1) keys.set(`${tag[0]}\u0000${tag[1]}`, [tag[0]!, tag[1]!]);
+  return [...keys.values()];
+}
+
 const GIFT_WRAP_KINDS = new Set([1059, 21059]);
 
 function isRecipientOfGiftWrap(target: { kind: number; json: string }, pubkey: string): boolean {
@@ -102,6 +109,19 @@ export class EventStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /** A transaction whose rollback also drops the caches that may hold its uncommitted rows. */
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    const run = this.db.transaction(fn);
+    return (...args) => {
+      try {
+        return run(...args);
+      } catch (err) {
+        this.powr.forgetUncommitted();
+        throw err;
+      }
+    };
   }
 
   has(id: string): boolean {
@@ -195,9 +215,7 @@ export class EventStore {
       this.sql.insertEvent.run(id, pubkey, event.kind, event.created_at, d ?? null, expirationOf(event) ?? null, receivedAt, json)
         .lastInsertRowid,
     );
-    for (const tag of event.tags) {
-      if (tag.length > 1) this.sql.insertTag.run(tag[0], tag[1], event.kind, event.created_at, seq);
-    }
+    for (const [name, value] of tagKeys(event)) this.sql.insertTag.run(name, value, event.kind, event.created_at, seq);
     if (d !== undefined) this.changes.add(`${event.kind}:${event.pubkey}:${d}`);
     this.powr.insert(seq, record, flags);
     if (event.kind === DELETION_KIND) this.applyDeletion(event);
@@ -241,8 +259,8 @@ export class EventStore {
     const row = this.sql.identity.get(seq) as
       { id: Buffer; pubkey: Buffer; kind: number; created_at: number; d: string | null; json: string } | undefined;
     if (!row) return;
-    for (const tag of (JSON.parse(row.json) as NostrEvent).tags) {
-      if (tag.length > 1) this.sql.deleteTag.run(tag[0], tag[1], row.kind, row.created_at, seq);
+    for (const [name, value] of tagKeys(JSON.parse(row.json) as NostrEvent)) {
+      this.sql.deleteTag.run(name, value, row.kind, row.created_at, seq);
     }
     this.sql.deleteEvent.run(seq);
     this.powr.remove(seq);
@@ -268,7 +286,7 @@ export class EventStore {
 
   /** Deletes up to `max` expired events; returns how many. */
   purgeExpired(now: number, max = 1000): number {
-    const purged = this.db.transaction(() => {
+    const purged = this.transaction(() => {
       const seqs = this.sql.expired.all(now, max) as number[];
       for (const seq of seqs) this.remove(seq);
       return seqs.length;

@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
 import { analyze } from '../powr/analyze.js';
 import { checkSetsAgainstFormats, setColumns } from '../powr/params.js';
 import {
@@ -38,6 +39,10 @@ export class PowrTables {
   private readonly deleteBySeq;
   /** The exercise removed by a replacement in progress, to tell whether its format changed. */
   private replaced: { address: string; format: string | undefined } | undefined;
+  // Every record and template looks up each exercise it names twice (id and format); these caches
+  // halve the writer's statements. Both may hold uncommitted rows, so a rollback must clear them.
+  private readonly addressIds = new LRUCache<string, number>({ max: 50_000 });
+  private readonly formatCache = new LRUCache<string, string[] | false>({ max: 20_000 });
 
   constructor(private readonly db: Database) {
     const p = (s: string) => db.prepare(s);
@@ -78,28 +83,34 @@ export class PowrTables {
     };
   }
 
-  /** The id of an address, interning it on first use. */
-  private intern(address: string): number {
-    const id = this.sql.addressId.get(address) as number | undefined;
-    return id ?? Number(this.sql.intern.run(address).lastInsertRowid);
+  /** Call after a transaction that touched these tables rolled back. */
+  forgetUncommitted(): void {
+    this.addressIds.clear();
+    this.formatCache.clear();
   }
 
-  /** Looks up exercise formats, each address once per call (a record repeats its exercises per set). */
-  private formats(): FormatOf {
-    const seen = new Map<string, string[] | undefined>();
-    return (address) => {
-      if (!seen.has(address)) {
-        const json = this.sql.formatOf.get(address) as string | undefined;
-        seen.set(address, json === undefined ? undefined : (JSON.parse(json) as string[]));
-      }
-      return seen.get(address);
-    };
+  /** The id of an address, interning it on first use. */
+  private intern(address: string): number {
+    let id = this.addressIds.get(address) ?? (this.sql.addressId.get(address) as number | undefined);
+    id ??= Number(this.sql.intern.run(address).lastInsertRowid);
+    this.addressIds.set(address, id);
+    return id;
   }
+
+  private readonly formatOf: FormatOf = (address) => {
+    let format = this.formatCache.get(address);
+    if (format === undefined) {
+      const json = this.sql.formatOf.get(address) as string | undefined;
+      format = json === undefined ? false : (JSON.parse(json) as string[]);
+      this.formatCache.set(address, format);
+    }
+    return format || undefined;
+  };
 
   /** Problems that must refuse a template or record because of an exercise the relay already has. */
   refusal(record: PowrRecord | null): Issue | undefined {
     if (record?.type !== 'template' && record?.type !== 'record') return undefined;
-    return checkSetsAgainstFormats(record.sets, this.formats(), record.type).find((i) => i.severity === 'reject');
+    return checkSetsAgainstFormats(record.sets, this.formatOf, record.type).find((i) => i.severity === 'reject');
   }
 
   /**
@@ -114,12 +125,12 @@ export class PowrTables {
     if (!record) return;
     const json = JSON.stringify;
     const ref = (address: string | null) => (address === null ? null : this.intern(address));
-    const formatOf = this.formats();
-    const columns = (set: SetRef) => setColumns(set, set.address ? formatOf(set.address) : undefined);
+    const columns = (set: SetRef) => setColumns(set, set.address ? this.formatOf(set.address) : undefined);
     switch (record.type) {
       case 'exercise':
         this.sql.insertExercise.run(seq, record.address, record.title, record.equipment, record.difficulty,
           json(record.format), json(record.formatUnits), json(record.hashtags));
+        this.formatCache.set(record.address, [...record.format]);
         record.media.forEach((m, i) => this.sql.insertMedia.run(seq, i, m.url, m.mime, m.dim, m.alt, m.hash));
         break;
       case 'template':
@@ -141,7 +152,7 @@ export class PowrTables {
         break;
     }
     if (rebuilding) return;
-    this.dependencyState(seq, record, formatOf);
+    this.dependencyState(seq, record, true);
     if (record.type === 'record') return;
     const formatChanged = record.type === 'exercise' && replaced?.format !== json(record.format);
     if (replaced?.address !== record.address || formatChanged) this.addressChanged(record.address);
@@ -151,12 +162,13 @@ export class PowrTables {
   remove(seq: number): void {
     const exercise = this.sql.formatOfSeq.get(seq) as { address: string; format: string } | undefined;
     this.replaced = exercise;
+    if (exercise) this.formatCache.delete(exercise.address);
     for (const stmt of this.deleteBySeq) stmt.run(seq);
   }
 
   /** An address appeared, changed or vanished: everything that references it is re-checked. */
   addressChanged(address: string): void {
-    const id = this.sql.addressId.get(address) as number | undefined;
+    const id = this.addressIds.get(address) ?? (this.sql.addressId.get(address) as number | undefined);
     if (id === undefined) return;
     for (const seq of this.sql.dependants.all({ id }) as number[]) this.refresh(seq);
   }
@@ -165,9 +177,8 @@ export class PowrTables {
   private refresh(seq: number): void {
     const row = this.sql.referrer.get(seq) as { json: string };
     const record = analyze(JSON.parse(row.json) as NostrEvent).record;
-    const formatOf = this.formats();
-    if (record?.type === 'template' || record?.type === 'record') this.updateSetColumns(seq, record.type, record.sets, formatOf);
-    this.dependencyState(seq, record, formatOf);
+    if (record?.type === 'template' || record?.type === 'record') this.updateSetColumns(seq, record.type, record.sets);
+    this.dependencyState(seq, record, false);
   }
 
   private stored(address: string): boolean {
@@ -177,27 +188,30 @@ export class PowrTables {
     return this.sql.addressExists.get(a.kind, Buffer.from(a.pubkey, 'hex'), d) !== undefined;
   }
 
-  /** A referrer's missing addresses and its flags from the referenced exercises, from what is stored now. */
-  private dependencyState(seq: number, record: PowrRecord | null, formatOf: FormatOf): void {
+  /**
+   * A referrer's missing addresses and its flags from the referenced exercises, from what is stored
+   * now. A fresh referrer has no earlier state to clear.
+   */
+  private dependencyState(seq: number, record: PowrRecord | null, fresh: boolean): void {
     if (!record || record.type === 'exercise') return;
     let references: string[];
     if (record.type === 'collection') {
       references = record.members;
     } else {
-      this.sql.deleteDependencyFlags.run(seq);
-      for (const issue of checkSetsAgainstFormats(record.sets, formatOf, record.type)) {
+      if (!fresh) this.sql.deleteDependencyFlags.run(seq);
+      for (const issue of checkSetsAgainstFormats(record.sets, this.formatOf, record.type)) {
         this.sql.insertFlag.run(seq, 'dependency', issue.code, issue.detail);
       }
       references = record.sets.map((s) => s.address).filter((a): a is string => a !== null);
       if (record.type === 'record' && record.templateAddress) references.push(record.templateAddress);
     }
-    this.sql.deleteMissing.run(seq);
+    if (!fresh) this.sql.deleteMissing.run(seq);
     for (const address of new Set(references)) if (!this.stored(address)) this.sql.insertMissing.run(seq, this.intern(address));
   }
 
-  private updateSetColumns(seq: number, kind: 'template' | 'record', sets: readonly SetRef[], formatOf: FormatOf): void {
+  private updateSetColumns(seq: number, kind: 'template' | 'record', sets: readonly SetRef[]): void {
     for (const s of sets) {
-      const cols = setColumns(s, s.address ? formatOf(s.address) : undefined);
+      const cols = setColumns(s, s.address ? this.formatOf(s.address) : undefined);
       if (kind === 'template') this.sql.updateTemplateSet.run(cols.setNumber, seq, s.position);
       else this.sql.updateRecordSet.run(cols.setNumber, cols.weight, cols.reps, cols.rpe, cols.setType, seq, s.position);
     }
@@ -206,6 +220,7 @@ export class PowrTables {
   /** Rebuilds every processed table from the raw events (after a schema change, or to check them). */
   rebuild(): void {
     for (const [table] of PROCESSED_TABLES) this.db.prepare(`DELETE FROM ${table}`).run();
+    this.forgetUncommitted();
     // In pages: the connection cannot write while a statement is still iterating.
     for (let after = 0, rows; (rows = this.sql.powrEventsAfter.all(after) as { seq: number; json: string }[]).length > 0;) {
       for (const row of rows) {

@@ -24,8 +24,8 @@ export class Writer {
     private readonly batchSize: number,
     private readonly log: Logger,
   ) {
-    this.applyBatch = store.db.transaction((batch: Pending[], now: number) => batch.map(({ item }) => store.apply(item, now)));
-    this.applyAlone = store.db.transaction((item: VerifiedEvent, now: number) => store.apply(item, now));
+    this.applyBatch = store.transaction((batch: Pending[], now: number) => batch.map(({ item }) => store.apply(item, now)));
+    this.applyAlone = store.transaction((item: VerifiedEvent, now: number) => store.apply(item, now));
   }
 
   write(item: VerifiedEvent): Promise<WriteOutcome> {
