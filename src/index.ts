@@ -7,6 +7,7 @@ import { ConfigError, envName, type Config } from './config/settings.js';
 import type { NostrEvent } from './protocol/event.js';
 import { Ingest } from './relay/ingest.js';
 import { LiveSubscriptions } from './relay/live-subscriptions.js';
+import { RateLimits } from './relay/rate-limits.js';
 import { RelayServer } from './relay/server.js';
 import { Bundles } from './store/bundles.js';
 import { DatabaseOpenError } from './store/database.js';
@@ -54,8 +55,9 @@ async function main(): Promise<void> {
   const bundles = new Bundles(store.db, config.bundleCacheBytes);
   store.onChange((changed) => bundles.invalidate(changed));
   const live = new LiveSubscriptions();
-  const ingest = new Ingest(config, store, writer, verifier, live, log);
-  const server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, log });
+  const limits = new RateLimits(config);
+  const ingest = new Ingest(config, store, writer, verifier, live, limits, log);
+  const server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, log });
 
   let address;
   try {

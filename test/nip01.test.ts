@@ -80,11 +80,11 @@ describe('EVENT and OK', () => {
     expect(ancient[1]).toMatch(/^invalid: created_at is more than 31536000 seconds in the past/);
   });
 
-  it('refuses protected (NIP-70) and AUTH-kind events', async () => {
+  it('refuses protected (NIP-70) events from unauthenticated clients, and AUTH-kind events', async () => {
     const s = signer();
     const [ok, msg] = await c.publish(s.sign({ tags: [['-']] }));
     expect(ok).toBe(false);
-    expect(msg).toMatch(/^blocked: /);
+    expect(msg).toMatch(/^auth-required: /);
     const auth = await c.publish(s.sign({ kind: 22242, tags: [['relay', relay.url], ['challenge', 'x']] }));
     expect(auth[0]).toBe(false);
     expect(auth[1]).toMatch(/^invalid: /);
@@ -104,12 +104,12 @@ describe('malformed messages', () => {
     expect(await c.publish(ev)).toEqual([true, '']);
   });
 
-  it('answers AUTH with OK false (not offered yet) and binary frames with a NOTICE', async () => {
-    const auth = signer().sign({ kind: 22242, tags: [['relay', relay.url], ['challenge', 'x']] });
+  it('answers an AUTH with the wrong challenge with OK false, and binary frames with a NOTICE', async () => {
+    const auth = signer().sign({ kind: 22242, created_at: Math.floor(Date.now() / 1000), tags: [['relay', relay.url], ['challenge', 'x']] });
     const from = c.frames.length;
     c.send(['AUTH', auth]);
     const ok = await c.next((f) => f[0] === 'OK' && f[1] === auth.id, 5000, from);
-    expect(ok.slice(2)).toEqual([false, 'unsupported: this relay does not support NIP-42 AUTH']);
+    expect(ok.slice(2)).toEqual([false, "invalid: the challenge tag does not match this connection's challenge"]);
     const before = c.frames.length;
     c.ws.send(Buffer.from('["REQ","bin",{}]'), { binary: true });
     const notice = await c.next((f) => f[0] === 'NOTICE', 5000, before);

@@ -42,7 +42,8 @@ interface SizeResult {
 
 async function withRelay<T>(external: string | undefined, run: (url: string, relay?: RelayProcess) => Promise<T>): Promise<T> {
   if (external) return run(external);
-  const relay = await startRelayProcess(); // info level: the start line carries the URL
+  // Rate limits off: the benchmark is one client address publishing as fast as it can.
+  const relay = await startRelayProcess({ POWR_RELAY_RATE_LIMITS: 'off' });
   try {
     return await run(relay.url, relay);
   } finally {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { ValidationMode } from '../powr/types.js';
 
 /**
@@ -38,7 +39,20 @@ export interface Config {
   expirationPurgeSeconds: number;
   walCheckpointSeconds: number;
   pingIntervalSeconds: number;
+  idleTimeoutSeconds: number;
   maxOutboundBytes: number;
+  queryTimeoutMs: number;
+  rateLimits: 'on' | 'off';
+  maxConnectionsPerIp: number;
+  connectionsPerMinutePerIp: number;
+  eventsPerMinutePerIp: number;
+  eventsPerMinutePerPubkey: number;
+  reqsPerMinutePerIp: number;
+  ipAllowlist: string[];
+  trustedProxies: string[];
+  restrictedWrites: boolean;
+  writeAllowlist: string[];
+  privateRecords: boolean;
 }
 
 /** What a value looked like and where it came from, so errors can name both. */
@@ -83,6 +97,35 @@ function oneOf<T extends string>(values: readonly T[]): Parser<T> {
     }
     return raw as T;
   };
+}
+
+/** A JSON array of strings in the config file, or a comma-separated list in an environment variable. */
+function list(check: (item: string) => boolean, itemDoc: string): Parser<string[]> {
+  return (raw) => {
+    const items = typeof raw === 'string' ? raw.split(',').map((v) => v.trim()).filter((v) => v !== '') : raw;
+    if (!Array.isArray(items) || items.some((v) => typeof v !== 'string')) {
+      return fail(`must be a list of strings (comma-separated in the environment), got ${JSON.stringify(raw)}`);
+    }
+    const bad = (items as string[]).find((v) => !check(v));
+    if (bad !== undefined) fail(`every entry must be ${itemDoc}, got ${JSON.stringify(bad)}`);
+    return items as string[];
+  };
+}
+
+const boolean: Parser<boolean> = (raw) => {
+  if (typeof raw === 'boolean') return raw;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  return fail(`must be true or false, got ${JSON.stringify(raw)}`);
+};
+
+/** An IP address or a CIDR block (10.0.0.0/8, fd00::/8). */
+export function isAddressOrBlock(value: string): boolean {
+  const [address, bits, ...rest] = value.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
 const MAX_INT = Number.MAX_SAFE_INTEGER;
@@ -152,8 +195,35 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Reject events whose created_at is more than this many seconds in the future.' }),
   setting({ key: 'pingIntervalSeconds', group: 'Connections', default: 30, parse: integer(1, 3600),
     doc: 'Interval of WebSocket pings; a peer that has not answered the previous ping is disconnected.' }),
+  setting({ key: 'idleTimeoutSeconds', group: 'Connections', default: 600, parse: integer(0, 86_400 * 7),
+    doc: 'A connection that has sent nothing for this long and has no open subscription is closed. 0: never.' }),
   setting({ key: 'maxOutboundBytes', group: 'Connections', default: 16 * 1024 * 1024, parse: integer(65_536, 1024 * 1024 * 1024),
-    doc: 'Bytes queued for a client that is not reading before the relay disconnects it.' }),
+    doc: 'Bytes queued for a client that is not reading before the relay sends a NOTICE and disconnects it.' }),
+  setting({ key: 'queryTimeoutMs', group: 'Limits', default: 500, parse: integer(10, 60_000),
+    doc: 'Longest a REQ or COUNT may spend in the database; one that would take longer ends with CLOSED.' }),
+  setting({ key: 'rateLimits', group: 'Rate limits', default: 'on', parse: oneOf(['on', 'off'] as const),
+    doc: 'off turns every limit in this group off (benchmarks, private relays).' }),
+  setting({ key: 'maxConnectionsPerIp', group: 'Rate limits', default: 100, parse: integer(1, 1_000_000),
+    doc: 'Open connections from one client address.' }),
+  setting({ key: 'connectionsPerMinutePerIp', group: 'Rate limits', default: 120, parse: integer(1, 1_000_000),
+    doc: 'New connections per minute from one client address (token bucket; bursts up to the same number).' }),
+  setting({ key: 'eventsPerMinutePerIp', group: 'Rate limits', default: 3000, parse: integer(1, 10_000_000),
+    doc: 'EVENTs per minute from one client address, counted before signature verification.' }),
+  setting({ key: 'eventsPerMinutePerPubkey', group: 'Rate limits', default: 1200, parse: integer(1, 10_000_000),
+    doc: 'Events per minute by one author, counted after signature verification.' }),
+  setting({ key: 'reqsPerMinutePerIp', group: 'Rate limits', default: 3000, parse: integer(1, 10_000_000),
+    doc: 'REQs and COUNTs per minute from one client address.' }),
+  setting({ key: 'ipAllowlist', group: 'Rate limits', default: [], parse: list(isAddressOrBlock, 'an IP address or CIDR block'),
+    doc: 'Client addresses (IPs or CIDR blocks) no rate limit applies to.' }),
+  setting({ key: 'trustedProxies', group: 'Rate limits', default: [], parse: list(isAddressOrBlock, 'an IP address or CIDR block'),
+    doc: 'Reverse proxies whose X-Forwarded-For names the client. Connections from anywhere else are taken at their own address.' }),
+  setting({ key: 'restrictedWrites', group: 'Access (NIP-42)', default: false, parse: boolean,
+    doc: 'Only connections that have authenticated (NIP-42 AUTH) may publish.' }),
+  setting({ key: 'writeAllowlist', group: 'Access (NIP-42)', default: [],
+    parse: list((v) => /^[0-9a-f]{64}$/.test(v), '64 lowercase hex characters'),
+    doc: 'If not empty, only events by these pubkeys (hex) are accepted.' }),
+  setting({ key: 'privateRecords', group: 'Access (NIP-42)', default: false, parse: boolean,
+    doc: 'Workout records (1301, 33403) are served only to their author and the pubkeys they p-tag, after AUTH.' }),
 ];
 
 /** POWR_RELAY_ + the key in upper snake case: logLevel -> POWR_RELAY_LOG_LEVEL. */

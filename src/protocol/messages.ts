@@ -22,6 +22,7 @@ export const frames = {
   closed: (subId: string, message: string) => JSON.stringify(['CLOSED', subId, message]),
   notice: (message: string) => JSON.stringify(['NOTICE', message]),
   eose: (subId: string) => JSON.stringify(['EOSE', subId]),
+  auth: (challenge: string) => JSON.stringify(['AUTH', challenge]),
   count: (subId: string, count: number) => JSON.stringify(['COUNT', subId, { count }]),
   /** `eventJson` is the stored canonical JSON, spliced in without re-serialising. */
   event: (subId: string, eventJson: string) => `["EVENT",${JSON.stringify(subId)},${eventJson}]`,

@@ -1,6 +1,6 @@
 import type { Config } from '../config/settings.js';
 
-export const SUPPORTED_NIPS = [1, 9, 11, 40, 45];
+export const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 45, 70];
 
 /** The NIP-11 document. Every `limitation` number is one the relay enforces, read from the same config. */
 export function relayInformation(config: Config, version: string): Record<string, unknown> {
@@ -25,13 +25,15 @@ export function relayInformation(config: Config, version: string): Record<string
       min_pow_difficulty: 0,
       auth_required: false,
       payment_required: false,
-      restricted_writes: false,
+      restricted_writes: config.restrictedWrites || config.writeAllowlist.length > 0,
       ...(config.createdAtLowerLimit > 0 ? { created_at_lower_limit: config.createdAtLowerLimit } : {}),
       created_at_upper_limit: config.createdAtUpperLimit,
     },
     // Extensions for NIP-101e workout events; plain NIP-01 clients never see them.
     powr: {
       nip101e_validation: config.validationMode,
+      // Workout records served only to their author and p-tagged pubkeys, after AUTH.
+      private_records: config.privateRecords,
       bundle_endpoint: '/api/bundle',
       filter_extensions: ['resolve', '#exercise', '#template', '#<any tag name>'],
     },

@@ -13,10 +13,17 @@ import type { EventStore } from '../store/event-store.js';
 import type { WorkerPool } from '../workers/pool.js';
 import type { CheckResult } from '../workers/check-event.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
+import type { RateLimits } from './rate-limits.js';
 
 export interface IngestResult {
   accepted: boolean;
   message: string;
+}
+
+/** Who is publishing: the client's address (for rate limits) and the pubkeys it authenticated as. */
+export interface Publisher {
+  ip: string;
+  authed: ReadonlySet<string>;
 }
 
 const unixNow = () => Math.floor(Date.now() / 1000);
@@ -36,14 +43,20 @@ export class Ingest {
     private readonly writer: Writer,
     private readonly verifier: WorkerPool<NostrEvent, CheckResult>,
     private readonly live: LiveSubscriptions,
+    private readonly limits: RateLimits,
     private readonly log: Logger,
   ) {}
 
+  /** Id, signature (and NIP-101e validation) in the worker pool. */
+  verify(event: NostrEvent): Promise<CheckResult> {
+    return this.verifier.run(event);
+  }
+
   /** Every EVENT goes through here; drain() waits for the ones still on their way to the writer. */
-  async submit(raw: unknown): Promise<IngestResult> {
+  async submit(raw: unknown, from: Publisher): Promise<IngestResult> {
     this.inFlight++;
     try {
-      return await this.process(raw);
+      return await this.process(raw, from);
     } finally {
       if (--this.inFlight === 0) for (const done of this.idle.splice(0)) done();
     }
@@ -53,18 +66,30 @@ export class Ingest {
     return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idle.push(resolve));
   }
 
-  private async process(raw: unknown): Promise<IngestResult> {
+  /** Why this publisher may not publish this event, before any verification work is spent on it. */
+  private refusal(event: NostrEvent, from: Publisher): string | undefined {
+    if (event.kind === AUTH_KIND) return 'invalid: AUTH events (kind 22242) are never published with EVENT';
+    if (isProtected(event) && !from.authed.has(event.pubkey)) {
+      return from.authed.size === 0
+        ? 'auth-required: this event is protected (NIP-70); authenticate as its author to publish it'
+        : 'restricted: a protected event (NIP-70) may only be published by its authenticated author';
+    }
+    if (this.config.restrictedWrites && from.authed.size === 0) {
+      return 'auth-required: this relay accepts events only from authenticated clients (NIP-42)';
+    }
+    if (this.config.writeAllowlist.length > 0 && !this.config.writeAllowlist.includes(event.pubkey)) {
+      return 'restricted: this relay accepts events only from its allowed authors';
+    }
+    return this.limits.event(from.ip);
+  }
+
+  private async process(raw: unknown, from: Publisher): Promise<IngestResult> {
     const now = unixNow();
     const shape = checkEventShape(raw, this.config, now);
     if (!shape.ok) return { accepted: false, message: shape.reason };
     const event = shape.value;
-
-    if (event.kind === AUTH_KIND) {
-      return { accepted: false, message: 'invalid: AUTH events (kind 22242) are never published with EVENT' };
-    }
-    if (isProtected(event)) {
-      return { accepted: false, message: 'blocked: protected events (NIP-70) need AUTH, which this relay does not offer' };
-    }
+    const refusal = this.refusal(event, from);
+    if (refusal) return { accepted: false, message: refusal };
     const expiration = expirationOf(event);
     if (expiration !== undefined && expiration <= now) return { accepted: false, message: 'invalid: event has expired' };
     const ephemeral = kindClass(event.kind) === 'ephemeral';
@@ -72,12 +97,14 @@ export class Ingest {
 
     let verified: CheckResult;
     try {
-      verified = await this.verifier.run(event);
+      verified = await this.verify(event);
     } catch (err) {
       this.log.error({ err, id: event.id }, 'verification failed');
       return { accepted: false, message: 'error: the event could not be verified, try again' };
     }
     if (!verified.ok) return { accepted: false, message: verified.reason };
+    const limited = this.limits.author(from.ip, event.pubkey);
+    if (limited) return { accepted: false, message: limited };
 
     if (ephemeral) {
       this.live.publish(event, verified.json);

@@ -5,10 +5,12 @@ import { WebSocketServer } from 'ws';
 import type { Config } from '../config/settings.js';
 import { relayInformation } from '../protocol/nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
+import { frames } from '../protocol/messages.js';
 import type { Bundles, BundleRoot } from '../store/bundles.js';
 import type { EventStore } from '../store/event-store.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
+import type { RateLimits } from './rate-limits.js';
 import { Session } from './session.js';
 
 export interface ServerDeps {
@@ -18,6 +20,7 @@ export interface ServerDeps {
   bundles: Bundles;
   ingest: Ingest;
   live: LiveSubscriptions;
+  limits: RateLimits;
   log: Logger;
 }
 
@@ -86,6 +89,8 @@ export class RelayServer {
       res.writeHead(status, { ...CORS, 'Content-Type': 'application/json', ...extra }).end(req.method === 'HEAD' ? undefined : body);
     };
     const error = (status: number, message: string): void => json(status, JSON.stringify({ error: message }));
+    const limited = this.deps.limits.req(this.deps.limits.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']));
+    if (limited) return error(429, limited);
     const a = params.get('a');
     const id = params.get('id');
     let root: BundleRoot;
@@ -101,7 +106,8 @@ export class RelayServer {
     }
     let bundle;
     try {
-      bundle = this.deps.bundles.get(root, Math.floor(Date.now() / 1000));
+      // HTTP carries no NIP-42 identity: in privacy mode it reads as an anonymous client.
+      bundle = this.deps.bundles.get(root, Math.floor(Date.now() / 1000), this.deps.config.privateRecords ? new Set() : undefined);
     } catch (err) {
       this.deps.log.error({ err, root }, 'bundle failed');
       return error(500, 'the bundle could not be built');
@@ -115,9 +121,27 @@ export class RelayServer {
     json(200, bundle.body, headers);
   }
 
+  /** The host name clients use for this relay, which AUTH events must name (NIP-42). */
+  private relayHost(req: IncomingMessage): string | undefined {
+    const url = this.deps.config.publicUrl || (req.headers.host ? `ws://${req.headers.host}` : '');
+    try {
+      return url ? new URL(url).hostname : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private onConnection(ws: import('ws').WebSocket, req: IncomingMessage): void {
-    const ip = req.socket.remoteAddress;
-    const session = new Session(ws, this.deps, this.deps.log.child({ ip }));
+    const ip = this.deps.limits.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+    const log = this.deps.log.child({ ip });
+    const refused = this.deps.limits.connect(ip);
+    if (refused) {
+      log.debug({ reason: refused }, 'connection refused');
+      ws.send(frames.notice(refused));
+      ws.close(1008, 'rate-limited');
+      return;
+    }
+    const session = new Session(ws, this.deps, { ip, relayHost: this.relayHost(req) }, log);
     this.sessions.add(session);
     session.log.debug('connection opened');
     ws.on('message', (data, isBinary) => session.handle(data, isBinary));
@@ -126,8 +150,10 @@ export class RelayServer {
     ws.on('close', (code) => {
       session.dispose();
       this.sessions.delete(session);
+      this.deps.limits.disconnect(ip);
       session.log.debug({ code }, 'connection closed');
     });
+    session.start();
   }
 
   get connections(): number {
@@ -147,7 +173,11 @@ export class RelayServer {
 
   /** A peer that did not answer the previous ping is gone (dead NAT entry, sleeping phone). */
   private ping(): void {
-    for (const session of this.sessions) session.heartbeat();
+    const now = Date.now();
+    for (const session of this.sessions) {
+      session.closeIfIdle(now);
+      session.heartbeat();
+    }
   }
 
   /** Stops accepting connections and closes every open one, telling its subscriptions why. */

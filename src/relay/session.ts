@@ -1,13 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { Config } from '../config/settings.js';
-import { idOfCanonical, type NostrEvent } from '../protocol/event.js';
+import { mayMatchPrivate, mayRead, type Viewers } from '../powr/privacy.js';
+import { checkEventShape, idOfCanonical, type NostrEvent } from '../protocol/event.js';
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import { frames, parseClientMessage, sniffEventId } from '../protocol/messages.js';
+import { checkAuthEvent } from '../protocol/nip42.js';
 import type { Bundles } from '../store/bundles.js';
-import type { EventStore } from '../store/event-store.js';
+import { QueryTimeout, type EventStore, type QueryOptions } from '../store/event-store.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscription, LiveSubscriptions } from './live-subscriptions.js';
+import type { RateLimits } from './rate-limits.js';
 
 export interface SessionDeps {
   config: Config;
@@ -15,36 +19,81 @@ export interface SessionDeps {
   bundles: Bundles;
   ingest: Ingest;
   live: LiveSubscriptions;
+  limits: RateLimits;
   log: Logger;
 }
 
+/** Where a connection comes from: the client's address and the host name it used to reach the relay. */
+export interface Peer {
+  ip: string;
+  relayHost: string | undefined;
+}
+
 const unixNow = () => Math.floor(Date.now() / 1000);
+/** How long a slow consumer's close handshake may take before its socket is destroyed. */
+const CLOSE_GRACE_MS = 5000;
 
 /** One client connection: its subscriptions, and the translation of its messages into relay actions. */
 export class Session {
   private readonly subscriptions = new Map<string, LiveSubscription>();
+  private readonly challenge = randomBytes(16).toString('hex');
+  /** Pubkeys this connection has proved it holds (NIP-42); a client may authenticate as several. */
+  private readonly authed = new Set<string>();
   private closed = false;
+  private lastMessageAt = Date.now();
   alive = true;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly deps: SessionDeps,
+    readonly peer: Peer,
     readonly log: Logger,
   ) {}
+
+  /** NIP-42: the challenge goes out first, so a client can authenticate before it needs to. */
+  start(): void {
+    this.send(frames.auth(this.challenge));
+  }
 
   send(frame: string): void {
     if (this.closed || this.ws.readyState !== WebSocket.OPEN) return;
     // A client that stops reading must not make the relay buffer without bound.
     if (this.ws.bufferedAmount + frame.length > this.deps.config.maxOutboundBytes) {
       this.log.warn({ buffered: this.ws.bufferedAmount }, 'client is not reading; disconnecting');
-      this.ws.terminate();
-      this.dispose();
+      this.disconnect(`blocked: you are not reading what the relay sends (more than ${this.deps.config.maxOutboundBytes} bytes queued)`, 1008);
       return;
     }
     this.ws.send(frame);
   }
 
+  /** Tells the client why, then closes; a peer that does not finish the close handshake is cut off. */
+  disconnect(notice: string, code: number): void {
+    if (this.closed) return;
+    this.ws.send(frames.notice(notice));
+    this.dispose();
+    this.ws.close(code, notice.slice(0, 120));
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  /** Closes a connection that has been silent, with nothing subscribed, for longer than allowed. */
+  closeIfIdle(now: number): void {
+    const limit = this.deps.config.idleTimeoutSeconds * 1000;
+    if (limit > 0 && this.subscriptions.size === 0 && now - this.lastMessageAt > limit) {
+      this.disconnect(`error: closing a connection idle for ${this.deps.config.idleTimeoutSeconds} s`, 1000);
+    }
+  }
+
+  /** In privacy mode, who may read workout records on this connection; otherwise no restriction. */
+  private get viewers(): Viewers | undefined {
+    return this.deps.config.privateRecords ? this.authed : undefined;
+  }
+
+  private queryOptions(): QueryOptions {
+    return { viewers: this.viewers, timeoutMs: this.deps.config.queryTimeoutMs };
+  }
+
   handle(data: WebSocket.RawData, isBinary: boolean): void {
+    this.lastMessageAt = Date.now();
     const text = isBinary ? undefined : data.toString();
     if (text === undefined) {
       this.send(frames.notice('invalid: binary messages are not supported; send JSON text'));
@@ -75,20 +124,39 @@ export class Session {
       case 'CLOSE':
         this.closeSubscription(msg.subId);
         break;
-      case 'AUTH': {
-        const id = (msg.event as { id?: unknown } | null)?.id;
-        const reason = 'unsupported: this relay does not support NIP-42 AUTH';
-        this.send(typeof id === 'string' ? frames.ok(id, false, reason) : frames.notice(reason));
+      case 'AUTH':
+        void this.onAuth(msg.event);
         break;
-      }
     }
+  }
+
+  private async onAuth(raw: unknown): Promise<void> {
+    const id = (raw as { id?: unknown } | null)?.id;
+    const answer = (accepted: boolean, message: string) =>
+      this.send(typeof id === 'string' ? frames.ok(id, accepted, message) : frames.notice(message));
+    const now = unixNow();
+    const shape = checkEventShape(raw, this.deps.config, now);
+    if (!shape.ok) return answer(false, shape.reason);
+    const problem = checkAuthEvent(shape.value, this.challenge, this.peer.relayHost, now);
+    if (problem) return answer(false, problem);
+    let verified;
+    try {
+      verified = await this.deps.ingest.verify(shape.value);
+    } catch (err) {
+      this.log.error({ err }, 'AUTH verification failed');
+      return answer(false, 'error: the AUTH event could not be verified, try again');
+    }
+    if (!verified.ok) return answer(false, verified.reason);
+    this.authed.add(shape.value.pubkey);
+    this.log.debug({ pubkey: shape.value.pubkey }, 'authenticated');
+    answer(true, '');
   }
 
   private async onEvent(raw: unknown): Promise<void> {
     const id = (raw as { id?: unknown } | null)?.id;
     let result;
     try {
-      result = await this.deps.ingest.submit(raw);
+      result = await this.deps.ingest.submit(raw, { ip: this.peer.ip, authed: this.authed });
     } catch (err) {
       this.log.error({ err, id }, 'event handling failed');
       result = { accepted: false, message: 'error: the relay could not handle this event' };
@@ -110,6 +178,27 @@ export class Session {
     return filters;
   }
 
+  /**
+   * What refuses a REQ or COUNT before the database is asked: the rate limit, and in privacy mode a
+   * filter naming workout record kinds from a client that has not authenticated.
+   */
+  private readRefusal(filters: readonly Filter[]): string | undefined {
+    const limited = this.deps.limits.req(this.peer.ip);
+    if (limited) return limited;
+    if (this.deps.config.privateRecords && this.authed.size === 0 && filters.some((f) => f.kinds && mayMatchPrivate(f))) {
+      return 'auth-required: workout records on this relay are private; authenticate (NIP-42) to read your own';
+    }
+    return undefined;
+  }
+
+  private readFailure(err: unknown, what: 'query' | 'count', raw: unknown[]): string {
+    if (err instanceof QueryTimeout) {
+      return `error: the ${what} took longer than ${this.deps.config.queryTimeoutMs} ms; narrow its filters (authors, kinds, since/until, limit)`;
+    }
+    this.log.error({ err, filters: raw }, `${what} failed`);
+    return `error: the ${what} failed`;
+  }
+
   private onReq(subId: string, raw: unknown[]): void {
     // A REQ with an open id replaces that subscription, so it does not count against the cap.
     if (!this.subscriptions.has(subId) && this.subscriptions.size >= this.deps.config.maxSubscriptions) {
@@ -122,12 +211,16 @@ export class Session {
       return;
     }
     this.closeSubscription(subId);
+    const refusal = this.readRefusal(filters);
+    if (refusal) {
+      this.send(frames.closed(subId, refusal));
+      return;
+    }
     let events: string[];
     try {
-      events = this.deps.store.query(filters, unixNow());
+      events = this.deps.store.query(filters, unixNow(), this.queryOptions());
     } catch (err) {
-      this.log.error({ err, filters: raw }, 'query failed');
-      this.send(frames.closed(subId, 'error: the query failed'));
+      this.send(frames.closed(subId, this.readFailure(err, 'query', raw)));
       return;
     }
     for (const json of events) this.send(frames.event(subId, json));
@@ -142,6 +235,8 @@ export class Session {
       id: subId,
       filters,
       deliver: (json, event) => {
+        const viewers = this.viewers;
+        if (viewers && !mayRead(event, viewers)) return;
         this.send(frames.event(subId, json));
         if (resolver) {
           resolver.sent.add(event.id);
@@ -163,7 +258,7 @@ export class Session {
     const sent = new Set<string>();
     const sendReferences = (event: NostrEvent) => {
       if (!resolving.some((f) => matchesFilter(event, f))) return;
-      for (const json of this.deps.bundles.referencedEvents(event, unixNow())) {
+      for (const json of this.deps.bundles.referencedEvents(event, unixNow(), this.viewers)) {
         const id = idOfCanonical(json);
         if (sent.has(id)) continue;
         sent.add(id);
@@ -176,11 +271,15 @@ export class Session {
   private onCount(subId: string, raw: unknown[]): void {
     const filters = this.parseFilters(subId, raw);
     if (!filters) return;
+    const refusal = this.readRefusal(filters);
+    if (refusal) {
+      this.send(frames.closed(subId, refusal));
+      return;
+    }
     try {
-      this.send(frames.count(subId, this.deps.store.count(filters, unixNow())));
+      this.send(frames.count(subId, this.deps.store.count(filters, unixNow(), this.queryOptions())));
     } catch (err) {
-      this.log.error({ err, filters: raw }, 'count failed');
-      this.send(frames.closed(subId, 'error: the count failed'));
+      this.send(frames.closed(subId, this.readFailure(err, 'count', raw)));
     }
   }
 

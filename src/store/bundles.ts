@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { COLLECTION_KINDS, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../powr/types.js';
+import { isPrivateKind, mayRead, type Viewers } from '../powr/privacy.js';
 import { kindClass, parseAddress, type NostrEvent } from '../protocol/event.js';
 import { PriorityCache, type CacheStats } from './priority-cache.js';
 
@@ -12,6 +13,8 @@ export interface Bundle {
   /** The HTTP response body, built once. */
   body: string;
   etag: string;
+  /** Whether any of its events is a workout record (privacy mode must look closer). */
+  hasPrivate: boolean;
 }
 
 export type BundleRoot = { address: string } | { id: string };
@@ -88,8 +91,21 @@ export class Bundles {
     return this.sql.byAddress.get(a.kind, Buffer.from(a.pubkey, 'hex'), d, now) as RootRow | undefined;
   }
 
-  /** The bundle rooted at an address or event id; undefined when the root is not stored. */
-  get(root: BundleRoot, now: number): Bundle | undefined {
+  /**
+   * The bundle rooted at an address or event id; undefined when the root is not stored. In privacy
+   * mode (`viewers` given) workout records the viewers may not read are left out, and a bundle rooted
+   * at one does not exist for them.
+   */
+  get(root: BundleRoot, now: number, viewers?: Viewers): Bundle | undefined {
+    const bundle = this.cached(root, now);
+    if (!bundle || !viewers || !bundle.hasPrivate) return bundle;
+    const readable = (json: string) => mayRead(JSON.parse(json) as NostrEvent, viewers);
+    if (!readable(bundle.root)) return undefined;
+    const events = bundle.events.filter(readable);
+    return events.length === bundle.events.length ? bundle : this.build(bundle.root, events, bundle.missing, true);
+  }
+
+  private cached(root: BundleRoot, now: number): Bundle | undefined {
     const key = 'address' in root ? `a:${root.address}` : `id:${root.id}`;
     const cached = this.cache?.get(key);
     if (cached) return cached;
@@ -104,23 +120,28 @@ export class Bundles {
   }
 
   /** The events a template, record or collection references, for REQs with `"resolve": true`. */
-  referencedEvents(event: NostrEvent, now: number): string[] {
+  referencedEvents(event: NostrEvent, now: number, viewers?: Viewers): string[] {
     if (!REFERRER_KINDS.has(event.kind)) return [];
     const d = event.tags.find((t) => t[0] === 'd')?.[1] ?? '';
     const root = kindClass(event.kind) === 'addressable' ? { address: `${event.kind}:${event.pubkey}:${d}` } : { id: event.id };
-    return this.get(root, now)?.events ?? [];
+    return this.get(root, now, viewers)?.events ?? [];
   }
 
   private resolve(root: RootRow, now: number): { bundle: Bundle; dependsOn: string[] } {
     const events: string[] = [];
     const missing: string[] = [];
     const wanted = new Set<string>();
+    let hasPrivate = isPrivateKind(root.kind);
     const want = (address: string) => {
       if (wanted.has(address)) return;
       wanted.add(address);
       const row = this.latest(address, now);
-      if (row) events.push(row.json);
-      else missing.push(address);
+      if (row) {
+        events.push(row.json);
+        hasPrivate ||= isPrivateKind(row.kind);
+      } else {
+        missing.push(address);
+      }
     };
     const templateExercises = (seq: number | undefined) => {
       if (seq !== undefined) for (const a of this.sql.templateExercises.all(seq) as string[]) want(a);
@@ -139,8 +160,12 @@ export class Bundles {
         if (member.startsWith(`${TEMPLATE_KIND}:`)) templateExercises(this.sql.templateSeq.get(member) as number | undefined);
       }
     }
-    const body = `{"root":${root.json},"events":[${events.join(',')}],"missing":${JSON.stringify(missing)}}`;
+    return { bundle: this.build(root.json, events, missing, hasPrivate), dependsOn: [...wanted] };
+  }
+
+  private build(root: string, events: string[], missing: string[], hasPrivate: boolean): Bundle {
+    const body = `{"root":${root},"events":[${events.join(',')}],"missing":${JSON.stringify(missing)}}`;
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-    return { bundle: { root: root.json, events, missing, body, etag }, dependsOn: [...wanted] };
+    return { root, events, missing, body, etag, hasPrivate };
   }
 }

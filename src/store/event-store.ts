@@ -10,6 +10,7 @@ import {
   type NostrEvent,
 } from '../protocol/event.js';
 import type { Filter } from '../protocol/filter.js';
+import type { Viewers } from '../powr/privacy.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
 import { openDatabase } from './database.js';
 import { planFilter } from './planner.js';
@@ -30,6 +31,20 @@ export type WriteOutcome =
   | { status: 'duplicate'; message: string }
   /** Refused (OK false). */
   | { status: 'rejected'; message: string };
+
+export interface QueryOptions {
+  /** Privacy mode: who is asking (workout records are filtered to what they may read). */
+  viewers?: Viewers;
+  /** Stop with QueryTimeout after this long. */
+  timeoutMs?: number;
+}
+
+/** A read ran out of its time budget. */
+export class QueryTimeout extends Error {
+  constructor() {
+    super('query ran out of time');
+  }
+}
 
 interface Row {
   seq: number;
@@ -72,9 +87,17 @@ export class EventStore {
   private readonly changeListeners: ((keys: ReadonlySet<string>) => void)[] = [];
   private readonly statements = new LRUCache<string, Statement>({ max: 500 });
   private readonly sql;
+  private deadline = Infinity;
 
   constructor(path: string) {
     this.db = openDatabase(path);
+    let rows = 0;
+    // Checking the clock on every row would cost more than the rows; every 256th is within 0.1 ms.
+    // Its argument (the driving row) only ties it to the loop over rows; the arity comes from it.
+    this.db.function('powr_budget', { deterministic: false }, (_row: unknown) => {
+      if ((++rows & 255) === 0 && performance.now() > this.deadline) throw new QueryTimeout();
+      return 1;
+    });
     this.powr = new PowrTables(this.db);
     const db = this.db;
     this.sql = {
@@ -137,9 +160,9 @@ export class EventStore {
     return stmt;
   }
 
-  private rowsFor(f: Filter, now: number): Row[] {
+  private rowsFor(f: Filter, now: number, viewers: Viewers | undefined): Row[] {
     if (f.matchesNothing || f.limit === 0) return [];
-    const plan = planFilter(f, now);
+    const plan = planFilter(f, now, viewers);
     const select = `SELECT e.seq, e.created_at, e.id, e.json FROM ${plan.from} ORDER BY ${plan.timeColumn} DESC, e.id ASC`;
     if (!plan.mayRepeat) return this.statement(`${select} LIMIT ?`).all(...plan.params, f.limit) as Row[];
     // A tag-driven join repeats an event once per matching tag, so count distinct events and stop
@@ -159,26 +182,42 @@ export class EventStore {
    * Stored events matching any of the filters, each filter with its own limit, de-duplicated,
    * newest first with ties broken by lowest id. Returns the JSON to send.
    */
-  query(filters: readonly Filter[], now: number): string[] {
-    if (filters.length === 1) return this.rowsFor(filters[0]!, now).map((r) => r.json);
-    const bySeq = new Map<number, Row>();
-    for (const f of filters) for (const row of this.rowsFor(f, now)) bySeq.set(row.seq, row);
-    return [...bySeq.values()].sort(newestFirst).map((r) => r.json);
+  query(filters: readonly Filter[], now: number, options: QueryOptions = {}): string[] {
+    return this.withinBudget(options.timeoutMs, () => {
+      if (filters.length === 1) return this.rowsFor(filters[0]!, now, options.viewers).map((r) => r.json);
+      const bySeq = new Map<number, Row>();
+      for (const f of filters) for (const row of this.rowsFor(f, now, options.viewers)) bySeq.set(row.seq, row);
+      return [...bySeq.values()].sort(newestFirst).map((r) => r.json);
+    });
   }
 
   /** NIP-45: distinct stored events matching any filter (limits do not apply). */
-  count(filters: readonly Filter[], now: number): number {
+  count(filters: readonly Filter[], now: number, options: QueryOptions = {}): number {
     const parts: string[] = [];
     const params: unknown[] = [];
     for (const f of filters) {
       if (f.matchesNothing) continue;
-      const plan = planFilter(f, now);
+      const plan = planFilter(f, now, options.viewers);
       parts.push(`SELECT e.seq FROM ${plan.from}`);
       params.push(...plan.params);
     }
     if (parts.length === 0) return 0;
     const sql = `SELECT COUNT(DISTINCT seq) FROM (${parts.join(' UNION ALL ')})`;
-    return this.statement(sql).pluck().get(...params) as number;
+    return this.withinBudget(options.timeoutMs, () => this.statement(sql).pluck().get(...params) as number);
+  }
+
+  /**
+   * Runs a read with a time budget. The planner puts powr_budget() on every row the driving index
+   * yields, so even a scan that returns nothing is stopped: the statement throws QueryTimeout.
+   */
+  private withinBudget<T>(timeoutMs: number | undefined, read: () => T): T {
+    if (timeoutMs === undefined) return read();
+    this.deadline = performance.now() + timeoutMs;
+    try {
+      return read();
+    } finally {
+      this.deadline = Infinity;
+    }
   }
 
   /**

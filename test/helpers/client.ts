@@ -48,6 +48,30 @@ export class RawClient {
     });
   }
 
+  /** The NIP-42 challenge the relay sent on connect. */
+  async challenge(): Promise<string> {
+    return (await this.next((f) => f[0] === 'AUTH'))[1] as string;
+  }
+
+  /** Authenticates as `who` (NIP-42); resolves with the OK: [accepted, message]. */
+  async auth(who: Signer, relayUrl: string): Promise<[boolean, string]> {
+    const event = who.sign({ kind: 22242, content: '', tags: [['relay', relayUrl], ['challenge', await this.challenge()]],
+      created_at: Math.floor(Date.now() / 1000) });
+    const from = this.frames.length;
+    this.send(['AUTH', event]);
+    const ok = await this.next((f) => f[0] === 'OK' && f[1] === event.id, 5000, from);
+    return [ok[2] as boolean, ok[3] as string];
+  }
+
+  /** Sends COUNT; resolves with the count, or throws with the CLOSED message. */
+  async count(subId: string, ...filters: unknown[]): Promise<number> {
+    const from = this.frames.length;
+    this.send(['COUNT', subId, ...filters]);
+    const end = await this.next((f) => (f[0] === 'COUNT' || f[0] === 'CLOSED') && f[1] === subId, 5000, from);
+    if (end[0] === 'CLOSED') throw new Error(String(end[2]));
+    return (end[2] as { count: number }).count;
+  }
+
   /** Sends EVENT and resolves with its OK: [accepted, message]. */
   async publish(event: NostrEvent | Record<string, unknown>): Promise<[boolean, string]> {
     const from = this.frames.length;
