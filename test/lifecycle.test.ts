@@ -1,5 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, statSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BenchClient } from '../src/bench/bench-client.js';
+import { loadCorpus, readLines } from '../src/bench/corpus.js';
+import { kindClass, type NostrEvent } from '../src/protocol/event.js';
+import { EventStore } from '../src/store/event-store.js';
 import { renderConfigDocs, renderConfigFile, CONFIG_DOCS_FILE } from '../src/config/render.js';
 import { DEFAULT_CONFIG_FILE } from '../src/config/load.js';
 import { RawClient, signer } from './helpers/client.js';
@@ -61,6 +67,102 @@ describe('restart and shutdown', () => {
     expect(start).toMatchObject({ level: 30 });
     expect(relay.logs.some((l) => l.msg === 'connection opened' && l.level === 20)).toBe(true);
     expect(relay.logs.some((l) => l.msg === 'connection closed' && l.level === 20)).toBe(true);
+  });
+});
+
+/**
+ * Publishes realistic POWR traffic from several connections with many events in flight, stops the
+ * relay with `signal` once `stopAfter` OKs have arrived, and returns the ids that got OK true.
+ */
+async function publishUntilStopped(lines: readonly string[], signal: NodeJS.Signals, stopAfter: number, db: string): Promise<Set<string>> {
+  const relay = await startRelay({ POWR_RELAY_RATE_LIMITS: 'off' }, db);
+  const clients = await Promise.all(Array.from({ length: 6 }, () => BenchClient.open(relay.url)));
+  const acked = new Set<string>();
+  let next = 0;
+  let stopped: Promise<number | null> | undefined;
+  let markStopped!: () => void;
+  const stopping = new Promise<void>((resolve) => (markStopped = resolve));
+  await Promise.all(clients.map(async (client) => {
+    const inFlight = new Set<Promise<void>>();
+    while (next < lines.length && !stopped) {
+      const line = lines[next++]!;
+      const p: Promise<void> = client.publish(line).then((ok) => {
+        inFlight.delete(p);
+        // An OK is only ever sent after the commit, so every one that arrives counts, even late.
+        if (ok) acked.add(line.slice(7, 71));
+        if (acked.size >= stopAfter && !stopped) {
+          stopped = relay.stop(signal);
+          markStopped();
+        }
+      });
+      inFlight.add(p);
+      if (inFlight.size >= 40) await Promise.race([...inFlight, stopping]);
+    }
+  }));
+  expect(stopped).toBeDefined();
+  await stopped;
+  for (const c of clients) c.close();
+  return acked;
+}
+
+/** Every acknowledged event is served, unless a newer version of its address replaced it. */
+async function expectServed(url: string, lines: readonly string[], acked: Set<string>): Promise<void> {
+  const c = await RawClient.connect(url);
+  const ids = [...acked];
+  const served = new Set<string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    for (const e of await c.req(`ids${i}`, { ids: ids.slice(i, i + 500), limit: 500 })) served.add(e.id);
+  }
+  const byId = new Map(lines.map((l) => [l.slice(7, 71), l]));
+  for (const id of ids.filter((id) => !served.has(id))) {
+    const event = JSON.parse(byId.get(id)!) as NostrEvent;
+    expect(kindClass(event.kind), `acknowledged ${id} is missing`).toMatch(/replaceable|addressable/);
+    const d = event.tags.find((t) => t[0] === 'd')?.[1] ?? '';
+    const [current] = await c.req('addr', { kinds: [event.kind], authors: [event.pubkey], ...(kindClass(event.kind) === 'addressable' ? { '#d': [d] } : {}) });
+    expect(current!.created_at).toBeGreaterThanOrEqual(event.created_at);
+  }
+  c.close();
+}
+
+describe('crash safety', () => {
+  const corpus = loadCorpus(mkdtempSync(join(tmpdir(), 'powr-corpus-')), 4000, 11, () => {}).then((c) => readLines(c.file));
+
+  for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+    it(`after ${signal} mid-stream serves every acknowledged event, with intact database and processed tables`, async () => {
+      const lines = await corpus;
+      const db = tempDb();
+      const acked = await publishUntilStopped(lines, signal, 1500, db);
+      expect(acked.size).toBeGreaterThanOrEqual(1500);
+      expect(acked.size).toBeLessThan(lines.length);
+
+      const restarted = await startRelay({}, db);
+      await expectServed(restarted.url, lines, acked);
+      expect(await restarted.stop()).toBe(0);
+      const store = new EventStore(db);
+      try {
+        expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+        expect(store.powr.differencesFromRebuild()).toEqual([]);
+      } finally {
+        store.close();
+      }
+    });
+  }
+
+  it('refuses a damaged database at start-up with a clear error', async () => {
+    const db = tempDb();
+    const relay = await startRelay({}, db);
+    const c = await RawClient.connect(relay.url);
+    const s = signer();
+    for (let i = 0; i < 200; i++) await c.publish(s.sign({ content: `filler ${i} ${'x'.repeat(500)}`, tags: [['t', 'x']] }));
+    c.close();
+    await relay.stop();
+    const fd = openSync(db, 'r+');
+    const garbage = Buffer.alloc(4096, 0xa5);
+    for (let at = 16384; at < statSync(db).size; at += 32768) writeSync(fd, garbage, 0, garbage.length, at);
+    closeSync(fd);
+    const { code, stderr } = await runFailingRelay({ POWR_RELAY_DB: db });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^powr-relay: POWR_RELAY_DB \/ db: cannot open database .+: .*(malformed|integrity check failed)/);
   });
 });
 

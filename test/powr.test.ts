@@ -292,26 +292,22 @@ describe('#exercise and #template filters', () => {
 });
 
 describe('processed tables', () => {
-  const TABLES = ['addresses', 'exercises', 'exercise_media', 'templates', 'template_exercises', 'workout_records', 'record_sets',
-    'collections', 'collection_members', 'missing_dependencies', 'event_flags'];
-
   it('a rebuild from the raw events equals what incremental processing produced', async () => {
     const copy = tempDb();
     const live = new BetterSqlite3(compat.db, { readonly: true });
     await live.backup(copy);
     live.close();
     const store = new EventStore(copy);
-    const dump = () => Object.fromEntries(TABLES.map((t) => {
-      const columns = (store.db.prepare(`SELECT * FROM ${t} LIMIT 0`).columns()).map((_, i) => i + 1);
-      return [t, store.db.prepare(`SELECT * FROM ${t} ORDER BY ${columns.join(', ')}`).all()];
-    }));
-    const incremental = dump();
-    expect(incremental.templates.length).toBeGreaterThan(3);
-    expect(incremental.missing_dependencies.length).toBeGreaterThan(2);
-    expect(incremental.record_sets.length).toBeGreaterThan(10);
-    expect(incremental.event_flags.length).toBeGreaterThan(5);
-    store.db.transaction(() => store.powr.rebuild())();
-    expect(dump()).toEqual(incremental);
+    const rows = (t: string) => store.db.prepare(`SELECT COUNT(*) FROM ${t}`).pluck().get() as number;
+    expect(rows('templates')).toBeGreaterThan(3);
+    expect(rows('missing_dependencies')).toBeGreaterThan(2);
+    expect(rows('record_sets')).toBeGreaterThan(10);
+    expect(rows('event_flags')).toBeGreaterThan(5);
+    expect(store.powr.differencesFromRebuild()).toEqual([]);
+    // The check is real: a processed row the raw events do not explain is found.
+    store.db.prepare(`UPDATE record_sets SET reps = coalesce(reps, 0) + 1
+      WHERE (record_seq, position) = (SELECT record_seq, position FROM record_sets LIMIT 1)`).run();
+    expect(store.powr.differencesFromRebuild()).toEqual(['record_sets']);
     store.close();
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import { analyze } from '../powr/analyze.js';
@@ -214,6 +215,29 @@ export class PowrTables {
       const cols = setColumns(s, s.address ? this.formatOf(s.address) : undefined);
       if (kind === 'template') this.sql.updateTemplateSet.run(cols.setNumber, seq, s.position);
       else this.sql.updateRecordSet.run(cols.setNumber, cols.weight, cols.reps, cols.rpe, cols.setType, seq, s.position);
+    }
+  }
+
+  /**
+   * The processed tables whose contents differ from a rebuild from the raw events (none, when
+   * incremental processing is right). The rebuild is rolled back; call outside any transaction.
+   */
+  differencesFromRebuild(): string[] {
+    const digest = (table: string) => {
+      const stmt = this.db.prepare(`SELECT * FROM ${table}`);
+      const order = stmt.columns().map((_, i) => i + 1).join(', ');
+      const hash = createHash('sha256');
+      for (const row of this.db.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).raw().iterate()) hash.update(JSON.stringify(row));
+      return hash.digest('hex');
+    };
+    const before = PROCESSED_TABLES.map(([table]) => digest(table));
+    this.db.exec('SAVEPOINT rebuild_check');
+    try {
+      this.rebuild();
+      return PROCESSED_TABLES.filter(([table], i) => digest(table) !== before[i]).map(([table]) => table);
+    } finally {
+      this.db.exec('ROLLBACK TO rebuild_check; RELEASE rebuild_check');
+      this.forgetUncommitted();
     }
   }
 
