@@ -22,8 +22,8 @@ export class RawClient {
     ws.on('close', (code) => (this.closedWith = code));
   }
 
-  static connect(url: string): Promise<RawClient> {
-    const ws = new WebSocket(url);
+  static connect(url: string, options?: WebSocket.ClientOptions): Promise<RawClient> {
+    const ws = new WebSocket(url, options);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new RawClient(ws)));
       ws.once('error', reject);
