@@ -50,6 +50,9 @@ export class RelayServer {
       noServer: true,
       maxPayload: Math.max(deps.config.maxMessageLength * 4, 1024 * 1024),
       perMessageDeflate: false,
+      // Invalid UTF-8 would otherwise close the connection without a word; decoded with replacement
+      // characters it becomes JSON the parser refuses with a NOTICE, or an event whose id no longer matches.
+      skipUTF8Validation: true,
     });
     this.http.on('upgrade', (req, socket, head) => {
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));

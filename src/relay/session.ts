@@ -191,11 +191,12 @@ export class Session {
     return undefined;
   }
 
-  private readFailure(err: unknown, what: 'query' | 'count', raw: unknown[]): string {
+  private readFailure(err: unknown, what: 'query' | 'count', subId: string): string {
     if (err instanceof QueryTimeout) {
       return `error: the ${what} took longer than ${this.deps.config.queryTimeoutMs} ms; narrow its filters (authors, kinds, since/until, limit)`;
     }
-    this.log.error({ err, filters: raw }, `${what} failed`);
+    // Not the filters themselves: a hostile one can be nested too deeply to serialise.
+    this.log.error({ err, subId }, `${what} failed`);
     return `error: the ${what} failed`;
   }
 
@@ -220,7 +221,7 @@ export class Session {
     try {
       events = this.deps.store.query(filters, unixNow(), this.queryOptions());
     } catch (err) {
-      this.send(frames.closed(subId, this.readFailure(err, 'query', raw)));
+      this.send(frames.closed(subId, this.readFailure(err, 'query', subId)));
       return;
     }
     for (const json of events) this.send(frames.event(subId, json));
@@ -279,7 +280,7 @@ export class Session {
     try {
       this.send(frames.count(subId, this.deps.store.count(filters, unixNow(), this.queryOptions())));
     } catch (err) {
-      this.send(frames.closed(subId, this.readFailure(err, 'count', raw)));
+      this.send(frames.closed(subId, this.readFailure(err, 'count', subId)));
     }
   }
 
