@@ -13,7 +13,7 @@ import type { Filter } from '../protocol/filter.js';
 import type { Viewers } from '../powr/privacy.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
 import { openDatabase } from './database.js';
-import { planFilter } from './planner.js';
+import { planFilter, splitForTimeOrder } from './planner.js';
 import { DEPENDENCY_KINDS, PowrTables } from './powr-tables.js';
 
 /** An event that passed verification, with the canonical JSON it will be stored and served as. */
@@ -162,6 +162,15 @@ export class EventStore {
 
   private rowsFor(f: Filter, now: number, viewers: Viewers | undefined): Row[] {
     if (f.matchesNothing || f.limit === 0) return [];
+    const parts = splitForTimeOrder(f);
+    if (parts.length === 1) return this.newestRows(f, now, viewers);
+    const bySeq = new Map<number, Row>();
+    for (const part of parts) for (const row of this.newestRows(part, now, viewers)) bySeq.set(row.seq, row);
+    return [...bySeq.values()].sort(newestFirst).slice(0, f.limit);
+  }
+
+  /** The newest `limit` rows of one filter, from one planned query. */
+  private newestRows(f: Filter, now: number, viewers: Viewers | undefined): Row[] {
     const plan = planFilter(f, now, viewers);
     const select = `SELECT e.seq, e.created_at, e.id, e.json FROM ${plan.from} ORDER BY ${plan.timeColumn} DESC, e.id ASC`;
     if (!plan.mayRepeat) return this.statement(`${select} LIMIT ?`).all(...plan.params, f.limit) as Row[];
