@@ -27,4 +27,6 @@ VOLUME ["/data"]
 EXPOSE 7447
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
   CMD node -e "fetch('http://127.0.0.1:7447/health').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
-CMD ["node", "dist/index.js"]
+# The CLI is the entry point: `docker run … powr-relay stats`, `… backup /data/backup.db`.
+ENTRYPOINT ["node", "dist/index.js"]
+CMD ["start"]

@@ -1,110 +1,134 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { pino } from 'pino';
-import { loadConfig } from './config/load.js';
-import { ConfigError, envName, type Config } from './config/settings.js';
-import type { NostrEvent } from './protocol/event.js';
-import { Ingest } from './relay/ingest.js';
-import { LiveSubscriptions } from './relay/live-subscriptions.js';
-import { RateLimits } from './relay/rate-limits.js';
-import { RelayServer } from './relay/server.js';
-import { Bundles } from './store/bundles.js';
-import { DatabaseOpenError } from './store/database.js';
-import { EventStore } from './store/event-store.js';
-import { Writer } from './store/writer.js';
-import { WorkerPool } from './workers/pool.js';
-import type { CheckResult } from './workers/check-event.js';
+import { parseArgs } from 'node:util';
+import { CliError, VERSION } from './cli/common.js';
+import { backup, check, prune, reindex, stats, vacuum } from './cli/maintenance.js';
+import { start } from './cli/start.js';
+import { exportEvents, formatImportSummary, importEvents } from './cli/transfer.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const SHUTDOWN_DEADLINE_MS = 5000;
-const CACHE_METADATA_SAVE_MS = 60_000;
+const HELP = `powr-relay ${VERSION}: a Nostr relay for POWR workout events (NIP-101e)
 
-/** One line, no stack trace, exit 1: what an operator with a bad setting should see. */
-function die(message: string): never {
-  process.stderr.write(`powr-relay: ${message}\n`);
-  process.exit(1);
+Usage: powr-relay [command] [options]        (no command: start)
+
+Commands:
+  start                    run the relay (config/powr-relay.jsonc, POWR_RELAY_* variables)
+  import [file|-]          add JSONL events through the relay's checks; --no-verify skips ids and
+                           signatures. Safe while the relay runs. Prints accepted, duplicates and
+                           rejected by reason; a progress line on a terminal
+  export [file|-]          stored events as JSONL, as served; --kinds 1,7 --authors <hex>,<hex>
+                           --since <unix> --until <unix>
+  stats                    events by kind, database size, incomplete templates, flags by code
+  backup <path>            a consistent copy of the database, also while the relay runs
+  vacuum                   compact the database file
+  prune                    delete events past their kind's retention (setting retention, or
+                           --keep <kind>:<days>, repeatable)
+  reindex                  rebuild the processed workout tables from the raw events
+  check                    integrity check, and processed tables against the raw events (exit 1 if not)
+
+Every command reads the same configuration as the relay (POWR_RELAY_DB names the database).
+Errors print one line and exit with a non-zero code.`;
+
+function ints(name: string, value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((v) => v.trim());
+  if (items.some((v) => !/^\d+$/.test(v))) throw new CliError(`--${name} must be comma-separated whole numbers, got ${JSON.stringify(value)}`);
+  return items.map(Number);
 }
 
-function openStore(config: Config): EventStore {
-  try {
-    return new EventStore(config.db);
-  } catch (err) {
-    if (err instanceof DatabaseOpenError) die(`${envName('db')} / db: ${err.message}`);
-    throw err;
-  }
+function int(name: string, value: string | undefined): number | undefined {
+  return ints(name, value)?.[0];
 }
 
-async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) die(err.message);
-    throw err;
-  }
-  const log = pino({ level: config.logLevel, base: { service: 'powr-relay' } });
-  const store = openStore(config);
-  const writer = new Writer(store, config.writeBatchSize, log);
-  const verifier = new WorkerPool<NostrEvent, CheckResult>(
-    new URL('./workers/check-thread.js', import.meta.url),
-    config.workers || availableParallelism(),
-    { mode: config.validationMode },
-    log,
-  );
-  const bundles = new Bundles(store.db, config.bundleCacheBytes);
-  store.onChange((changed) => bundles.invalidate(changed));
-  const live = new LiveSubscriptions();
-  const limits = new RateLimits(config);
-  const ingest = new Ingest(config, store, writer, verifier, live, limits, log);
-  const server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, log });
-
-  let address;
-  try {
-    address = await server.listen();
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    die(`cannot listen on ${config.host}:${config.port} (${envName('host')} / ${envName('port')}): ${e.code ?? e.message}`);
-  }
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = config.publicUrl || `ws://${host}:${address.port}`;
-  log.info({ url, db: config.db, workers: verifier.size, version: VERSION }, `powr-relay listening on ${url}`);
-
-  const timers = [
-    setInterval(() => {
-      const purged = store.purgeExpired(Math.floor(Date.now() / 1000));
-      if (purged > 0) log.debug({ purged }, 'expired events deleted');
-    }, config.expirationPurgeSeconds * 1000),
-    setInterval(() => store.checkpoint(), config.walCheckpointSeconds * 1000),
-    setInterval(() => bundles.saveAccessCounts(Math.floor(Date.now() / 1000)), CACHE_METADATA_SAVE_MS),
-  ];
-  for (const t of timers) t.unref();
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    setTimeout(() => {
-      log.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
-    for (const t of timers) clearInterval(t);
-    await server.close();
-    await ingest.drain();
-    await writer.drain();
-    await verifier.close();
-    bundles.saveAccessCounts(Math.floor(Date.now() / 1000));
-    store.checkpoint();
-    store.close();
-    log.info('stopped');
-    process.exit(0);
+async function run(argv: string[]): Promise<number> {
+  const command = argv[0] === undefined || argv[0].startsWith('-') ? 'start' : argv[0];
+  const args = argv[0] === command ? argv.slice(1) : argv;
+  type Options = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+  type Parsed = { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
+  const parse = (options: Options = {}, positionals = 0): Parsed => {
+    try {
+      const parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean' }, version: { type: 'boolean' } }, allowPositionals: true }) as Parsed;
+      if (parsed.positionals.length > positionals) throw new CliError(`${command}: unexpected argument ${parsed.positionals[positionals]}`);
+      return parsed;
+    } catch (err) {
+      throw err instanceof CliError ? err : new CliError(`${command}: ${(err as Error).message}`);
+    }
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  if (args.includes('--help') || args.includes('-h') || command === 'help') {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  if (args.includes('--version')) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  switch (command) {
+    case 'start':
+      parse();
+      await start();
+      return -1; // keeps running
+    case 'import': {
+      const { values, positionals } = parse({ 'no-verify': { type: 'boolean' } }, 1);
+      const summary = await importEvents(positionals[0] ?? '-', !values['no-verify']);
+      process.stdout.write(formatImportSummary(summary));
+      return 0;
+    }
+    case 'export': {
+      const { values, positionals } = parse({
+        kinds: { type: 'string' }, authors: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' },
+      }, 1);
+      const authors = typeof values.authors === 'string' ? values.authors.split(',').map((a: string) => a.trim()) : undefined;
+      const bad = authors?.find((a) => !/^[0-9a-f]{64}$/.test(a));
+      if (bad !== undefined) throw new CliError(`--authors must be 64-character lowercase hex pubkeys, got ${JSON.stringify(bad)}`);
+      const count = await exportEvents(positionals[0] ?? '-', {
+        kinds: ints('kinds', values.kinds as string | undefined), authors,
+        since: int('since', values.since as string | undefined), until: int('until', values.until as string | undefined),
+      });
+      process.stderr.write(`exported ${count} events\n`);
+      return 0;
+    }
+    case 'stats':
+      parse();
+      process.stdout.write(stats());
+      return 0;
+    case 'backup': {
+      const { positionals } = parse({}, 1);
+      if (!positionals[0]) throw new CliError('backup: give the path to write the copy to');
+      process.stdout.write(await backup(positionals[0]));
+      return 0;
+    }
+    case 'vacuum':
+      parse();
+      process.stdout.write(vacuum());
+      return 0;
+    case 'prune': {
+      const { values } = parse({ keep: { type: 'string', multiple: true } });
+      const keep = values.keep as string[] | undefined;
+      const bad = keep?.find((k) => !/^\d{1,5}:\d{1,6}$/.test(k));
+      if (bad !== undefined) throw new CliError(`--keep must be <kind>:<days>, like 7:90, got ${JSON.stringify(bad)}`);
+      process.stdout.write(prune(keep));
+      return 0;
+    }
+    case 'reindex':
+      parse();
+      process.stdout.write(reindex());
+      return 0;
+    case 'check': {
+      parse();
+      const { ok, report } = check();
+      process.stdout.write(report);
+      return ok ? 0 : 1;
+    }
+    default:
+      throw new CliError(`unknown command ${JSON.stringify(command)}; see powr-relay --help`);
+  }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`powr-relay: fatal: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+run(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof CliError) process.stderr.write(`powr-relay: ${err.message}\n`);
+    else process.stderr.write(`powr-relay: fatal: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -53,6 +53,7 @@ export interface Config {
   restrictedWrites: boolean;
   writeAllowlist: string[];
   privateRecords: boolean;
+  retention: string[];
 }
 
 /** What a value looked like and where it came from, so errors can name both. */
@@ -145,6 +146,9 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'SQLite database file. Parent folders are created; the WAL and SHM files sit beside it.' }),
   setting({ key: 'writeBatchSize', group: 'Storage', default: 1000, parse: integer(1, 100_000),
     doc: 'Most events committed in one write transaction (group commit). OK is sent after the commit.' }),
+  setting({ key: 'retention', group: 'Storage', default: [],
+    parse: list((v) => /^\d{1,5}:\d{1,6}$/.test(v), '<kind>:<days>, like 7:90'),
+    doc: 'How long `powr-relay prune` keeps events of a kind, as <kind>:<days> entries (7:90 keeps reactions 90 days). Kinds not listed are kept.' }),
   setting({ key: 'expirationPurgeSeconds', group: 'Storage', default: 60, parse: integer(1, 86_400),
     doc: 'How often expired events (NIP-40) are deleted from disk. They are never served once expired.' }),
   setting({ key: 'walCheckpointSeconds', group: 'Storage', default: 60, parse: integer(1, 86_400),

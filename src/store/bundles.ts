@@ -71,6 +71,10 @@ export class Bundles {
     this.cache?.invalidate(changed);
   }
 
+  clear(): void {
+    this.cache?.clear();
+  }
+
   stats(): CacheStats | undefined {
     return this.cache?.stats();
   }

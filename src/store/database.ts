@@ -46,10 +46,16 @@ export function openDatabase(path: string): Database {
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.pragma('cache_size = -65536');
+    db.pragma('wal_autocheckpoint = 8192');
     db.pragma('temp_store = MEMORY');
     db.pragma('foreign_keys = OFF');
-    const check = db.pragma('quick_check', { simple: true });
-    if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+    let check: unknown;
+    try {
+      check = db.pragma('quick_check', { simple: true });
+    } catch (err) {
+      check = (err as Error).message;
+    }
+    if (check !== 'ok') throw new Error(`integrity check failed (restore a backup): ${String(check)}`);
     migrate(db);
     return db;
   } catch (err) {

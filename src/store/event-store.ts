@@ -88,6 +88,8 @@ export class EventStore {
   private readonly statements = new LRUCache<string, Statement>({ max: 500 });
   private readonly sql;
   private deadline = Infinity;
+  private dataVersion: number | undefined;
+  private readonly externalWriteListeners: (() => void)[] = [];
 
   constructor(path: string) {
     this.db = openDatabase(path);
@@ -123,6 +125,9 @@ export class EventStore {
       ),
       addressVersionsUpTo: db.prepare(
         'SELECT seq FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ? AND created_at <= ?',
+      ).pluck(),
+      olderOfKind: db.prepare(
+        'SELECT seq FROM nostr_events INDEXED BY events_by_kind WHERE kind = ? AND created_at < ? LIMIT ?',
       ).pluck(),
       expired: db.prepare(
         'SELECT seq FROM nostr_events INDEXED BY events_by_expiry WHERE expires_at <= ? LIMIT ?',
@@ -172,7 +177,7 @@ export class EventStore {
   /** The newest `limit` rows of one filter, from one planned query. */
   private newestRows(f: Filter, now: number, viewers: Viewers | undefined): Row[] {
     const plan = planFilter(f, now, viewers);
-    const select = `SELECT e.seq, e.created_at, e.id, e.json FROM ${plan.from} ORDER BY ${plan.timeColumn} DESC, e.id ASC`;
+    const select = `SELECT e.seq, e.created_at, e.id, e.json FROM ${plan.from} ORDER BY ${plan.orderBy}`;
     if (!plan.mayRepeat) return this.statement(`${select} LIMIT ?`).all(...plan.params, f.limit) as Row[];
     // A tag-driven join repeats an event once per matching tag, so count distinct events and stop
     // once the limit is reached; rows arrive in final order.
@@ -319,6 +324,25 @@ export class EventStore {
     if (!replacing && DEPENDENCY_KINDS.has(row.kind)) this.powr.addressChanged(address);
   }
 
+  /**
+   * Another process (an import, a prune) committed to the database: everything cached from it may be
+   * stale. SQLite's data_version moves only for other connections' commits, so this is one cheap
+   * pragma; the writer calls it before each batch, the relay also on a timer.
+   */
+  detectExternalWrites(): void {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (version === this.dataVersion) return;
+    const first = this.dataVersion === undefined;
+    this.dataVersion = version;
+    if (first) return;
+    this.powr.forgetUncommitted();
+    for (const listener of this.externalWriteListeners) listener();
+  }
+
+  onExternalWrite(listener: () => void): void {
+    this.externalWriteListeners.push(listener);
+  }
+
   /** Calls `listener` after every commit with the addresses and ids whose stored events changed. */
   onChange(listener: (keys: ReadonlySet<string>) => void): void {
     this.changeListeners.push(listener);
@@ -334,13 +358,22 @@ export class EventStore {
 
   /** Deletes up to `max` expired events; returns how many. */
   purgeExpired(now: number, max = 1000): number {
-    const purged = this.transaction(() => {
-      const seqs = this.sql.expired.all(now, max) as number[];
+    return this.removeAll(() => this.sql.expired.all(now, max) as number[]);
+  }
+
+  /** Retention: deletes up to `max` events of `kind` created before `before`; returns how many. */
+  pruneKind(kind: number, before: number, max = 1000): number {
+    return this.removeAll(() => this.sql.olderOfKind.all(kind, before, max) as number[]);
+  }
+
+  private removeAll(select: () => number[]): number {
+    const removed = this.transaction(() => {
+      const seqs = select();
       for (const seq of seqs) this.remove(seq);
       return seqs.length;
     })();
     this.flushChanges();
-    return purged;
+    return removed;
   }
 
   checkpoint(): void {

@@ -48,6 +48,13 @@ export class PriorityCache<V> {
     this.hot = segment(maxBytes * HOT_SHARE, (key, entry) => this.cold.set(key, entry));
   }
 
+  /** Drops every entry (another process changed the database); access counts are kept. */
+  clear(): void {
+    this.hot.clear();
+    this.cold.clear();
+    this.dependants.clear();
+  }
+
   private forget(key: string, entry: Entry<V>): void {
     if (this.hot.has(key) || this.cold.has(key)) return;
     for (const dep of entry.dependsOn) {

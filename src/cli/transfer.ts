@@ -1,0 +1,181 @@
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { Ingest, type IngestResult } from '../relay/ingest.js';
+import { LiveSubscriptions } from '../relay/live-subscriptions.js';
+import { RateLimits } from '../relay/rate-limits.js';
+import { Writer } from '../store/writer.js';
+import { checkEvent } from '../workers/check-event.js';
+import { CliError, loadConfigOrFail, openStore, verifierPool } from './common.js';
+
+/** Events being verified or written at once: enough to keep the workers and group commit busy. */
+const IN_FLIGHT = 4000;
+
+export interface ImportSummary {
+  lines: number;
+  accepted: number;
+  duplicates: number;
+  rejected: Map<string, number>;
+  seconds: number;
+}
+
+function progress(done: number, started: number, bytes: number, total: number | undefined): string {
+  const seconds = (Date.now() - started) / 1000;
+  const rate = done / Math.max(seconds, 0.001);
+  const parts = [`${done.toLocaleString('en')} events`, `${Math.round(rate).toLocaleString('en')}/s`];
+  if (total) {
+    const share = bytes / total;
+    const eta = share > 0 ? (seconds / share) * (1 - share) : 0;
+    parts.push(`${Math.floor(share * 100)}%`, `ETA ${Math.floor(eta / 60)}:${String(Math.round(eta % 60)).padStart(2, '0')}`);
+  }
+  return parts.join('  ');
+}
+
+/**
+ * `powr-relay import [file|-] [--no-verify]`: JSONL events through the relay's own write path (shape
+ * checks, id and signature in the worker threads unless --no-verify, NIP-101e validation, the single
+ * writer). SQLite's locking makes it safe beside a running relay, which notices the new data.
+ */
+export async function importEvents(source: string, verify: boolean, out: NodeJS.WriteStream = process.stderr): Promise<ImportSummary> {
+  const config = loadConfigOrFail();
+  const log = pino({ level: 'warn' }, pino.destination(2));
+  let input: NodeJS.ReadableStream & { bytesRead?: number };
+  let total: number | undefined;
+  if (source === '-') {
+    input = process.stdin;
+  } else {
+    try {
+      total = statSync(source).size;
+    } catch {
+      throw new CliError(`import: cannot read ${source}`);
+    }
+    input = createReadStream(source);
+  }
+  const store = openStore(config);
+  const writer = new Writer(store, config.writeBatchSize, log);
+  const verifier = verify ? verifierPool(config, log) : { run: async (e: Parameters<typeof checkEvent>[0]) => checkEvent(e, config.validationMode, false) };
+  const ingest = new Ingest(config, store, writer, verifier, new LiveSubscriptions(), new RateLimits(config), log);
+  const publisher = { ip: 'import', authed: new Set<string>(), trusted: true };
+
+  const summary: ImportSummary = { lines: 0, accepted: 0, duplicates: 0, rejected: new Map(), seconds: 0 };
+  const tally = ({ accepted, message }: IngestResult) => {
+    if (!accepted) summary.rejected.set(message, (summary.rejected.get(message) ?? 0) + 1);
+    else if (message.startsWith('duplicate:')) summary.duplicates++;
+    else summary.accepted++;
+  };
+  const started = Date.now();
+  const ticker = out.isTTY
+    ? setInterval(() => out.write(`\r${progress(summary.lines, started, input.bytesRead ?? 0, total)}   `), 250)
+    : undefined;
+  let inFlight = 0;
+  let slotFree: (() => void) | undefined;
+  let allDone: (() => void) | undefined;
+  const finished = () => {
+    inFlight--;
+    slotFree?.();
+    slotFree = undefined;
+    if (inFlight === 0) allDone?.();
+  };
+  try {
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      if (line.trim() === '') continue;
+      summary.lines++;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(line);
+      } catch {
+        tally({ accepted: false, message: 'invalid: the line is not JSON' });
+        continue;
+      }
+      inFlight++;
+      void ingest.submit(raw, publisher)
+        .then(tally, () => tally({ accepted: false, message: 'error: the event could not be handled' }))
+        .finally(finished);
+      if (inFlight >= IN_FLIGHT) await new Promise<void>((resolve) => (slotFree = resolve));
+    }
+    if (inFlight > 0) await new Promise<void>((resolve) => (allDone = resolve));
+    await writer.drain();
+  } finally {
+    if (ticker) {
+      clearInterval(ticker);
+      out.write('\n');
+    }
+    if ('close' in verifier) await verifier.close();
+    store.checkpoint();
+    store.close();
+  }
+  summary.seconds = (Date.now() - started) / 1000;
+  return summary;
+}
+
+export function formatImportSummary(s: ImportSummary): string {
+  const rejected = [...s.rejected.values()].reduce((a, b) => a + b, 0);
+  const lines = [
+    `${s.lines} lines in ${s.seconds.toFixed(1)} s (${Math.round(s.lines / Math.max(s.seconds, 0.001))}/s): ` +
+      `${s.accepted} accepted, ${s.duplicates} duplicates, ${rejected} rejected`,
+  ];
+  const reasons = [...s.rejected].sort((a, b) => b[1] - a[1]);
+  for (const [reason, n] of reasons.slice(0, 20)) lines.push(`  ${String(n).padStart(8)}  ${reason}`);
+  if (reasons.length > 20) lines.push(`  … and ${reasons.length - 20} other reasons`);
+  return lines.join('\n') + '\n';
+}
+
+export interface ExportOptions {
+  kinds?: number[];
+  authors?: string[];
+  since?: number;
+  until?: number;
+}
+
+async function write(out: Writable, chunk: string): Promise<void> {
+  if (!out.write(chunk)) await once(out, 'drain');
+}
+
+/**
+ * `powr-relay export [file|-]`: stored events as JSONL, exactly as they are served, in the order they
+ * were stored. It walks the table in its own key order (seq), the one order every event has; an
+ * export reads most of the table anyway, so no filter index would save work.
+ */
+export async function exportEvents(target: string, options: ExportOptions): Promise<number> {
+  const config = loadConfigOrFail();
+  const store = openStore(config);
+  const where: string[] = ['(expires_at IS NULL OR expires_at > ?)'];
+  const params: unknown[] = [Math.floor(Date.now() / 1000)];
+  if (options.kinds) {
+    where.push(`kind IN (${options.kinds.map(() => '?').join(',')})`);
+    params.push(...options.kinds);
+  }
+  if (options.authors) {
+    where.push(`pubkey IN (${options.authors.map(() => '?').join(',')})`);
+    params.push(...options.authors.map((a) => Buffer.from(a, 'hex')));
+  }
+  if (options.since !== undefined) {
+    where.push('created_at >= ?');
+    params.push(options.since);
+  }
+  if (options.until !== undefined) {
+    where.push('created_at <= ?');
+    params.push(options.until);
+  }
+  const out = target === '-' ? process.stdout : createWriteStream(target);
+  let count = 0;
+  try {
+    const rows = store.db.prepare(`SELECT json FROM nostr_events WHERE ${where.join(' AND ')} ORDER BY seq`).pluck().iterate(...params);
+    let chunk = '';
+    for (const json of rows as IterableIterator<string>) {
+      chunk += json + '\n';
+      count++;
+      if (chunk.length > 1 << 20) {
+        await write(out, chunk);
+        chunk = '';
+      }
+    }
+    await write(out, chunk);
+  } finally {
+    store.close();
+  }
+  if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  return count;
+}
