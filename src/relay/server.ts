@@ -10,6 +10,7 @@ import type { Bundles, BundleRoot } from '../store/bundles.js';
 import type { EventStore } from '../store/event-store.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
+import type { Metrics } from './metrics.js';
 import type { RateLimits } from './rate-limits.js';
 import { Session } from './session.js';
 
@@ -21,6 +22,7 @@ export interface ServerDeps {
   ingest: Ingest;
   live: LiveSubscriptions;
   limits: RateLimits;
+  metrics: Metrics;
   log: Logger;
 }
 
@@ -75,6 +77,16 @@ export class RelayServer {
     const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname === '/api/bundle') {
       this.onBundle(url.searchParams, req, res);
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      this.deps.metrics.registry.metrics().then(
+        (body) => res.writeHead(200, { 'Content-Type': this.deps.metrics.registry.contentType }).end(body),
+        (err: unknown) => {
+          this.deps.log.error({ err }, 'metrics failed');
+          res.writeHead(500).end();
+        },
+      );
       return;
     }
     if (url.pathname === '/health') {

@@ -11,7 +11,9 @@ import type { Bundles } from '../store/bundles.js';
 import { QueryTimeout, type EventStore, type QueryOptions } from '../store/event-store.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscription, LiveSubscriptions } from './live-subscriptions.js';
+import type { Metrics } from './metrics.js';
 import type { RateLimits } from './rate-limits.js';
+import { chooseDriver } from '../store/planner.js';
 
 export interface SessionDeps {
   config: Config;
@@ -20,6 +22,7 @@ export interface SessionDeps {
   ingest: Ingest;
   live: LiveSubscriptions;
   limits: RateLimits;
+  metrics: Metrics;
   log: Logger;
 }
 
@@ -107,6 +110,7 @@ export class Session {
       return;
     }
     const msg = parseClientMessage(text, this.deps.config);
+    this.deps.metrics.messages.inc({ verb: 'reply' in msg ? 'malformed' : msg.type });
     if ('reply' in msg) {
       this.send(msg.reply);
       return;
@@ -161,6 +165,8 @@ export class Session {
       this.log.error({ err, id }, 'event handling failed');
       result = { accepted: false, message: 'error: the relay could not handle this event' };
     }
+    const kind = (raw as { kind?: unknown } | null)?.kind;
+    this.deps.metrics.event(typeof kind === 'number' ? kind : -1, result.accepted, result.message);
     if (typeof id === 'string') this.send(frames.ok(id, result.accepted, result.message));
     else this.send(frames.notice(result.message));
   }
@@ -218,8 +224,11 @@ export class Session {
       return;
     }
     let events: string[];
+    const started = performance.now();
     try {
       events = this.deps.store.query(filters, unixNow(), this.queryOptions());
+      const shape = filters.length === 1 ? chooseDriver(filters[0]!).driver : 'several';
+      this.deps.metrics.querySeconds.observe({ shape }, (performance.now() - started) / 1000);
     } catch (err) {
       this.send(frames.closed(subId, this.readFailure(err, 'query', subId)));
       return;

@@ -1,0 +1,72 @@
+import { statSync } from 'node:fs';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Kinds reported by number; any other kind is "other", so a client cannot blow up label cardinality. */
+const NAMED_KINDS = new Set([0, 1, 3, 5, 6, 7, 1111, 1301, 10002, 30003, 30004, 30023, 33401, 33402, 33403]);
+
+export function kindLabel(kind: number): string {
+  return NAMED_KINDS.has(kind) ? String(kind) : 'other';
+}
+
+/** What the gauges read when Prometheus scrapes: live counts owned elsewhere. */
+export interface MetricSources {
+  connections(): number;
+  subscriptions(): number;
+  workerQueue(): number;
+  cache(): { hits: number; misses: number } | undefined;
+  databaseFile: string;
+}
+
+/**
+ * The relay's Prometheus metrics, served at GET /metrics. Counters and histograms are fed where things
+ * happen; gauges are read at scrape time, so an idle relay costs nothing.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly messages: Counter<'verb'>;
+  readonly events: Counter<'kind' | 'outcome' | 'reason'>;
+  readonly writeBatch: Histogram;
+  readonly commitSeconds: Histogram;
+  readonly querySeconds: Histogram<'shape'>;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'powr_' });
+    new Gauge({ name: 'powr_connections', help: 'Open WebSocket connections', registers, collect() { this.set(sources.connections()); } });
+    new Gauge({ name: 'powr_subscriptions', help: 'Open live subscriptions', registers, collect() { this.set(sources.subscriptions()); } });
+    new Gauge({ name: 'powr_worker_queue_depth', help: 'Events waiting for or in verification threads', registers,
+      collect() { this.set(sources.workerQueue()); } });
+    new Gauge({ name: 'powr_database_bytes', help: 'Size of the SQLite database and its WAL', registers,
+      collect() { this.set(['', '-wal'].reduce((n, suffix) => n + fileSize(sources.databaseFile + suffix), 0)); } });
+    const cache = (pick: 'hits' | 'misses') => ({
+      name: `powr_bundle_cache_${pick}`, help: `Bundle cache ${pick} since start`, registers,
+      collect(this: Gauge) { this.set(sources.cache()?.[pick] ?? 0); },
+    });
+    new Gauge(cache('hits'));
+    new Gauge(cache('misses'));
+    this.messages = new Counter({ name: 'powr_messages_total', help: 'Client messages by verb', labelNames: ['verb'], registers });
+    this.events = new Counter({ name: 'powr_events_total', help: 'Published events by kind, outcome and refusal prefix',
+      labelNames: ['kind', 'outcome', 'reason'], registers });
+    this.writeBatch = new Histogram({ name: 'powr_write_batch_events', help: 'Events per write transaction', registers,
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] });
+    this.commitSeconds = new Histogram({ name: 'powr_write_commit_seconds', help: 'Time to apply and commit one write batch', registers,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1] });
+    this.querySeconds = new Histogram({ name: 'powr_query_seconds', help: 'REQ time in the database by filter shape (driving index)',
+      labelNames: ['shape'], registers, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5] });
+  }
+
+  /** Counts one published event by what happened to it; refusals by their NIP-01 prefix. */
+  event(kind: number, accepted: boolean, message: string): void {
+    const prefix = /^([a-z-]+):/.exec(message)?.[1] ?? '';
+    const outcome = !accepted ? 'rejected' : prefix === 'duplicate' ? 'duplicate' : 'accepted';
+    this.events.inc({ kind: kindLabel(kind), outcome, reason: accepted ? '' : prefix || 'other' });
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawClient, signer } from './helpers/client.js';
+import { startRelay, type RunningRelay } from './helpers/relay.js';
+
+/** The value of one sample line (`name{labels} value`) in a Prometheus text exposition. */
+function sample(text: string, name: string, labels = ''): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `) || (labels === '' && l.startsWith(`${name} `)));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+describe('Prometheus /metrics', () => {
+  let relay: RunningRelay;
+  const scrape = async () => {
+    const res = await fetch(`${relay.httpUrl}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    return res.text();
+  };
+  beforeAll(async () => {
+    relay = await startRelay();
+  });
+  afterAll(() => relay.stop());
+
+  it('exposes every family, and the values move under load', async () => {
+    const before = await scrape();
+    for (const family of ['powr_connections', 'powr_subscriptions', 'powr_messages_total', 'powr_events_total', 'powr_write_batch_events',
+      'powr_write_commit_seconds', 'powr_query_seconds', 'powr_bundle_cache_hits', 'powr_bundle_cache_misses', 'powr_worker_queue_depth',
+      'powr_database_bytes', 'powr_process_resident_memory_bytes']) {
+      expect(before, family).toMatch(new RegExp(`^# TYPE ${family} `, 'm'));
+    }
+    expect(sample(before, 'powr_connections')).toBe(0);
+
+    const c = await RawClient.connect(relay.url);
+    await c.subscribe('live', { kinds: [1], limit: 0 });
+    const s = signer();
+    for (let i = 0; i < 5; i++) expect(await c.publish(s.sign({ content: `m${i}` }))).toEqual([true, '']);
+    expect((await c.publish({ ...s.sign({ content: 'bad' }), sig: 'ab'.repeat(64) }))[0]).toBe(false);
+    const lib = signer();
+    const exercise = lib.sign({ kind: 33401, tags: [['d', 'squat'], ['title', 'Squat'], ['format', 'weight', 'reps'], ['format_units', 'kg', 'count']] });
+    const template = lib.sign({ kind: 33402, tags: [['d', 'legs'], ['title', 'Legs'], ['type', 'strength'],
+      ['exercise', `33401:${lib.pubkey}:squat`, '', '100', '5']] });
+    for (const e of [exercise, template]) expect((await c.publish(e))[0]).toBe(true);
+    await c.req('feed', { kinds: [1], limit: 10 });
+    for (let i = 0; i < 2; i++) await fetch(`${relay.httpUrl}/api/bundle?a=33402:${lib.pubkey}:legs`);
+    c.send('not json');
+    await c.next((f) => f[0] === 'NOTICE');
+
+    const after = await scrape();
+    expect(sample(after, 'powr_connections')).toBe(1);
+    expect(sample(after, 'powr_subscriptions')).toBe(1);
+    expect(sample(after, 'powr_messages_total', 'verb="EVENT"')).toBe(8);
+    expect(sample(after, 'powr_messages_total', 'verb="malformed"')).toBe(1);
+    expect(sample(after, 'powr_events_total', 'kind="1",outcome="accepted",reason=""')).toBe(5);
+    expect(sample(after, 'powr_events_total', 'kind="1",outcome="rejected",reason="invalid"')).toBe(1);
+    expect(sample(after, 'powr_events_total', 'kind="33402",outcome="accepted",reason=""')).toBe(1);
+    expect(sample(after, 'powr_write_batch_events_count')).toBeGreaterThanOrEqual(1);
+    expect(sample(after, 'powr_write_batch_events_sum')).toBe(7);
+    expect(sample(after, 'powr_write_commit_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(sample(after, 'powr_query_seconds_count', 'shape="kind"')).toBeGreaterThanOrEqual(2);
+    expect(sample(after, 'powr_bundle_cache_misses')).toBeGreaterThanOrEqual(1);
+    expect(sample(after, 'powr_bundle_cache_hits')).toBeGreaterThanOrEqual(1);
+    expect(sample(after, 'powr_database_bytes')).toBeGreaterThan(0);
+    c.close();
+  });
+});
