@@ -214,7 +214,7 @@ describe('REQ', () => {
     expect(await c.refused('limit', { limit: -1 })).toMatch(/^invalid: "limit"/);
     expect(await c.refused('since', { since: 1.5 })).toMatch(/^invalid: "since"/);
     expect(await c.refused('unknown', { foo: 1 })).toMatch(/^unsupported: unknown filter key "foo"/);
-    expect(await c.refused('search', { search: 'squat' })).toMatch(/^unsupported: /);
+    expect(await c.refused('search', { search: 5 })).toMatch(/^invalid: "search" must be a string/);
     expect(await c.refused('notobj', 5)).toMatch(/^invalid: /);
     expect(await c.refused('toomany', {}, {}, {}, {})).toMatch(/^invalid: 4 filters, more than the 3 allowed/);
     expect(await c.refused('values', { kinds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] })).toMatch(/^invalid: "kinds" has 11 values/);

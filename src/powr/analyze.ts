@@ -60,6 +60,14 @@ function optionalCount(e: NostrEvent, name: string, issues: Issues): number | nu
   return Number(v);
 }
 
+function hashtagsOf(e: NostrEvent): string[] {
+  return tagsNamed(e, 't').map((t) => t[1]).filter(nonEmpty);
+}
+
+function descriptionOf(e: NostrEvent): string {
+  return e.content.trim() !== '' ? e.content : (firstTagValue(e, 'description') ?? '');
+}
+
 function requireTag(e: NostrEvent, name: string, severity: Severity, issues: Issues): string | undefined {
   const v = firstTagValue(e, name);
   if (!nonEmpty(v)) issues.add(severity, `missing_${name}`, `${name} tag is missing or empty`);
@@ -133,7 +141,8 @@ function analyzeExercise(e: NostrEvent, issues: Issues): Exercise {
     difficulty: nonEmpty(difficulty) ? difficulty : null,
     format,
     formatUnits,
-    hashtags: tagsNamed(e, 't').map((t) => t[1]).filter(nonEmpty),
+    hashtags: hashtagsOf(e),
+    description: descriptionOf(e),
     media: tagsNamed(e, 'imeta').map(parseImeta).filter((m): m is Media => m !== undefined),
   };
 }
@@ -199,6 +208,8 @@ function analyzeTemplate(e: NostrEvent, issues: Issues): Template {
     restBetweenRounds: optionalCount(e, 'rest_between_rounds', issues),
     restBetweenSets: optionalCount(e, 'rest_between_sets', issues),
     difficulty: nonEmpty(difficulty) ? difficulty : null,
+    hashtags: hashtagsOf(e),
+    description: descriptionOf(e),
     sets: analyzeSets(e, issues),
   };
 }

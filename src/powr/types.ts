@@ -43,6 +43,8 @@ export interface Exercise {
   format: string[];
   formatUnits: string[];
   hashtags: string[];
+  /** The instructions: the content, or a description tag when the content is empty. */
+  description: string;
   media: Media[];
 }
 
@@ -67,6 +69,8 @@ export interface Template {
   restBetweenRounds: number | null;
   restBetweenSets: number | null;
   difficulty: string | null;
+  hashtags: string[];
+  description: string;
   sets: SetRef[];
 }
 

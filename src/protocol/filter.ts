@@ -18,6 +18,8 @@ export interface Filter {
   tags: TagCondition[];
   /** Extension: also send the events each matched template, record or collection references. */
   resolve: boolean;
+  /** NIP-50: the search string as given; the store and live matching take their terms from it. */
+  search?: string;
   /** True when some list is empty: NIP-01 says such a filter matches nothing. */
   matchesNothing: boolean;
   idSet?: ReadonlySet<string>;
@@ -55,7 +57,7 @@ function stringList(key: string, value: unknown, limits: FilterLimits, hex: bool
 
 /**
  * Validates one filter object. Unknown keys are refused (`unsupported:`) rather than ignored: ignoring
- * a key the client relies on, such as `search`, would answer a narrow question with everything.
+ * a key the client relies on would answer a narrow question with everything.
  */
 export function parseFilter(raw: unknown, limits: FilterLimits): Checked<Filter> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return invalid('a filter must be a JSON object');
@@ -96,7 +98,10 @@ export function parseFilter(raw: unknown, limits: FilterLimits): Checked<Filter>
         filter.resolve = value;
         break;
       case 'search':
-        return { ok: false, reason: 'unsupported: this relay does not support NIP-50 search' };
+        if (typeof value !== 'string') return invalid('"search" must be a string');
+        if (value.length > 256) return invalid('"search" is longer than 256 characters');
+        filter.search = value;
+        break;
       default: {
         const name = key.slice(1);
         if (!key.startsWith('#') || !TAG_NAME.test(name)) {

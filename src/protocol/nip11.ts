@@ -1,6 +1,6 @@
 import type { Config } from '../config/settings.js';
 
-export const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 45, 70];
+export const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 45, 50, 70];
 
 /** The NIP-11 document. Every `limitation` number is one the relay enforces, read from the same config. */
 export function relayInformation(config: Config, version: string): Record<string, unknown> {
@@ -35,6 +35,8 @@ export function relayInformation(config: Config, version: string): Record<string
       // Workout records served only to their author and p-tagged pubkeys, after AUTH.
       private_records: config.privateRecords,
       bundle_endpoint: '/api/bundle',
+      // NIP-50 covers exercises (title, instructions, hashtags incl. muscle groups, equipment) and templates.
+      search_kinds: [33401, 33402],
       filter_extensions: ['resolve', '#exercise', '#template', '#<any tag name>'],
     },
   };

@@ -1,4 +1,5 @@
 import type { NostrEvent } from '../protocol/event.js';
+import { matchesSearch, searchTerms } from '../powr/search.js';
 import { matchesFilter, type Filter } from '../protocol/filter.js';
 
 export interface LiveSubscription {
@@ -9,6 +10,15 @@ export interface LiveSubscription {
 }
 
 type Bucket = Map<string, Set<LiveSubscription>>;
+
+const searchTermsByFilter = new WeakMap<Filter, string[]>();
+
+/** A live NIP-50 filter's terms, worked out once per subscription rather than per event. */
+function termsOf(f: Filter): string[] {
+  let terms = searchTermsByFilter.get(f);
+  if (!terms) searchTermsByFilter.set(f, (terms = searchTerms(f.search!)));
+  return terms;
+}
 
 /**
  * Every open subscription on the relay, indexed so a new event is matched only against the
@@ -72,7 +82,7 @@ export class LiveSubscriptions {
     for (const tag of event.tags) if (tag.length > 1) collect(this.buckets.tag, `${tag[0]}\u0000${tag[1]}`);
     let delivered = 0;
     for (const sub of candidates) {
-      if (sub.filters.some((f) => matchesFilter(event, f))) {
+      if (sub.filters.some((f) => matchesFilter(event, f) && (f.search === undefined || matchesSearch(event, termsOf(f))))) {
         sub.deliver(eventJson, event);
         delivered++;
       }

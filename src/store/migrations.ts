@@ -173,6 +173,22 @@ export const MIGRATIONS: readonly string[] = [
     last_accessed INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- NIP-50 search over the workout library (src/powr/search.ts): one row per stored exercise and
+  -- template, rowid = event_seq. unicode61 folds case and diacritics, so "Sentadilla" finds
+  -- "sentadillas" by prefix; bm25 ranks. Backfilled here from what migration 2 processed.
+  CREATE VIRTUAL TABLE powr_search USING fts5(title, description, hashtags, equipment, tokenize = 'unicode61 remove_diacritics 2');
+  INSERT INTO powr_search (rowid, title, description, hashtags, equipment)
+    SELECT p.seq, p.title,
+      CASE WHEN trim(e.json ->> '$.content') <> '' THEN e.json ->> '$.content'
+        ELSE coalesce((SELECT t.value ->> 1 FROM json_each(e.json, '$.tags') t WHERE t.value ->> 0 = 'description' LIMIT 1), '') END,
+      coalesce((SELECT group_concat(t.value ->> 1, ' ') FROM json_each(e.json, '$.tags') t
+        WHERE t.value ->> 0 = 't' AND coalesce(t.value ->> 1, '') <> ''), ''),
+      p.equipment
+    FROM (SELECT event_seq AS seq, title, equipment FROM exercises
+          UNION ALL SELECT event_seq, title, NULL FROM templates) p
+    JOIN nostr_events e ON e.seq = p.seq;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

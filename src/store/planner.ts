@@ -1,4 +1,5 @@
 import { PRIVATE_KINDS, mayMatchPrivate, type Viewers } from '../powr/privacy.js';
+import { SEARCH_KINDS, searchTerms } from '../powr/search.js';
 import { kindClass } from '../protocol/event.js';
 import type { Filter, TagCondition } from '../protocol/filter.js';
 
@@ -22,10 +23,11 @@ import type { Filter, TagCondition } from '../protocol/filter.js';
  * (test/unit/store.test.ts checks every shape's plan instead).
  */
 
-export type Driver = 'id' | 'address' | 'author_kind' | 'author' | 'tag' | 'kind' | 'time';
+export type Driver = 'id' | 'search' | 'address' | 'author_kind' | 'author' | 'tag' | 'kind' | 'time';
 
 export const DRIVER_INDEX: Record<Driver, string> = {
   id: 'events_by_id',
+  search: 'powr_search',
   address: 'events_by_address',
   author_kind: 'events_by_author_kind',
   author: 'events_by_author',
@@ -39,8 +41,8 @@ export interface Plan {
   /** FROM … WHERE … without SELECT, ORDER BY or LIMIT; `e` is nostr_events. */
   from: string;
   params: unknown[];
-  /** Column that orders by time in the driving index. */
-  timeColumn: string;
+  /** ORDER BY: newest first (ties by lowest id) from the driving index; for a search, best match first. */
+  orderBy: string;
   /** A tag-driven join yields an event once per matching tag, so rows must be de-duplicated. */
   mayRepeat: boolean;
 }
@@ -51,8 +53,10 @@ const SELECTIVE_TAGS = ['e', 'p', 'a', 'q', 'd'];
 const hexBlob = (hex: string) => Buffer.from(hex, 'hex');
 const placeholders = (n: number) => new Array(n).fill('?').join(',');
 
-function chooseDriver(f: Filter): { driver: Driver; tag?: TagCondition } {
+/** The index that will drive a filter's query (also its shape in metrics). */
+export function chooseDriver(f: Filter): { driver: Driver; tag?: TagCondition } {
   if (f.ids) return { driver: 'id' };
+  if (f.search !== undefined) return { driver: 'search' };
   if (f.kinds && f.authors) {
     const classes = new Set(f.kinds.map(kindClass));
     if (classes.size === 1 && classes.has('addressable') && f.tags.some((t) => t.name === 'd')) return { driver: 'address' };
@@ -114,9 +118,19 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
   let from: string;
   let time = 'e.created_at';
   // First, so it runs on every row the driving index yields (see EventStore's read budget).
-  where.push(`powr_budget(${driver === 'tag' ? 't.event_seq' : 'e.seq'})`);
+  where.push(`powr_budget(${driver === 'tag' ? 't.event_seq' : driver === 'search' ? 's.rowid' : 'e.seq'})`);
   let coveredTags: TagCondition[] = [];
-  if (driver === 'tag') {
+  if (driver === 'search') {
+    // NIP-50: only exercises and templates are indexed; terms are quoted prefixes, never FTS syntax.
+    from = `powr_search s JOIN nostr_events e ON e.seq = s.rowid`;
+    const terms = searchTerms(f.search!);
+    if (terms.length === 0) where.push('0'); // nothing to look for matches nothing
+    else {
+      where.push('powr_search MATCH ?');
+      params.push(terms.map((t) => `"${t}"*`).join(' '));
+    }
+    if (!f.kinds) inList('e.kind', [...SEARCH_KINDS]);
+  } else if (driver === 'tag') {
     const t = drivingTag!;
     from = `event_tags t JOIN nostr_events e ON e.seq = t.event_seq`;
     time = 't.created_at';
@@ -170,5 +184,6 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
     params.push(...v.map(hexBlob), ...v);
   }
 
-  return { driver, from: `${from} WHERE ${where.join(' AND ')}`, params, timeColumn: time, mayRepeat: driver === 'tag' };
+  const orderBy = driver === 'search' ? 's.rank, e.created_at DESC, e.id ASC' : `${time} DESC, e.id ASC`;
+  return { driver, from: `${from} WHERE ${where.join(' AND ')}`, params, orderBy, mayRepeat: driver === 'tag' };
 }

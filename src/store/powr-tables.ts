@@ -11,20 +11,23 @@ import {
   TEMPLATE_KIND,
   type Flag,
   type Issue,
+  type Exercise,
   type PowrRecord,
   type SetRef,
+  type Template,
 } from '../powr/types.js';
+import { searchDocument } from '../powr/search.js';
 import { parseAddress, type NostrEvent } from '../protocol/event.js';
 
 /** Kinds whose address other workout events reference: their arrival or loss changes dependants. */
 export const DEPENDENCY_KINDS = new Set([EXERCISE_KIND, TEMPLATE_KIND, ...COLLECTION_KINDS]);
 
-/** Each processed table and the column holding the event it came from. */
-const PROCESSED_TABLES: readonly [string, string][] = [
+/** Each processed table, the column holding the event it came from, and (if not `*`) what to compare. */
+const PROCESSED_TABLES: readonly [string, string, string?][] = [
   ['exercises', 'event_seq'], ['exercise_media', 'event_seq'], ['templates', 'event_seq'],
   ['template_exercises', 'template_seq'], ['workout_records', 'event_seq'], ['record_sets', 'record_seq'],
   ['collections', 'event_seq'], ['collection_members', 'collection_seq'], ['missing_dependencies', 'referrer_seq'],
-  ['event_flags', 'event_seq'],
+  ['event_flags', 'event_seq'], ['powr_search', 'rowid', 'rowid, *'],
 ];
 
 type FormatOf = (address: string) => string[] | undefined;
@@ -63,6 +66,7 @@ export class PowrTables {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       insertCollection: p('INSERT INTO collections (event_seq, address, title) VALUES (?, ?, ?)'),
       insertMember: p('INSERT INTO collection_members (collection_seq, position, member_id) VALUES (?, ?, ?)'),
+      insertSearch: p('INSERT INTO powr_search (rowid, title, description, hashtags, equipment) VALUES (?, ?, ?, ?, ?)'),
       insertFlag: p('INSERT INTO event_flags (event_seq, source, code, detail) VALUES (?, ?, ?, ?)'),
       deleteDependencyFlags: p("DELETE FROM event_flags WHERE event_seq = ? AND source = 'dependency'"),
       insertMissing: p('INSERT OR IGNORE INTO missing_dependencies (referrer_seq, missing_id) VALUES (?, ?)'),
@@ -84,7 +88,7 @@ export class PowrTables {
     };
   }
 
-  /** Call after a transaction that touched these tables rolled back. */
+  /** Call after a transaction that touched these tables rolled back, or another process wrote. */
   forgetUncommitted(): void {
     this.addressIds.clear();
     this.formatCache.clear();
@@ -133,11 +137,13 @@ export class PowrTables {
           json(record.format), json(record.formatUnits), json(record.hashtags));
         this.formatCache.set(record.address, [...record.format]);
         record.media.forEach((m, i) => this.sql.insertMedia.run(seq, i, m.url, m.mime, m.dim, m.alt, m.hash));
+        this.index(seq, record);
         break;
       case 'template':
         this.sql.insertTemplate.run(seq, record.address, record.title, record.workoutType, record.rounds, record.duration,
           record.interval, record.restBetweenRounds, record.restBetweenSets, record.difficulty);
         for (const s of record.sets) this.sql.insertTemplateSet.run(seq, s.position, ref(s.address), columns(s).setNumber);
+        this.index(seq, record);
         break;
       case 'record':
         this.sql.insertRecord.run(seq, record.title, record.workoutType, record.start, record.end,
@@ -157,6 +163,12 @@ export class PowrTables {
     if (record.type === 'record') return;
     const formatChanged = record.type === 'exercise' && replaced?.format !== json(record.format);
     if (replaced?.address !== record.address || formatChanged) this.addressChanged(record.address);
+  }
+
+  /** Adds an exercise or template to the NIP-50 search index. */
+  private index(seq: number, record: Exercise | Template): void {
+    const doc = searchDocument(record);
+    this.sql.insertSearch.run(seq, doc.title, doc.description, doc.hashtags, doc.equipment);
   }
 
   /** Deletes an event's processed rows. */
@@ -223,18 +235,18 @@ export class PowrTables {
    * incremental processing is right). The rebuild is rolled back; call outside any transaction.
    */
   differencesFromRebuild(): string[] {
-    const digest = (table: string) => {
-      const stmt = this.db.prepare(`SELECT * FROM ${table}`);
+    const digest = ([table, , columns = '*']: (typeof PROCESSED_TABLES)[number]) => {
+      const stmt = this.db.prepare(`SELECT ${columns} FROM ${table}`);
       const order = stmt.columns().map((_, i) => i + 1).join(', ');
       const hash = createHash('sha256');
-      for (const row of this.db.prepare(`SELECT * FROM ${table} ORDER BY ${order}`).raw().iterate()) hash.update(JSON.stringify(row));
+      for (const row of this.db.prepare(`SELECT ${columns} FROM ${table} ORDER BY ${order}`).raw().iterate()) hash.update(JSON.stringify(row));
       return hash.digest('hex');
     };
-    const before = PROCESSED_TABLES.map(([table]) => digest(table));
+    const before = PROCESSED_TABLES.map(digest);
     this.db.exec('SAVEPOINT rebuild_check');
     try {
       this.rebuild();
-      return PROCESSED_TABLES.filter(([table], i) => digest(table) !== before[i]).map(([table]) => table);
+      return PROCESSED_TABLES.filter((t, i) => digest(t) !== before[i]).map(([table]) => table);
     } finally {
       this.db.exec('ROLLBACK TO rebuild_check; RELEASE rebuild_check');
       this.forgetUncommitted();

@@ -73,7 +73,7 @@ describe('query planner', () => {
     it(`serves ${JSON.stringify(raw)} from ${DRIVER_INDEX[driver]}`, () => {
       const plan = planFilter(filter(raw), NOW);
       expect(plan.driver).toBe(driver);
-      const rows = store.db.prepare(`EXPLAIN QUERY PLAN SELECT e.json FROM ${plan.from} ORDER BY ${plan.timeColumn} DESC, e.id`).all(...plan.params) as { detail: string }[];
+      const rows = store.db.prepare(`EXPLAIN QUERY PLAN SELECT e.json FROM ${plan.from} ORDER BY ${plan.orderBy}`).all(...plan.params) as { detail: string }[];
       const details = rows.map((r) => r.detail);
       const expected = driver === 'tag' ? /SEARCH t USING PRIMARY KEY \(name=\? AND value=\?/ : new RegExp(DRIVER_INDEX[driver]);
       expect(details.join('\n')).toMatch(expected);
@@ -98,7 +98,7 @@ describe('query planner', () => {
       if (count === 1) continue;
       for (const part of parts) {
         const plan = planFilter(part, NOW);
-        const details = (store.db.prepare(`EXPLAIN QUERY PLAN SELECT e.json FROM ${plan.from} ORDER BY ${plan.timeColumn} DESC, e.id LIMIT 30`)
+        const details = (store.db.prepare(`EXPLAIN QUERY PLAN SELECT e.json FROM ${plan.from} ORDER BY ${plan.orderBy} LIMIT 30`)
           .all(...plan.params) as { detail: string }[]).map((r) => r.detail).join('\n');
         // Only ties on created_at are sorted (by id); the time order comes from the index.
         expect(details, JSON.stringify(raw)).not.toMatch(/USE TEMP B-TREE FOR ORDER BY/);
