@@ -7,6 +7,7 @@ import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
 import { Bundles } from '../store/bundles.js';
 import { Writer } from '../store/writer.js';
+import { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
@@ -35,7 +36,8 @@ export async function start(): Promise<void> {
   store.onExternalWrite(() => bundles.clear());
   const limits = new RateLimits(config);
   const ingest = new Ingest(config, store, writer, verifier, live, limits, log);
-  server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, log });
+  const catalogue = new Catalogue({ config, store, bundles, connections: () => server?.connections ?? 0 });
+  server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, log });
 
   let address;
   try {

@@ -10,6 +10,7 @@ import type { Bundles, BundleRoot } from '../store/bundles.js';
 import type { EventStore } from '../store/event-store.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
+import type { Catalogue } from '../web/catalogue.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimits } from './rate-limits.js';
 import { Session } from './session.js';
@@ -23,6 +24,7 @@ export interface ServerDeps {
   live: LiveSubscriptions;
   limits: RateLimits;
   metrics: Metrics;
+  catalogue: Catalogue;
   log: Logger;
 }
 
@@ -92,6 +94,21 @@ export class RelayServer {
     if (url.pathname === '/health') {
       res.writeHead(200, { ...CORS, 'Content-Type': 'application/json' }).end('{"status":"ok"}');
       return;
+    }
+    // Browsers get the web catalogue; other clients asking plain HTTP get one line of text.
+    if (url.pathname === '/api/stats' || (req.headers.accept ?? '').includes('text/html')) {
+      let page;
+      try {
+        page = this.deps.catalogue.handle(url);
+      } catch (err) {
+        this.deps.log.error({ err, path: url.pathname }, 'catalogue page failed');
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('the page could not be built\n');
+        return;
+      }
+      if (page) {
+        res.writeHead(page.status, { ...CORS, 'Content-Type': page.type }).end(req.method === 'HEAD' ? undefined : page.body);
+        return;
+      }
     }
     res
       .writeHead(200, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' })
