@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { CliError, VERSION } from './cli/common.js';
+import { RETENTION_ENTRY } from './config/settings.js';
 import { backup, check, prune, reindex, stats, vacuum } from './cli/maintenance.js';
 import { start } from './cli/start.js';
 import { exportEvents, formatImportSummary, importEvents } from './cli/transfer.js';
@@ -60,6 +61,12 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  const simple: Record<string, () => string> = { stats, vacuum, reindex };
+  if (Object.hasOwn(simple, command)) {
+    parse();
+    process.stdout.write(simple[command]!());
+    return 0;
+  }
   switch (command) {
     case 'start':
       parse();
@@ -85,32 +92,20 @@ async function run(argv: string[]): Promise<number> {
       process.stderr.write(`exported ${count} events\n`);
       return 0;
     }
-    case 'stats':
-      parse();
-      process.stdout.write(stats());
-      return 0;
     case 'backup': {
       const { positionals } = parse({}, 1);
       if (!positionals[0]) throw new CliError('backup: give the path to write the copy to');
       process.stdout.write(await backup(positionals[0]));
       return 0;
     }
-    case 'vacuum':
-      parse();
-      process.stdout.write(vacuum());
-      return 0;
     case 'prune': {
       const { values } = parse({ keep: { type: 'string', multiple: true } });
       const keep = values.keep as string[] | undefined;
-      const bad = keep?.find((k) => !/^\d{1,5}:\d{1,6}$/.test(k));
+      const bad = keep?.find((k) => !RETENTION_ENTRY.test(k));
       if (bad !== undefined) throw new CliError(`--keep must be <kind>:<days>, like 7:90, got ${JSON.stringify(bad)}`);
       process.stdout.write(prune(keep));
       return 0;
     }
-    case 'reindex':
-      parse();
-      process.stdout.write(reindex());
-      return 0;
     case 'check': {
       parse();
       const { ok, report } = check();

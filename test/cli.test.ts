@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,30 +5,12 @@ import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { BenchClient } from '../src/bench/bench-client.js';
 import { loadCorpus, readLines } from '../src/bench/corpus.js';
-import { RELAY_ENTRY } from '../src/bench/relay-process.js';
 import { kindClass, type NostrEvent } from '../src/protocol/event.js';
 import { RawClient, signer } from './helpers/client.js';
-import { startRelay, tempDb } from './helpers/relay.js';
+import { runCli, startRelay, tempDb } from './helpers/relay.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `powr-relay <args>` as an operator would, on the database `db`. */
-function cli(db: string, args: string[], stdin?: string): Promise<Run> {
-  const proc = spawn(process.execPath, [RELAY_ENTRY, ...args], {
-    env: { ...process.env, POWR_RELAY_DB: db },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d) => (stdout += d));
-  proc.stderr.on('data', (d) => (stderr += d));
-  proc.stdin.end(stdin ?? '');
-  return new Promise((resolve) => proc.on('exit', (code) => resolve({ code, stdout, stderr })));
-}
+/** `powr-relay <args>` on the database `db`. */
+const cli = (db: string, args: string[], stdin?: string) => runCli(args, { POWR_RELAY_DB: db }, stdin, 240_000);
 
 const sortedLines = (text: string) => text.split('\n').filter((l) => l !== '').sort();
 

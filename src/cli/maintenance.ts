@@ -1,5 +1,5 @@
-import { statSync } from 'node:fs';
 import type { Config } from '../config/settings.js';
+import { databaseBytes, fileBytes } from '../store/database.js';
 import type { EventStore } from '../store/event-store.js';
 import { CliError, loadConfigOrFail, openStore } from './common.js';
 
@@ -15,14 +15,6 @@ function withStore<T>(run: (store: EventStore, config: Config) => T): T {
   }
 }
 
-function fileBytes(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
 /** `powr-relay stats`: what the database holds. */
 export function stats(): string {
   return withStore((store, config) => {
@@ -31,7 +23,7 @@ export function stats(): string {
     const kinds = all<{ kind: number; n: number }>('SELECT kind, COUNT(*) AS n FROM nostr_events GROUP BY kind ORDER BY n DESC');
     const flags = all<{ code: string; n: number }>('SELECT code, COUNT(*) AS n FROM event_flags GROUP BY code ORDER BY n DESC');
     const total = kinds.reduce((a, k) => a + k.n, 0);
-    const bytes = fileBytes(config.db) + fileBytes(`${config.db}-wal`);
+    const bytes = databaseBytes(config.db);
     const lines = [
       `database ${config.db}: ${(bytes / 1024 / 1024).toFixed(1)} MiB, ${total} events` + (total ? `, ${Math.round(bytes / total)} bytes per event` : ''),
       `templates: ${one('SELECT COUNT(*) FROM templates')}, incomplete (missing exercises): ` +

@@ -129,6 +129,9 @@ export function isAddressOrBlock(value: string): boolean {
   return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
+/** One retention rule: <kind>:<days>. */
+export const RETENTION_ENTRY = /^\d{1,5}:\d{1,6}$/;
+
 const MAX_INT = Number.MAX_SAFE_INTEGER;
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
@@ -147,7 +150,7 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'writeBatchSize', group: 'Storage', default: 1000, parse: integer(1, 100_000),
     doc: 'Most events committed in one write transaction (group commit). OK is sent after the commit.' }),
   setting({ key: 'retention', group: 'Storage', default: [],
-    parse: list((v) => /^\d{1,5}:\d{1,6}$/.test(v), '<kind>:<days>, like 7:90'),
+    parse: list((v) => RETENTION_ENTRY.test(v), '<kind>:<days>, like 7:90'),
     doc: 'How long `powr-relay prune` keeps events of a kind, as <kind>:<days> entries (7:90 keeps reactions 90 days). Kinds not listed are kept.' }),
   setting({ key: 'expirationPurgeSeconds', group: 'Storage', default: 60, parse: integer(1, 86_400),
     doc: 'How often expired events (NIP-40) are deleted from disk. They are never served once expired.' }),

@@ -35,6 +35,15 @@ export function searchTerms(search: string): string[] {
   return [...new Set(words(plain))].slice(0, 8);
 }
 
+/**
+ * The FTS5 MATCH expression for a search string: every term as a quoted prefix, so no FTS syntax from
+ * the client reaches SQLite. Undefined when there is nothing to look for.
+ */
+export function ftsMatch(search: string): string | undefined {
+  const terms = searchTerms(search);
+  return terms.length === 0 ? undefined : terms.map((t) => `"${t}"*`).join(' ');
+}
+
 /** The same match for live events: every term starts a word of the title, description, hashtags or equipment. */
 export function matchesSearch(event: NostrEvent, terms: readonly string[]): boolean {
   if (!SEARCH_KINDS.includes(event.kind)) return false;

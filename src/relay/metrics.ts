@@ -1,5 +1,5 @@
-import { statSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { databaseBytes } from '../store/database.js';
 
 /** Kinds reported by number; any other kind is "other", so a client cannot blow up label cardinality. */
 const NAMED_KINDS = new Set([0, 1, 3, 5, 6, 7, 1111, 1301, 10002, 30003, 30004, 30023, 33401, 33402, 33403]);
@@ -37,7 +37,7 @@ export class Metrics {
     new Gauge({ name: 'powr_worker_queue_depth', help: 'Events waiting for or in verification threads', registers,
       collect() { this.set(sources.workerQueue()); } });
     new Gauge({ name: 'powr_database_bytes', help: 'Size of the SQLite database and its WAL', registers,
-      collect() { this.set(['', '-wal'].reduce((n, suffix) => n + fileSize(sources.databaseFile + suffix), 0)); } });
+      collect() { this.set(databaseBytes(sources.databaseFile)); } });
     const cache = (pick: 'hits' | 'misses') => ({
       name: `powr_bundle_cache_${pick}`, help: `Bundle cache ${pick} since start`, registers,
       collect(this: Gauge) { this.set(sources.cache()?.[pick] ?? 0); },
@@ -60,13 +60,5 @@ export class Metrics {
     const prefix = /^([a-z-]+):/.exec(message)?.[1] ?? '';
     const outcome = !accepted ? 'rejected' : prefix === 'duplicate' ? 'duplicate' : 'accepted';
     this.events.inc({ kind: kindLabel(kind), outcome, reason: accepted ? '' : prefix || 'other' });
-  }
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
   }
 }

@@ -3,6 +3,20 @@ import { dirname } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { migrate } from './migrations.js';
 
+/** Size of a file in bytes; 0 when it does not exist. */
+export function fileBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** What the database takes on disk: the file and its write-ahead log. */
+export function databaseBytes(path: string): number {
+  return fileBytes(path) + fileBytes(`${path}-wal`);
+}
+
 /** A database that cannot be opened or read; the message says which file and why. */
 export class DatabaseOpenError extends Error {}
 

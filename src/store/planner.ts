@@ -1,5 +1,5 @@
 import { PRIVATE_KINDS, mayMatchPrivate, type Viewers } from '../powr/privacy.js';
-import { SEARCH_KINDS, searchTerms } from '../powr/search.js';
+import { SEARCH_KINDS, ftsMatch } from '../powr/search.js';
 import { kindClass } from '../protocol/event.js';
 import type { Filter, TagCondition } from '../protocol/filter.js';
 
@@ -123,11 +123,11 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
   if (driver === 'search') {
     // NIP-50: only exercises and templates are indexed; terms are quoted prefixes, never FTS syntax.
     from = `powr_search s JOIN nostr_events e ON e.seq = s.rowid`;
-    const terms = searchTerms(f.search!);
-    if (terms.length === 0) where.push('0'); // nothing to look for matches nothing
+    const match = ftsMatch(f.search!);
+    if (match === undefined) where.push('0'); // nothing to look for matches nothing
     else {
       where.push('powr_search MATCH ?');
-      params.push(terms.map((t) => `"${t}"*`).join(' '));
+      params.push(match);
     }
     if (!f.kinds) inList('e.kind', [...SEARCH_KINDS]);
   } else if (driver === 'tag') {

@@ -1,5 +1,6 @@
 import type { Config } from '../config/settings.js';
-import { searchTerms } from '../powr/search.js';
+import { ftsMatch } from '../powr/search.js';
+import { EXERCISE_KIND, LEGACY_RECORD_KIND, RECORD_KIND } from '../powr/types.js';
 import { isHex64, parseAddress, type NostrEvent } from '../protocol/event.js';
 import type { Bundles } from '../store/bundles.js';
 import type { EventStore } from '../store/event-store.js';
@@ -107,15 +108,15 @@ export class Catalogue {
 
   /** The library: exercises matching the search and filters (best match first), and recent templates. */
   private exercises(q: string, equipment: string, muscle: string, difficulty: string): ExerciseRow[] {
-    const terms = searchTerms(q);
+    const match = ftsMatch(q);
     const where: string[] = [];
     const params: unknown[] = [];
     let from = 'exercises x';
     let order = 'x.title COLLATE NOCASE';
-    if (terms.length > 0) {
+    if (match !== undefined) {
       from = 'powr_search s JOIN exercises x ON x.event_seq = s.rowid';
       where.push('powr_search MATCH ?');
-      params.push(terms.map((t) => `"${t}"*`).join(' '));
+      params.push(match);
       order = 's.rank';
     }
     const condition = (sql: string, value: string) => {
@@ -186,7 +187,7 @@ ${this.setsTable(root, bundle.events, bundle.missing)}`);
     if (!isHex64(id)) return this.notFound('not an event id');
     const bundle = this.deps.bundles.get({ id }, Math.floor(Date.now() / 1000), this.viewers());
     const root = bundle && (JSON.parse(bundle.root) as NostrEvent);
-    if (!bundle || !root || (root.kind !== 1301 && root.kind !== 33403)) return this.notFound(`No workout record with id ${id}.`);
+    if (!bundle || !root || ![RECORD_KIND, LEGACY_RECORD_KIND].includes(root.kind)) return this.notFound(`No workout record with id ${id}.`);
     const start = Number(tag(root, 'start'));
     const when = Number.isFinite(start) && start > 0 ? new Date((start > 1e12 ? start : start * 1000)).toISOString().slice(0, 16).replace('T', ' ') : '';
     const template = tag(root, 'template');
@@ -207,7 +208,7 @@ ${this.setsTable(root, bundle.events, bundle.missing)}`);
     const exercises = new Map<string, NostrEvent>();
     for (const json of events) {
       const e = JSON.parse(json) as NostrEvent;
-      if (e.kind === 33401) exercises.set(`33401:${e.pubkey}:${tag(e, 'd') ?? ''}`, e);
+      if (e.kind === EXERCISE_KIND) exercises.set(`${EXERCISE_KIND}:${e.pubkey}:${tag(e, 'd') ?? ''}`, e);
     }
     const rows = root.tags.filter((t) => t[0] === 'exercise').map((t, i) => {
       const exercise = exercises.get(t[1] ?? '');

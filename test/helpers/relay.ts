@@ -7,21 +7,33 @@ export type RunningRelay = RelayProcess;
 /** The built relay (dist/index.js) in a child process on a free port with a fresh database. */
 export const startRelay = startRelayProcess;
 
-/** Runs the relay expecting it to refuse to start; resolves with its exit code and output. */
-export function runFailingRelay(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const proc = spawn(process.execPath, [RELAY_ENTRY], {
-    env: { ...process.env, POWR_RELAY_PORT: '0', POWR_RELAY_DB: tempDb(), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export interface CommandRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `powr-relay <args>` to completion as an operator would, with `stdin` as its input; one that
+ * does not finish within `timeoutMs` is killed.
+ */
+export function runCli(args: string[], env: Record<string, string>, stdin = '', timeoutMs = 10_000): Promise<CommandRun> {
+  const proc = spawn(process.execPath, [RELAY_ENTRY, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
-  proc.stdout!.on('data', (d) => (stdout += d));
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  proc.stderr.on('data', (d) => (stderr += d));
+  proc.stdout.on('data', (d) => (stdout += d));
+  proc.stdin.end(stdin);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
   return new Promise((resolve) =>
     proc.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stderr, stdout });
     }),
   );
+}
+
+/** Runs the relay expecting it to refuse to start; resolves with its exit code and output. */
+export function runFailingRelay(env: Record<string, string>): Promise<CommandRun> {
+  return runCli([], { POWR_RELAY_PORT: '0', POWR_RELAY_DB: tempDb(), ...env });
 }
