@@ -61,10 +61,10 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  const simple: Record<string, () => string> = { stats, vacuum, reindex };
+  const simple: Record<string, () => Promise<string>> = { stats, vacuum, reindex };
   if (Object.hasOwn(simple, command)) {
     parse();
-    process.stdout.write(simple[command]!());
+    process.stdout.write(await simple[command]!());
     return 0;
   }
   switch (command) {
@@ -103,12 +103,12 @@ async function run(argv: string[]): Promise<number> {
       const keep = values.keep as string[] | undefined;
       const bad = keep?.find((k) => !RETENTION_ENTRY.test(k));
       if (bad !== undefined) throw new CliError(`--keep must be <kind>:<days>, like 7:90, got ${JSON.stringify(bad)}`);
-      process.stdout.write(prune(keep));
+      process.stdout.write(await prune(keep));
       return 0;
     }
     case 'check': {
       parse();
-      const { ok, report } = check();
+      const { ok, report } = await check();
       process.stdout.write(report);
       return ok ? 0 : 1;
     }

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { canonicalJson, type NostrEvent } from '../src/protocol/event.js';
-import { EventStore } from '../src/store/event-store.js';
 import { RawClient, signer, sleep } from './helpers/client.js';
-import { startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
+import { openStorage, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
 
 /** A client as seen through a trusted reverse proxy that says it comes from `ip`. */
 function viaProxy(url: string, ip: string): Promise<RawClient> {
@@ -130,15 +129,15 @@ describe('query bounds', () => {
   beforeAll(async () => {
     // A database prepared on disk: 30,000 notes by one author, none with the tag asked for below.
     const db = tempDb();
-    const store = new EventStore(db);
-    store.db.transaction(() => {
-      for (let i = 0; i < 30_000; i++) {
-        const event: NostrEvent = { id: i.toString(16).padStart(64, '0'), pubkey: author, created_at: 1_700_000_000 + i, kind: 1,
-          tags: [['t', 'common']], content: `note ${i}`, sig: '0'.repeat(128) };
-        store.apply({ event, json: canonicalJson(event), record: null, flags: [] }, 1_700_000_000);
-      }
-    })();
-    store.close();
+    const store = await openStorage(db);
+    const writes = [];
+    for (let i = 0; i < 30_000; i++) {
+      const event: NostrEvent = { id: i.toString(16).padStart(64, '0'), pubkey: author, created_at: 1_700_000_000 + i, kind: 1,
+        tags: [['t', 'common']], content: `note ${i}`, sig: '0'.repeat(128) };
+      writes.push(store.write({ json: canonicalJson(event), record: null, flags: [] }));
+    }
+    expect((await Promise.all(writes)).every((w) => w.status === 'stored')).toBe(true);
+    await store.close();
     relay = await startRelay({ POWR_RELAY_QUERY_TIMEOUT_MS: '10' }, db);
   });
   afterAll(() => relay.stop());

@@ -5,11 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { BenchClient } from '../src/bench/bench-client.js';
 import { loadCorpus, readLines } from '../src/bench/corpus.js';
 import { kindClass, type NostrEvent } from '../src/protocol/event.js';
-import { EventStore } from '../src/store/event-store.js';
 import { renderConfigDocs, renderConfigFile, CONFIG_DOCS_FILE } from '../src/config/render.js';
 import { DEFAULT_CONFIG_FILE } from '../src/config/load.js';
 import { RawClient, signer } from './helpers/client.js';
-import { runFailingRelay, startRelay, tempDb } from './helpers/relay.js';
+import { openStorage, runFailingRelay, startRelay, tempDb } from './helpers/relay.js';
 
 describe('restart and shutdown', () => {
   it('serves everything it acknowledged after a restart on the same database', async () => {
@@ -138,12 +137,11 @@ describe('crash safety', () => {
       const restarted = await startRelay({}, db);
       await expectServed(restarted.url, lines, acked);
       expect(await restarted.stop()).toBe(0);
-      const store = new EventStore(db);
+      const store = await openStorage(db);
       try {
-        expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
-        expect(store.powr.differencesFromRebuild()).toEqual([]);
+        expect(await store.check()).toEqual({ integrity: 'ok', differing: [] });
       } finally {
-        store.close();
+        await store.close();
       }
     });
   }

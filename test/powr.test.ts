@@ -1,6 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { EventStore } from '../src/store/event-store.js';
-import { tempDb } from './helpers/relay.js';
+import { openStorage, tempDb } from './helpers/relay.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, signer, type Signer } from './helpers/client.js';
 import { startRelay, type RunningRelay } from './helpers/relay.js';
@@ -297,17 +296,19 @@ describe('processed tables', () => {
     const live = new BetterSqlite3(compat.db, { readonly: true });
     await live.backup(copy);
     live.close();
-    const store = new EventStore(copy);
-    const rows = (t: string) => store.db.prepare(`SELECT COUNT(*) FROM ${t}`).pluck().get() as number;
+    const db = new BetterSqlite3(copy);
+    const rows = (t: string) => db.prepare(`SELECT COUNT(*) FROM ${t}`).pluck().get() as number;
     expect(rows('templates')).toBeGreaterThan(3);
     expect(rows('missing_dependencies')).toBeGreaterThan(2);
     expect(rows('record_sets')).toBeGreaterThan(10);
     expect(rows('event_flags')).toBeGreaterThan(5);
-    expect(store.powr.differencesFromRebuild()).toEqual([]);
+    const store = await openStorage(copy);
+    expect((await store.check()).differing).toEqual([]);
     // The check is real: a processed row the raw events do not explain is found.
-    store.db.prepare(`UPDATE record_sets SET reps = coalesce(reps, 0) + 1
+    db.prepare(`UPDATE record_sets SET reps = coalesce(reps, 0) + 1
       WHERE (record_seq, position) = (SELECT record_seq, position FROM record_sets LIMIT 1)`).run();
-    expect(store.powr.differencesFromRebuild()).toEqual(['record_sets']);
-    store.close();
+    expect((await store.check()).differing).toEqual(['record_sets']);
+    await store.close();
+    db.close();
   });
 });

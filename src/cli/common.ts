@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, envName, type Config } from '../config/settings.js';
 import type { NostrEvent } from '../protocol/event.js';
-import { DatabaseOpenError } from '../store/database.js';
-import { EventStore } from '../store/event-store.js';
+import { DatabaseOpenError } from '../store/sqlite/database.js';
+import { SqliteStorage } from '../store/sqlite/sqlite-storage.js';
 import type { CheckResult } from '../workers/check-event.js';
 import { WorkerPool } from '../workers/pool.js';
 
@@ -23,12 +23,24 @@ export function loadConfigOrFail(): Config {
   }
 }
 
-export function openStore(config: Config): EventStore {
+/** The storage port on the configured database: its writer thread and `readers` reader threads. */
+export async function openStore(config: Config, log: Logger, readers = config.readers): Promise<SqliteStorage> {
   try {
-    return new EventStore(config.db);
+    return await SqliteStorage.open({ path: config.db, readers, batchSize: config.writeBatchSize, log });
   } catch (err) {
     if (err instanceof DatabaseOpenError) throw new CliError(`${envName('db')} / db: ${err.message}`);
     throw err;
+  }
+}
+
+/** Runs a command against the storage port and closes it afterwards, whatever happens. */
+export async function withStore<T>(run: (store: SqliteStorage, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfigOrFail();
+  const store = await openStore(config, pino({ level: 'warn' }, pino.destination(2)), 1);
+  try {
+    return await run(store, config);
+  } finally {
+    await store.close();
   }
 }
 

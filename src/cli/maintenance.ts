@@ -1,76 +1,55 @@
-import type { Config } from '../config/settings.js';
-import { databaseBytes, fileBytes } from '../store/database.js';
-import type { EventStore } from '../store/event-store.js';
-import { CliError, loadConfigOrFail, openStore } from './common.js';
+import { fileBytes } from '../store/sqlite/database.js';
+import { CliError, withStore } from './common.js';
 
 const DAY = 86_400;
-
-function withStore<T>(run: (store: EventStore, config: Config) => T): T {
-  const config = loadConfigOrFail();
-  const store = openStore(config);
-  try {
-    return run(store, config);
-  } finally {
-    store.close();
-  }
-}
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 
 /** `powr-relay stats`: what the database holds. */
-export function stats(): string {
-  return withStore((store, config) => {
-    const all = <T>(sql: string) => store.db.prepare(sql).all() as T[];
-    const one = (sql: string) => store.db.prepare(sql).pluck().get() as number;
-    const kinds = all<{ kind: number; n: number }>('SELECT kind, COUNT(*) AS n FROM nostr_events GROUP BY kind ORDER BY n DESC');
-    const flags = all<{ code: string; n: number }>('SELECT code, COUNT(*) AS n FROM event_flags GROUP BY code ORDER BY n DESC');
-    const total = kinds.reduce((a, k) => a + k.n, 0);
-    const bytes = databaseBytes(config.db);
+export function stats(): Promise<string> {
+  return withStore(async (store, config) => {
+    const s = await store.stats();
     const lines = [
-      `database ${config.db}: ${(bytes / 1024 / 1024).toFixed(1)} MiB, ${total} events` + (total ? `, ${Math.round(bytes / total)} bytes per event` : ''),
-      `templates: ${one('SELECT COUNT(*) FROM templates')}, incomplete (missing exercises): ` +
-        one(`SELECT COUNT(DISTINCT m.referrer_seq) FROM missing_dependencies m JOIN templates t ON t.event_seq = m.referrer_seq`),
-      `exercises: ${one('SELECT COUNT(*) FROM exercises')}, workout records: ${one('SELECT COUNT(*) FROM workout_records')}`,
+      `database ${config.db}: ${mib(s.bytes)} MiB, ${s.events} events` + (s.events ? `, ${Math.round(s.bytes / s.events)} bytes per event` : ''),
+      `templates: ${s.templates}, incomplete (missing exercises): ${s.incompleteTemplates}`,
+      `exercises: ${s.exercises}, workout records: ${s.records}`,
       'events by kind:',
-      ...kinds.map((k) => `  ${String(k.kind).padStart(6)}  ${k.n}`),
+      ...s.byKind.map((k) => `  ${String(k.kind).padStart(6)}  ${k.n}`),
       'flags by code:',
-      ...(flags.length ? flags.map((f) => `  ${f.code.padEnd(28)} ${f.n}`) : ['  none']),
+      ...(s.flags.length ? s.flags.map((f) => `  ${f.code.padEnd(28)} ${f.n}`) : ['  none']),
     ];
     return lines.join('\n') + '\n';
   });
 }
 
 /** `powr-relay backup <path>`: SQLite's online backup, consistent while the relay keeps writing. */
-export async function backup(target: string): Promise<string> {
-  const config = loadConfigOrFail();
-  const store = openStore(config);
-  try {
-    await store.db.backup(target);
-  } catch (err) {
-    throw new CliError(`backup: cannot write ${target}: ${(err as Error).message}`);
-  } finally {
-    store.close();
-  }
-  return `backed up ${config.db} to ${target} (${(fileBytes(target) / 1024 / 1024).toFixed(1)} MiB)\n`;
+export function backup(target: string): Promise<string> {
+  return withStore(async (store, config) => {
+    try {
+      await store.backup(target);
+    } catch (err) {
+      throw new CliError(`backup: cannot write ${target}: ${(err as Error).message}`);
+    }
+    return `backed up ${config.db} to ${target} (${mib(fileBytes(target))} MiB)\n`;
+  });
 }
 
 /** `powr-relay vacuum`: rewrites the file without free pages (holds the write lock while it runs). */
-export function vacuum(): string {
-  return withStore((store, config) => {
+export function vacuum(): Promise<string> {
+  return withStore(async (store, config) => {
     const before = fileBytes(config.db);
-    store.db.exec('VACUUM');
-    store.checkpoint();
-    return `vacuumed ${config.db}: ${(before / 1024 / 1024).toFixed(1)} MiB -> ${(fileBytes(config.db) / 1024 / 1024).toFixed(1)} MiB\n`;
+    await store.vacuum();
+    return `vacuumed ${config.db}: ${mib(before)} MiB -> ${mib(fileBytes(config.db))} MiB\n`;
   });
 }
 
 /** `powr-relay prune`: deletes events older than the retention of their kind, in small transactions. */
-export function prune(retention: string[] | undefined, now = Math.floor(Date.now() / 1000)): string {
-  return withStore((store, config) => {
+export function prune(retention: string[] | undefined, now = Math.floor(Date.now() / 1000)): Promise<string> {
+  return withStore(async (store, config) => {
     const rules = (retention ?? config.retention).map((r) => r.split(':').map(Number) as [number, number]);
     if (rules.length === 0) return 'nothing to prune: no retention configured (retention, or --keep <kind>:<days>)\n';
     const lines: string[] = [];
     for (const [kind, days] of rules) {
-      let removed = 0;
-      for (let n; (n = store.pruneKind(kind, now - days * DAY)) > 0;) removed += n;
+      const removed = await store.prune(kind, now - days * DAY);
       lines.push(`kind ${kind}: ${removed} events older than ${days} days deleted`);
     }
     return lines.join('\n') + '\n';
@@ -78,19 +57,18 @@ export function prune(retention: string[] | undefined, now = Math.floor(Date.now
 }
 
 /** `powr-relay reindex`: rebuilds the processed NIP-101e tables from the raw events. */
-export function reindex(): string {
-  return withStore((store) => {
+export function reindex(): Promise<string> {
+  return withStore(async (store) => {
     const started = Date.now();
-    store.db.transaction(() => store.powr.rebuild())();
+    await store.rebuildProcessed();
     return `processed tables rebuilt in ${((Date.now() - started) / 1000).toFixed(1)} s\n`;
   });
 }
 
 /** `powr-relay check`: SQLite's integrity check and the processed tables against a rebuild. */
-export function check(): { ok: boolean; report: string } {
-  return withStore((store) => {
-    const integrity = store.db.pragma('integrity_check', { simple: true }) as string;
-    const differing = store.powr.differencesFromRebuild();
+export function check(): Promise<{ ok: boolean; report: string }> {
+  return withStore(async (store) => {
+    const { integrity, differing } = await store.check();
     const ok = integrity === 'ok' && differing.length === 0;
     const report = [
       `integrity: ${integrity}`,

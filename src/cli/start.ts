@@ -1,42 +1,41 @@
 import { pino } from 'pino';
 import { envName } from '../config/settings.js';
+import { Fanout } from '../relay/fanout.js';
 import { Ingest } from '../relay/ingest.js';
 import { LiveSubscriptions } from '../relay/live-subscriptions.js';
 import { Metrics } from '../relay/metrics.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
-import { Bundles } from '../store/bundles.js';
-import { Writer } from '../store/writer.js';
+import { BundleCache } from '../store/bundle-cache.js';
+import { openReadConnection } from '../store/sqlite/database.js';
 import { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
 const CACHE_METADATA_SAVE_MS = 60_000;
-/** How often to look for commits by another process (an import running beside the relay). */
-const EXTERNAL_WRITE_CHECK_MS = 1000;
 
 /** `powr-relay start`: the relay, until SIGINT or SIGTERM. */
 export async function start(): Promise<void> {
   const config = loadConfigOrFail();
   const log = pino({ level: config.logLevel, base: { service: 'powr-relay' } });
-  const store = openStore(config);
+  const store = await openStore(config, log);
   const verifier = verifierPool(config, log);
-  const bundles = new Bundles(store.db, config.bundleCacheBytes);
+  const bundles = new BundleCache(store, config.bundleCacheBytes);
+  await bundles.restoreCounts();
   const live = new LiveSubscriptions();
   let server: RelayServer | undefined;
   const metrics = new Metrics({
     connections: () => server?.connections ?? 0, subscriptions: () => live.size, workerQueue: () => verifier.queued,
     cache: () => bundles.stats(), databaseFile: config.db,
   });
-  const writer = new Writer(store, config.writeBatchSize, log, (events, seconds) => {
-    metrics.writeBatch.observe(events);
-    metrics.commitSeconds.observe(seconds);
-  });
-  store.onChange((changed) => bundles.invalidate(changed));
-  store.onExternalWrite(() => bundles.clear());
+  // The committed-change feed drives everything that follows commits.
+  const fanout = new Fanout(live);
+  fanout.follow(store);
+  store.onChange(bundles.onChange);
+  store.onChange(metrics.onChange);
   const limits = new RateLimits(config);
-  const ingest = new Ingest(config, store, writer, verifier, live, limits, log);
-  const catalogue = new Catalogue({ config, store, bundles, connections: () => server?.connections ?? 0 });
+  const ingest = new Ingest(config, store, verifier, fanout, limits, log);
+  const catalogue = new Catalogue({ config, db: openReadConnection(config.db), bundles, connections: () => server?.connections ?? 0 });
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, log });
 
   let address;
@@ -44,20 +43,22 @@ export async function start(): Promise<void> {
     address = await server.listen();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
+    await store.close();
     throw new CliError(`cannot listen on ${config.host}:${config.port} (${envName('host')} / ${envName('port')}): ${e.code ?? e.message}`);
   }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = config.publicUrl || `ws://${host}:${address.port}`;
-  log.info({ url, db: config.db, workers: verifier.size, version: VERSION }, `powr-relay listening on ${url}`);
+  log.info({ url, db: config.db, workers: verifier.size, readers: store.readerThreads, version: VERSION }, `powr-relay listening on ${url}`);
 
+  const every = (ms: number, task: () => Promise<unknown>, what: string) =>
+    setInterval(() => task().catch((err: unknown) => log.error({ err }, `${what} failed`)), ms);
   const timers = [
-    setInterval(() => {
-      const purged = store.purgeExpired(Math.floor(Date.now() / 1000));
+    every(config.expirationPurgeSeconds * 1000, async () => {
+      const purged = await store.purgeExpired(Math.floor(Date.now() / 1000));
       if (purged > 0) log.debug({ purged }, 'expired events deleted');
-    }, config.expirationPurgeSeconds * 1000),
-    setInterval(() => store.checkpoint(), config.walCheckpointSeconds * 1000),
-    setInterval(() => bundles.saveAccessCounts(Math.floor(Date.now() / 1000)), CACHE_METADATA_SAVE_MS),
-    setInterval(() => store.detectExternalWrites(), EXTERNAL_WRITE_CHECK_MS),
+    }, 'expiry purge'),
+    every(config.walCheckpointSeconds * 1000, () => store.checkpoint(), 'checkpoint'),
+    every(CACHE_METADATA_SAVE_MS, () => bundles.saveCounts(Math.floor(Date.now() / 1000)), 'saving cache counts'),
   ];
   for (const t of timers) t.unref();
 
@@ -73,11 +74,9 @@ export async function start(): Promise<void> {
     for (const t of timers) clearInterval(t);
     await server.close();
     await ingest.drain();
-    await writer.drain();
     await verifier.close();
-    bundles.saveAccessCounts(Math.floor(Date.now() / 1000));
-    store.checkpoint();
-    store.close();
+    await bundles.saveCounts(Math.floor(Date.now() / 1000));
+    await store.close();
     log.info('stopped');
     process.exit(0);
   };

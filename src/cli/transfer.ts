@@ -4,11 +4,10 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Ingest, type IngestResult } from '../relay/ingest.js';
-import { LiveSubscriptions } from '../relay/live-subscriptions.js';
 import { RateLimits } from '../relay/rate-limits.js';
-import { Writer } from '../store/writer.js';
+import type { ExportOptions } from '../store/port.js';
 import { checkEvent } from '../workers/check-event.js';
-import { CliError, loadConfigOrFail, openStore, verifierPool } from './common.js';
+import { CliError, loadConfigOrFail, openStore, verifierPool, withStore } from './common.js';
 
 /** Events being verified or written at once: enough to keep the workers and group commit busy. */
 const IN_FLIGHT = 4000;
@@ -53,10 +52,10 @@ export async function importEvents(source: string, verify: boolean, out: NodeJS.
     }
     input = createReadStream(source);
   }
-  const store = openStore(config);
-  const writer = new Writer(store, config.writeBatchSize, log);
+  const store = await openStore(config, log, 1);
   const verifier = verify ? verifierPool(config, log) : { run: async (e: Parameters<typeof checkEvent>[0]) => checkEvent(e, config.validationMode, false) };
-  const ingest = new Ingest(config, store, writer, verifier, new LiveSubscriptions(), new RateLimits(config), log);
+  // No live subscribers here: a relay running on the same database follows these commits itself.
+  const ingest = new Ingest(config, store, verifier, undefined, new RateLimits(config), log);
   const publisher = { ip: 'import', authed: new Set<string>(), trusted: true };
 
   const summary: ImportSummary = { lines: 0, accepted: 0, duplicates: 0, rejected: new Map(), seconds: 0 };
@@ -96,15 +95,13 @@ export async function importEvents(source: string, verify: boolean, out: NodeJS.
       if (inFlight >= IN_FLIGHT) await new Promise<void>((resolve) => (slotFree = resolve));
     }
     if (inFlight > 0) await new Promise<void>((resolve) => (allDone = resolve));
-    await writer.drain();
   } finally {
     if (ticker) {
       clearInterval(ticker);
       out.write('\n');
     }
     if ('close' in verifier) await verifier.close();
-    store.checkpoint();
-    store.close();
+    await store.close();
   }
   summary.seconds = (Date.now() - started) / 1000;
   return summary;
@@ -122,12 +119,8 @@ export function formatImportSummary(s: ImportSummary): string {
   return lines.join('\n') + '\n';
 }
 
-export interface ExportOptions {
-  kinds?: number[];
-  authors?: string[];
-  since?: number;
-  until?: number;
-}
+/** Events per page read from a reader thread while exporting. */
+const EXPORT_PAGE = 5000;
 
 async function write(out: Writable, chunk: string): Promise<void> {
   if (!out.write(chunk)) await once(out, 'drain');
@@ -139,43 +132,18 @@ async function write(out: Writable, chunk: string): Promise<void> {
  * export reads most of the table anyway, so no filter index would save work.
  */
 export async function exportEvents(target: string, options: ExportOptions): Promise<number> {
-  const config = loadConfigOrFail();
-  const store = openStore(config);
-  const where: string[] = ['(expires_at IS NULL OR expires_at > ?)'];
-  const params: unknown[] = [Math.floor(Date.now() / 1000)];
-  if (options.kinds) {
-    where.push(`kind IN (${options.kinds.map(() => '?').join(',')})`);
-    params.push(...options.kinds);
-  }
-  if (options.authors) {
-    where.push(`pubkey IN (${options.authors.map(() => '?').join(',')})`);
-    params.push(...options.authors.map((a) => Buffer.from(a, 'hex')));
-  }
-  if (options.since !== undefined) {
-    where.push('created_at >= ?');
-    params.push(options.since);
-  }
-  if (options.until !== undefined) {
-    where.push('created_at <= ?');
-    params.push(options.until);
-  }
-  const out = target === '-' ? process.stdout : createWriteStream(target);
-  let count = 0;
-  try {
-    const rows = store.db.prepare(`SELECT json FROM nostr_events WHERE ${where.join(' AND ')} ORDER BY seq`).pluck().iterate(...params);
-    let chunk = '';
-    for (const json of rows as IterableIterator<string>) {
-      chunk += json + '\n';
-      count++;
-      if (chunk.length > 1 << 20) {
-        await write(out, chunk);
-        chunk = '';
-      }
+  return withStore(async (store) => {
+    const out = target === '-' ? process.stdout : createWriteStream(target);
+    const now = Math.floor(Date.now() / 1000);
+    let count = 0;
+    for (let after = 0; ;) {
+      const page = await store.exportPage(options, now, after, EXPORT_PAGE);
+      if (page.events.length === 0) break;
+      await write(out, page.events.join('\n') + '\n');
+      count += page.events.length;
+      after = page.lastSeq;
     }
-    await write(out, chunk);
-  } finally {
-    store.close();
-  }
-  if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  return count;
+    if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    return count;
+  });
 }

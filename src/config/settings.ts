@@ -17,6 +17,7 @@ export interface Config {
   validationMode: ValidationMode;
   bundleCacheBytes: number;
   workers: number;
+  readers: number;
   publicUrl: string;
   name: string;
   description: string;
@@ -160,6 +161,8 @@ export const SETTINGS: readonly Setting[] = [
     doc: `Log level of the JSON logs on stdout: ${LOG_LEVELS.join(', ')}.` }),
   setting({ key: 'workers', group: 'Process', default: 0, parse: integer(0, 256),
     doc: 'Threads that verify event ids and signatures. 0: one per CPU core.' }),
+  setting({ key: 'readers', group: 'Process', default: 0, parse: integer(0, 256),
+    doc: 'Reader threads answering REQ, COUNT, bundles, the catalogue and CLI reads, each with its own read-only SQLite connection. 0: one per CPU core.' }),
   setting({ key: 'validationMode', group: 'Workout events (NIP-101e)', default: 'compat', parse: oneOf(['compat', 'strict'] as const),
     doc: 'compat: refuse only what makes a workout event unusable and flag the rest; strict: refuse every spec violation.' }),
   setting({ key: 'bundleCacheBytes', group: 'Workout events (NIP-101e)', default: 64 * 1024 * 1024, parse: integer(0, 16 * 1024 * 1024 * 1024),

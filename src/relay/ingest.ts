@@ -8,10 +8,9 @@ import {
   kindClass,
   type NostrEvent,
 } from '../protocol/event.js';
-import type { Writer } from '../store/writer.js';
-import type { EventStore } from '../store/event-store.js';
+import type { StoragePort } from '../store/port.js';
 import type { CheckResult } from '../workers/check-event.js';
-import type { LiveSubscriptions } from './live-subscriptions.js';
+import type { Fanout } from './fanout.js';
 import type { RateLimits } from './rate-limits.js';
 
 export interface IngestResult {
@@ -38,8 +37,8 @@ const unixNow = () => Math.floor(Date.now() / 1000);
 
 /**
  * The write path every EVENT takes: cheap checks on the main thread, id and signature in the worker
- * pool, then the single writer; the event is broadcast to live subscriptions only once it is
- * committed (ephemeral events skip the store).
+ * pool, then the storage port's writer. Live subscribers hear of stored events from the change feed
+ * once they are committed; ephemeral events skip the store and go straight to the fan-out.
  */
 export class Ingest {
   private inFlight = 0;
@@ -47,10 +46,9 @@ export class Ingest {
 
   constructor(
     private readonly config: Config,
-    private readonly store: EventStore,
-    private readonly writer: Writer,
+    private readonly store: StoragePort,
     private readonly verifier: Verifier,
-    private readonly live: LiveSubscriptions,
+    private readonly fanout: Fanout | undefined,
     private readonly limits: RateLimits,
     private readonly log: Logger,
   ) {}
@@ -101,8 +99,9 @@ export class Ingest {
     if (refusal) return { accepted: false, message: refusal };
     const expiration = expirationOf(event);
     if (expiration !== undefined && expiration <= now) return { accepted: false, message: 'invalid: event has expired' };
+    // Duplicates are found by the writer, in the transaction that would store them: a look-up here
+    // would cost every event a round trip to a reader thread to save a signature check on a few.
     const ephemeral = kindClass(event.kind) === 'ephemeral';
-    if (!ephemeral && this.store.has(event.id)) return { accepted: true, message: 'duplicate: already have this event' };
 
     let verified: CheckResult;
     try {
@@ -116,14 +115,11 @@ export class Ingest {
     if (limited) return { accepted: false, message: limited };
 
     if (ephemeral) {
-      this.live.publish(event, verified.json);
+      this.fanout?.ephemeral(event, verified.json);
       return { accepted: true, message: '' };
     }
-    const outcome = await this.writer.write({ event, json: verified.json, record: verified.record, flags: verified.flags });
-    if (outcome.status === 'stored') {
-      this.live.publish(event, verified.json);
-      return { accepted: true, message: '' };
-    }
+    const outcome = await this.store.write({ json: verified.json, record: verified.record, flags: verified.flags });
+    if (outcome.status === 'stored') return { accepted: true, message: '' };
     return { accepted: outcome.status === 'duplicate', message: outcome.message };
   }
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { databaseBytes } from '../store/database.js';
+import type { CommittedChange } from '../store/port.js';
+import { databaseBytes } from '../store/sqlite/database.js';
 
 /** Kinds reported by number; any other kind is "other", so a client cannot blow up label cardinality. */
 const NAMED_KINDS = new Set([0, 1, 3, 5, 6, 7, 1111, 1301, 10002, 30003, 30004, 30023, 33401, 33402, 33403]);
@@ -54,6 +55,13 @@ export class Metrics {
     this.querySeconds = new Histogram({ name: 'powr_query_seconds', help: 'REQ time in the database by filter shape (driving index)',
       labelNames: ['shape'], registers, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5] });
   }
+
+  /** Change-feed subscriber: the size and time of each of this process's write transactions. */
+  readonly onChange = (change: CommittedChange): void => {
+    if (!change.batch) return;
+    this.writeBatch.observe(change.batch.events);
+    this.commitSeconds.observe(change.batch.seconds);
+  };
 
   /** Counts one published event by what happened to it; refusals by their NIP-01 prefix. */
   event(kind: number, accepted: boolean, message: string): void {

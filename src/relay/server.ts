@@ -6,8 +6,8 @@ import type { Config } from '../config/settings.js';
 import { relayInformation } from '../protocol/nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { frames } from '../protocol/messages.js';
-import type { Bundles, BundleRoot } from '../store/bundles.js';
-import type { EventStore } from '../store/event-store.js';
+import type { BundleCache } from '../store/bundle-cache.js';
+import type { BundleRoot, StoragePort } from '../store/port.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
 import type { Catalogue } from '../web/catalogue.js';
@@ -18,8 +18,8 @@ import { Session } from './session.js';
 export interface ServerDeps {
   config: Config;
   version: string;
-  store: EventStore;
-  bundles: Bundles;
+  store: StoragePort;
+  bundles: BundleCache;
   ingest: Ingest;
   live: LiveSubscriptions;
   limits: RateLimits;
@@ -78,7 +78,7 @@ export class RelayServer {
     }
     const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname === '/api/bundle') {
-      this.onBundle(url.searchParams, req, res);
+      void this.onBundle(url.searchParams, req, res);
       return;
     }
     if (url.pathname === '/metrics') {
@@ -97,26 +97,30 @@ export class RelayServer {
     }
     // Browsers get the web catalogue; other clients asking plain HTTP get one line of text.
     if (url.pathname === '/api/stats' || (req.headers.accept ?? '').includes('text/html')) {
-      let page;
-      try {
-        page = this.deps.catalogue.handle(url);
-      } catch (err) {
-        this.deps.log.error({ err, path: url.pathname }, 'catalogue page failed');
-        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('the page could not be built\n');
-        return;
-      }
-      if (page) {
-        res.writeHead(page.status, { ...CORS, 'Content-Type': page.type }).end(req.method === 'HEAD' ? undefined : page.body);
-        return;
-      }
+      this.deps.catalogue.handle(url).then(
+        (page) => {
+          if (page) res.writeHead(page.status, { ...CORS, 'Content-Type': page.type }).end(req.method === 'HEAD' ? undefined : page.body);
+          else this.plainText(res);
+        },
+        (err: unknown) => {
+          this.deps.log.error({ err, path: url.pathname }, 'catalogue page failed');
+          res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('the page could not be built\n');
+        },
+      );
+      return;
     }
+    this.plainText(res);
+  }
+
+  /** Clients asking plain HTTP get one line of text. */
+  private plainText(res: ServerResponse): void {
     res
       .writeHead(200, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' })
       .end(`${this.deps.config.name}: a Nostr relay. Connect with a Nostr client over WebSocket.\n`);
   }
 
   /** GET /api/bundle?a=<address> | ?id=<event id>: a root event and everything it references. */
-  private onBundle(params: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
+  private async onBundle(params: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const json = (status: number, body: string, extra: Record<string, string> = {}): void => {
       res.writeHead(status, { ...CORS, 'Content-Type': 'application/json', ...extra }).end(req.method === 'HEAD' ? undefined : body);
     };
@@ -139,7 +143,7 @@ export class RelayServer {
     let bundle;
     try {
       // HTTP carries no NIP-42 identity: in privacy mode it reads as an anonymous client.
-      bundle = this.deps.bundles.get(root, Math.floor(Date.now() / 1000), this.deps.config.privateRecords ? new Set() : undefined);
+      bundle = await this.deps.bundles.get(root, Math.floor(Date.now() / 1000), this.deps.config.privateRecords ? new Set() : undefined);
     } catch (err) {
       this.deps.log.error({ err, root }, 'bundle failed');
       return error(500, 'the bundle could not be built');

@@ -7,18 +7,18 @@ import { checkEventShape, idOfCanonical, type NostrEvent } from '../protocol/eve
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import { frames, parseClientMessage, sniffEventId } from '../protocol/messages.js';
 import { checkAuthEvent } from '../protocol/nip42.js';
-import type { Bundles } from '../store/bundles.js';
-import { QueryTimeout, type EventStore, type QueryOptions } from '../store/event-store.js';
+import type { BundleCache } from '../store/bundle-cache.js';
+import { QueryTimeout, type QueryOptions, type StoragePort } from '../store/port.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscription, LiveSubscriptions } from './live-subscriptions.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimits } from './rate-limits.js';
-import { chooseDriver } from '../store/planner.js';
+import { chooseDriver } from '../store/sqlite/planner.js';
 
 export interface SessionDeps {
   config: Config;
-  store: EventStore;
-  bundles: Bundles;
+  store: StoragePort;
+  bundles: BundleCache;
   ingest: Ingest;
   live: LiveSubscriptions;
   limits: RateLimits;
@@ -43,6 +43,8 @@ export class Session {
   /** Pubkeys this connection has proved it holds (NIP-42); a client may authenticate as several. */
   private readonly authed = new Set<string>();
   private closed = false;
+  /** The tail of this connection's REQ/COUNT/CLOSE handling (see inOrder). */
+  private reads: Promise<void> = Promise.resolve();
   private lastMessageAt = Date.now();
   alive = true;
 
@@ -120,18 +122,27 @@ export class Session {
         void this.onEvent(msg.event);
         break;
       case 'REQ':
-        this.onReq(msg.subId, msg.filters);
+        this.inOrder(() => this.onReq(msg.subId, msg.filters));
         break;
       case 'COUNT':
-        this.onCount(msg.subId, msg.filters);
+        this.inOrder(() => this.onCount(msg.subId, msg.filters));
         break;
       case 'CLOSE':
-        this.closeSubscription(msg.subId);
+        this.inOrder(() => this.closeSubscription(msg.subId));
         break;
       case 'AUTH':
         void this.onAuth(msg.event);
         break;
     }
+  }
+
+  /**
+   * REQ, COUNT and CLOSE take effect in the order the client sent them, as on a relay that answers
+   * each before reading the next: a REQ is answered up to EOSE before a CLOSE behind it is applied.
+   * Queries still run beside other connections' on the reader threads.
+   */
+  private inOrder(step: () => Promise<void> | void): void {
+    this.reads = this.reads.then(step).catch((err: unknown) => this.log.error({ err }, 'read handling failed'));
   }
 
   private async onAuth(raw: unknown): Promise<void> {
@@ -206,79 +217,107 @@ export class Session {
     return `error: the ${what} failed`;
   }
 
-  private onReq(subId: string, raw: unknown[]): void {
+  /**
+   * A REQ without gaps: the live subscription is registered before the stored query runs on a reader
+   * thread, and what the feed delivers meanwhile is held back; then come the stored events, EOSE, and
+   * the held-back events that the stored ones did not already include.
+   */
+  private async onReq(subId: string, raw: unknown[]): Promise<void> {
     // A REQ with an open id replaces that subscription, so it does not count against the cap.
     if (!this.subscriptions.has(subId) && this.subscriptions.size >= this.deps.config.maxSubscriptions) {
       this.send(frames.closed(subId, `blocked: too many open subscriptions (max ${this.deps.config.maxSubscriptions})`));
       return;
     }
     const filters = this.parseFilters(subId, raw);
-    if (!filters) {
-      this.closeSubscription(subId);
-      return;
-    }
     this.closeSubscription(subId);
+    if (!filters) return;
     const refusal = this.readRefusal(filters);
     if (refusal) {
       this.send(frames.closed(subId, refusal));
       return;
     }
-    let events: string[];
-    const started = performance.now();
-    try {
-      events = this.deps.store.query(filters, unixNow(), this.queryOptions());
-      const shape = filters.length === 1 ? chooseDriver(filters[0]!).driver : 'several';
-      this.deps.metrics.querySeconds.observe({ shape }, (performance.now() - started) / 1000);
-    } catch (err) {
-      this.send(frames.closed(subId, this.readFailure(err, 'query', subId)));
-      return;
-    }
-    for (const json of events) this.send(frames.event(subId, json));
     const resolver = this.resolver(subId, filters);
-    if (resolver) {
-      for (const json of events) resolver.sent.add(idOfCanonical(json));
-      for (const json of events) resolver.sendReferences(JSON.parse(json) as NostrEvent);
-    }
-    this.send(frames.eose(subId));
-    // Registered in the same tick as the query, so no committed event falls between the two.
+    let held: { json: string; event: NostrEvent }[] | undefined = [];
     const sub: LiveSubscription = {
       id: subId,
       filters,
       deliver: (json, event) => {
         const viewers = this.viewers;
         if (viewers && !mayRead(event, viewers)) return;
-        this.send(frames.event(subId, json));
-        if (resolver) {
-          resolver.sent.add(event.id);
-          resolver.sendReferences(event);
+        if (held) {
+          held.push({ json, event });
+          return;
         }
+        this.send(frames.event(subId, json));
+        resolver?.follow(event);
       },
     };
     this.subscriptions.set(subId, sub);
     this.deps.live.add(sub);
+
+    let events: string[];
+    const started = performance.now();
+    try {
+      events = await this.deps.store.query(filters, unixNow(), this.queryOptions());
+      const shape = filters.length === 1 ? chooseDriver(filters[0]!).driver : 'several';
+      this.deps.metrics.querySeconds.observe({ shape }, (performance.now() - started) / 1000);
+    } catch (err) {
+      this.closeSubscription(subId);
+      this.send(frames.closed(subId, this.readFailure(err, 'query', subId)));
+      return;
+    }
+    for (const json of events) this.send(frames.event(subId, json));
+    if (resolver) {
+      for (const json of events) resolver.sent.add(idOfCanonical(json));
+      for (const json of events) await resolver.sendReferences(JSON.parse(json) as NostrEvent);
+    }
+    this.send(frames.eose(subId));
+    // The connection closed while the query ran.
+    if (this.subscriptions.get(subId) !== sub) return;
+    const stored = new Set(events.map(idOfCanonical));
+    const late = held;
+    held = undefined;
+    for (const { json, event } of late) {
+      if (stored.has(event.id)) continue;
+      this.send(frames.event(subId, json));
+      resolver?.follow(event);
+    }
   }
 
   /**
    * For filters with `"resolve": true`: sends the events a matched template, record or collection
-   * references, as ordinary EVENTs, each at most once per subscription.
+   * references, as ordinary EVENTs, each at most once per subscription. Live events are followed in
+   * order, one after another, so each event's references come right after it.
    */
   private resolver(subId: string, filters: readonly Filter[]) {
     const resolving = filters.filter((f) => f.resolve);
     if (resolving.length === 0) return undefined;
     const sent = new Set<string>();
-    const sendReferences = (event: NostrEvent) => {
+    const sendReferences = async (event: NostrEvent) => {
       if (!resolving.some((f) => matchesFilter(event, f))) return;
-      for (const json of this.deps.bundles.referencedEvents(event, unixNow(), this.viewers)) {
+      sent.add(event.id);
+      let references: string[];
+      try {
+        references = await this.deps.bundles.referencedEvents(event, unixNow(), this.viewers);
+      } catch (err) {
+        this.log.error({ err, subId }, 'resolving references failed');
+        return;
+      }
+      for (const json of references) {
         const id = idOfCanonical(json);
         if (sent.has(id)) continue;
         sent.add(id);
         this.send(frames.event(subId, json));
       }
     };
-    return { sent, sendReferences };
+    let chain = Promise.resolve();
+    const follow = (event: NostrEvent) => {
+      chain = chain.then(() => sendReferences(event));
+    };
+    return { sent, sendReferences, follow };
   }
 
-  private onCount(subId: string, raw: unknown[]): void {
+  private async onCount(subId: string, raw: unknown[]): Promise<void> {
     const filters = this.parseFilters(subId, raw);
     if (!filters) return;
     const refusal = this.readRefusal(filters);
@@ -287,7 +326,7 @@ export class Session {
       return;
     }
     try {
-      this.send(frames.count(subId, this.deps.store.count(filters, unixNow(), this.queryOptions())));
+      this.send(frames.count(subId, await this.deps.store.count(filters, unixNow(), this.queryOptions())));
     } catch (err) {
       this.send(frames.closed(subId, this.readFailure(err, 'count', subId)));
     }

@@ -2,14 +2,14 @@ import type { Config } from '../config/settings.js';
 import { ftsMatch } from '../powr/search.js';
 import { EXERCISE_KIND, LEGACY_RECORD_KIND, RECORD_KIND } from '../powr/types.js';
 import { isHex64, parseAddress, type NostrEvent } from '../protocol/event.js';
-import type { Bundles } from '../store/bundles.js';
-import type { EventStore } from '../store/event-store.js';
+import type { Database } from 'better-sqlite3';
+import type { BundleCache } from '../store/bundle-cache.js';
 import { esc, page } from './html.js';
 
 export interface CatalogueDeps {
   config: Config;
-  store: EventStore;
-  bundles: Bundles;
+  db: Database;
+  bundles: BundleCache;
   connections(): number;
 }
 
@@ -53,7 +53,7 @@ export class Catalogue {
   constructor(private readonly deps: CatalogueDeps) {}
 
   /** The response for a GET path, or undefined when the path is not the catalogue's. */
-  handle(url: URL): Response | undefined {
+  async handle(url: URL): Promise<Response | undefined> {
     if (url.pathname === '/api/stats') return { status: 200, type: 'application/json', body: JSON.stringify(this.liveStats()) };
     if (url.pathname === '/') return this.home(url.searchParams);
     const template = /^\/templates\/(.+)$/.exec(url.pathname);
@@ -74,7 +74,7 @@ export class Catalogue {
   private liveStats(): Record<string, number> {
     const now = Date.now();
     if (!this.stats || now - this.stats.at > STATS_TTL_MS) {
-      const count = (sql: string) => this.deps.store.db.prepare(sql).pluck().get() as number;
+      const count = (sql: string) => this.deps.db.prepare(sql).pluck().get() as number;
       this.stats = {
         at: now,
         value: {
@@ -91,7 +91,7 @@ export class Catalogue {
   private facetValues() {
     const now = Date.now();
     if (!this.facets || now - this.facets.at > STATS_TTL_MS) {
-      const db = this.deps.store.db;
+      const db = this.deps.db;
       const list = (sql: string) => db.prepare(sql).pluck().all() as string[];
       this.facets = {
         at: now,
@@ -129,7 +129,7 @@ export class Catalogue {
     condition('EXISTS (SELECT 1 FROM json_each(x.hashtags) h WHERE h.value = ?)', muscle);
     const sql = `SELECT x.title, x.equipment, x.difficulty, x.hashtags, x.address FROM ${from}
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT 100`;
-    return this.deps.store.db.prepare(sql).all(...params) as ExerciseRow[];
+    return this.deps.db.prepare(sql).all(...params) as ExerciseRow[];
   }
 
   private home(params: URLSearchParams): Response {
@@ -144,7 +144,7 @@ export class Catalogue {
     const cards = found.map((x) => `<li><h3>${esc(x.title)}</h3>
       <p class="muted">${esc(x.equipment ?? 'no equipment given')}${x.difficulty ? ` · ${esc(x.difficulty)}` : ''}</p>
       <p>${(JSON.parse(x.hashtags) as string[]).map((h) => `<span class="tag">${esc(h)}</span>`).join('')}</p></li>`).join('');
-    const templates = this.deps.store.db.prepare(`SELECT t.title, t.address, t.type,
+    const templates = this.deps.db.prepare(`SELECT t.title, t.address, t.type,
         (SELECT COUNT(*) FROM missing_dependencies m WHERE m.referrer_seq = t.event_seq) AS missing
       FROM templates t ORDER BY t.event_seq DESC LIMIT 20`).all() as { title: string; address: string; type: string; missing: number }[];
     const body = `
@@ -172,9 +172,9 @@ ${(['events', 'exercises', 'templates', 'records', 'connections'] as const)
   }
 
   /** One template with its exercises resolved, set by set; exercises the relay lacks are marked. */
-  private template(address: string): Response {
+  private async template(address: string): Promise<Response> {
     if (!parseAddress(address)) return this.notFound(`${address} is not an address`);
-    const bundle = this.deps.bundles.get({ address }, Math.floor(Date.now() / 1000), this.viewers());
+    const bundle = await this.deps.bundles.get({ address }, Math.floor(Date.now() / 1000), this.viewers());
     if (!bundle) return this.notFound(`No template is stored at ${address}.`);
     const root = JSON.parse(bundle.root) as NostrEvent;
     return this.html(200, tag(root, 'title') ?? 'Template', `
@@ -183,9 +183,9 @@ ${(['events', 'exercises', 'templates', 'records', 'connections'] as const)
 ${this.setsTable(root, bundle.events, bundle.missing)}`);
   }
 
-  private record(id: string): Response {
+  private async record(id: string): Promise<Response> {
     if (!isHex64(id)) return this.notFound('not an event id');
-    const bundle = this.deps.bundles.get({ id }, Math.floor(Date.now() / 1000), this.viewers());
+    const bundle = await this.deps.bundles.get({ id }, Math.floor(Date.now() / 1000), this.viewers());
     const root = bundle && (JSON.parse(bundle.root) as NostrEvent);
     if (!bundle || !root || ![RECORD_KIND, LEGACY_RECORD_KIND].includes(root.kind)) return this.notFound(`No workout record with id ${id}.`);
     const start = Number(tag(root, 'start'));

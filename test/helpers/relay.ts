@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { pino } from 'pino';
+import type { SqliteStorage } from '../../src/store/sqlite/sqlite-storage.js';
 import { RELAY_ENTRY, startRelayProcess, tempDb, type RelayProcess } from '../../src/bench/relay-process.js';
 
 export { tempDb };
@@ -36,4 +38,14 @@ export function runCli(args: string[], env: Record<string, string>, stdin = '', 
 /** Runs the relay expecting it to refuse to start; resolves with its exit code and output. */
 export function runFailingRelay(env: Record<string, string>): Promise<CommandRun> {
   return runCli([], { POWR_RELAY_PORT: '0', POWR_RELAY_DB: tempDb(), ...env });
+}
+
+/**
+ * The SQLite storage port on a database file, as the relay opens it (writer thread, one reader).
+ * Thread entry points are loaded from the build (dist/), which `npm test` makes first.
+ */
+export async function openStorage(path: string): Promise<SqliteStorage> {
+  const entry = '../../dist/store/sqlite/sqlite-storage.js';
+  const built = (await import(entry)) as typeof import('../../src/store/sqlite/sqlite-storage.js');
+  return built.SqliteStorage.open({ path, readers: 1, batchSize: 1000, log: pino({ level: 'silent' }) });
 }

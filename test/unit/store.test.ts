@@ -3,11 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson, type NostrEvent } from '../../src/protocol/event.js';
 import { parseFilter, type Filter } from '../../src/protocol/filter.js';
-import { EventStore } from '../../src/store/event-store.js';
-import { DRIVER_INDEX, planFilter, splitForTimeOrder, type Driver } from '../../src/store/planner.js';
+import type { Database } from 'better-sqlite3';
+import { openReadConnection } from '../../src/store/sqlite/database.js';
+import { EventReads } from '../../src/store/sqlite/event-reads.js';
+import { DRIVER_INDEX, planFilter, splitForTimeOrder, type Driver } from '../../src/store/sqlite/planner.js';
+import type { SqliteStorage } from '../../src/store/sqlite/sqlite-storage.js';
 import { Rng } from '../../src/bench/rng.js';
 import { publicKeyOf, signEvent } from '../../src/workers/schnorr.js';
-import { tempDb } from '../helpers/relay.js';
+import { openStorage, tempDb } from '../helpers/relay.js';
 
 const LIMITS = { maxFilterValues: 1000, maxLimit: 5000, defaultLimit: 500 };
 const NOW = 1_800_000_000;
@@ -18,13 +21,18 @@ function filter(raw: Record<string, unknown>): Filter {
   return parsed.value;
 }
 
-let store: EventStore;
+let store: SqliteStorage;
+/** A reader's connection, for EXPLAIN QUERY PLAN (EventReads registers the planner's SQL function). */
+let db: Database;
 const stored: NostrEvent[] = [];
 const secretKeys: Buffer[] = [];
 const pubkeys: string[] = [];
 
 beforeAll(async () => {
-  store = new EventStore(tempDb());
+  const path = tempDb();
+  store = await openStorage(path);
+  db = openReadConnection(path);
+  new EventReads(db);
   const rng = new Rng(42);
   const rand = () => rng.next();
   const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
@@ -43,12 +51,15 @@ beforeAll(async () => {
       tags.push(rand() < 0.2 ? [name, value, 'extra'] : [name, value]);
     }
     const e = signEvent({ kind: pick(kinds), created_at: NOW - 1000 + Math.floor(rand() * 60), tags, content: `e${i}` }, pick(secretKeys));
-    const outcome = store.apply({ event: e, json: canonicalJson(e), record: null, flags: [] }, NOW);
+    const outcome = await store.write({ json: canonicalJson(e), record: null, flags: [] });
     expect(outcome.status).toBe('stored');
     stored.push(e);
   }
 });
-afterAll(() => store.close());
+afterAll(async () => {
+  db.close();
+  await store.close();
+});
 
 describe('query planner', () => {
   const shapes: [Driver, Record<string, unknown>][] = [
@@ -73,7 +84,7 @@ describe('query planner', () => {
     it(`serves ${JSON.stringify(raw)} from ${DRIVER_INDEX[driver]}`, () => {
       const plan = planFilter(filter(raw), NOW);
       expect(plan.driver).toBe(driver);
-      const rows = store.db.prepare(`EXPLAIN QUERY PLAN SELECT e.json FROM ${plan.from} ORDER BY ${plan.orderBy}`).all(...plan.params) as { detail: string }[];
+      const rows = db.prepare(`EXPLAIN QUERY PLAN SELECT e.json FROM ${plan.from} ORDER BY ${plan.orderBy}`).all(...plan.params) as { detail: string }[];
       const details = rows.map((r) => r.detail);
       const expected = driver === 'tag' ? /SEARCH t USING PRIMARY KEY \(name=\? AND value=\?/ : new RegExp(DRIVER_INDEX[driver]);
       expect(details.join('\n')).toMatch(expected);
@@ -98,7 +109,7 @@ describe('query planner', () => {
       if (count === 1) continue;
       for (const part of parts) {
         const plan = planFilter(part, NOW);
-        const details = (store.db.prepare(`EXPLAIN QUERY PLAN SELECT e.json FROM ${plan.from} ORDER BY ${plan.orderBy} LIMIT 30`)
+        const details = (db.prepare(`EXPLAIN QUERY PLAN SELECT e.json FROM ${plan.from} ORDER BY ${plan.orderBy} LIMIT 30`)
           .all(...plan.params) as { detail: string }[]).map((r) => r.detail).join('\n');
         // Only ties on created_at are sorted (by id); the time order comes from the index.
         expect(details, JSON.stringify(raw)).not.toMatch(/USE TEMP B-TREE FOR ORDER BY/);
@@ -116,7 +127,7 @@ describe('SQL results agree with nostr-tools matchFilter (seeded)', () => {
       .map((e) => e.id);
   }
 
-  it('for 400 random filters', () => {
+  it('for 400 random filters', async () => {
     const rng = new Rng(7);
     const rand = () => rng.next();
     const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
@@ -134,13 +145,13 @@ describe('SQL results agree with nostr-tools matchFilter (seeded)', () => {
       if (rand() < 0.3) f.until = NOW - 1000 + Math.floor(rand() * 60);
       if (rand() < 0.6) f.limit = Math.floor(rand() * 40);
       const parsed = filter(f);
-      const got = store.query([parsed], NOW).map((j) => (JSON.parse(j) as NostrEvent).id);
+      const got = (await store.query([parsed], NOW)).map((j) => (JSON.parse(j) as NostrEvent).id);
       expect(got, JSON.stringify(f)).toEqual(oracle(f, parsed.limit));
-      expect(store.count([parsed], NOW), JSON.stringify(f)).toBe(oracle(f, Infinity).length);
+      expect(await store.count([parsed], NOW), JSON.stringify(f)).toBe(oracle(f, Infinity).length);
     }
   });
 
-  it('for random pairs of filters (OR, de-duplicated, newest first)', () => {
+  it('for random pairs of filters (OR, de-duplicated, newest first)', async () => {
     const rng = new Rng(99);
     const rand = () => rng.next();
     for (let i = 0; i < 100; i++) {
@@ -149,7 +160,7 @@ describe('SQL results agree with nostr-tools matchFilter (seeded)', () => {
       const expected = [...new Set([...oracle(a, a.limit), ...oracle(b, b.limit)])];
       const byId = new Map(stored.map((e) => [e.id, e]));
       expected.sort((x, y) => byId.get(y)!.created_at - byId.get(x)!.created_at || (x < y ? -1 : 1));
-      const got = store.query([filter(a), filter(b)], NOW).map((j) => (JSON.parse(j) as NostrEvent).id);
+      const got = (await store.query([filter(a), filter(b)], NOW)).map((j) => (JSON.parse(j) as NostrEvent).id);
       expect(got).toEqual(expected);
     }
   });

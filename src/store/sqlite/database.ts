@@ -41,9 +41,15 @@ function assertDatabaseFile(path: string): void {
   if (!header.equals(SQLITE_HEADER)) throw Object.assign(new Error('not a database'), { code: 'SQLITE_NOTADB' });
 }
 
+/** Pages the write-ahead log may hold before a commit checkpoints it (16 KiB pages: 16 MiB). */
+const WAL_AUTOCHECKPOINT_PAGES = 1024;
+/** What a checkpointed WAL is truncated to, so the database directory carries no stale log. */
+const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
+
 /**
- * Opens (creating if needed) the SQLite file, checks it really is a readable database, sets the
- * pragmas the relay depends on and brings the schema up to date.
+ * Opens (creating if needed) the SQLite file for writing, checks it really is a readable database,
+ * sets the pragmas the relay depends on and brings the schema up to date. Only the writer thread
+ * (and the CLI's writer) hold such a connection.
  */
 export function openDatabase(path: string): Database {
   let db: Database | undefined;
@@ -60,7 +66,8 @@ export function openDatabase(path: string): Database {
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.pragma('cache_size = -65536');
-    db.pragma('wal_autocheckpoint = 8192');
+    db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     db.pragma('temp_store = MEMORY');
     db.pragma('foreign_keys = OFF');
     let check: unknown;
@@ -77,4 +84,18 @@ export function openDatabase(path: string): Database {
     const reason = (err as NodeJS.ErrnoException).code === 'SQLITE_NOTADB' ? 'file is not a SQLite database' : (err as Error).message;
     throw new DatabaseOpenError(`cannot open database ${path}: ${reason}`);
   }
+}
+
+/**
+ * A read-only connection for a reader thread, on a database the writer has already opened and
+ * migrated. WAL lets it read a consistent snapshot while the writer commits.
+ */
+export function openReadConnection(path: string): Database {
+  const db = new BetterSqlite3(path, { fileMustExist: path !== ':memory:' });
+  db.pragma('query_only = 1');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('cache_size = -16384');
+  db.pragma('temp_store = MEMORY');
+  db.pragma('mmap_size = 1073741824');
+  return db;
 }

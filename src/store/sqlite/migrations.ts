@@ -189,6 +189,16 @@ export const MIGRATIONS: readonly string[] = [
           UNION ALL SELECT event_seq, title, NULL FROM templates) p
     JOIN nostr_events e ON e.seq = p.seq;
   `,
+  `
+  -- The relay's own counters. last_seq: the highest event sequence number ever given out; the writer
+  -- assigns seq from it so that a number is never reused (the committed-change feed follows commits,
+  -- this process's and others', by sequence number).
+  CREATE TABLE relay_state (
+    key   TEXT    PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO relay_state (key, value) VALUES ('last_seq', (SELECT coalesce(max(seq), 0) FROM nostr_events));
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
-import { analyze } from '../powr/analyze.js';
-import { checkSetsAgainstFormats, setColumns } from '../powr/params.js';
+import { analyze } from '../../powr/analyze.js';
+import { checkSetsAgainstFormats, setColumns } from '../../powr/params.js';
 import {
   COLLECTION_KINDS,
   EXERCISE_KIND,
@@ -15,9 +15,9 @@ import {
   type PowrRecord,
   type SetRef,
   type Template,
-} from '../powr/types.js';
-import { searchDocument } from '../powr/search.js';
-import { parseAddress, type NostrEvent } from '../protocol/event.js';
+} from '../../powr/types.js';
+import { searchDocument } from '../../powr/search.js';
+import { parseAddress, type NostrEvent } from '../../protocol/event.js';
 
 /** Kinds whose address other workout events reference: their arrival or loss changes dependants. */
 export const DEPENDENCY_KINDS = new Set([EXERCISE_KIND, TEMPLATE_KIND, ...COLLECTION_KINDS]);
@@ -32,6 +32,12 @@ const PROCESSED_TABLES: readonly [string, string, string?][] = [
 
 type FormatOf = (address: string) => string[] | undefined;
 
+/** An exercise whose processed rows were removed: its address and format (JSON), to compare a replacement with. */
+export interface RemovedExercise {
+  address: string;
+  format: string;
+}
+
 /**
  * The processed NIP-101e tables, kept in step with the raw events inside the writer's transaction.
  * A referrer's dependency state (missing addresses, checks against the referenced exercises'
@@ -41,8 +47,6 @@ type FormatOf = (address: string) => string[] | undefined;
 export class PowrTables {
   private readonly sql;
   private readonly deleteBySeq;
-  /** The exercise removed by a replacement in progress, to tell whether its format changed. */
-  private replaced: { address: string; format: string | undefined } | undefined;
   // Every record and template looks up each exercise it names twice (id and format); these caches
   // halve the writer's statements. Both may hold uncommitted rows, so a rollback must clear them.
   private readonly addressIds = new LRUCache<string, number>({ max: 50_000 });
@@ -120,13 +124,11 @@ export class PowrTables {
 
   /**
    * Writes the processed rows of a just-inserted event and its dependency state. Unless rebuilding,
-   * also re-checks what references its address when that can change: the address is new, or an
-   * exercise's format changed.
+   * also re-checks what references its address when that can change: the address is new (nothing
+   * `replaced` it), or an exercise's format changed.
    */
-  insert(seq: number, record: PowrRecord | null, flags: readonly Flag[], rebuilding = false): void {
+  insert(seq: number, record: PowrRecord | null, flags: readonly Flag[], replaced?: RemovedExercise, rebuilding = false): void {
     for (const f of flags) this.sql.insertFlag.run(seq, 'validation', f.code, f.detail);
-    const replaced = this.replaced;
-    this.replaced = undefined;
     if (!record) return;
     const json = JSON.stringify;
     const ref = (address: string | null) => (address === null ? null : this.intern(address));
@@ -162,7 +164,7 @@ export class PowrTables {
     this.dependencyState(seq, record, true);
     if (record.type === 'record') return;
     const formatChanged = record.type === 'exercise' && replaced?.format !== json(record.format);
-    if (replaced?.address !== record.address || formatChanged) this.addressChanged(record.address);
+    if (!replaced || formatChanged) this.addressChanged(record.address);
   }
 
   /** Adds an exercise or template to the NIP-50 search index. */
@@ -171,12 +173,12 @@ export class PowrTables {
     this.sql.insertSearch.run(seq, doc.title, doc.description, doc.hashtags, doc.equipment);
   }
 
-  /** Deletes an event's processed rows. */
-  remove(seq: number): void {
-    const exercise = this.sql.formatOfSeq.get(seq) as { address: string; format: string } | undefined;
-    this.replaced = exercise;
+  /** Deletes an event's processed rows; returns the exercise they described, if they did. */
+  remove(seq: number): RemovedExercise | undefined {
+    const exercise = this.sql.formatOfSeq.get(seq) as RemovedExercise | undefined;
     if (exercise) this.formatCache.delete(exercise.address);
     for (const stmt of this.deleteBySeq) stmt.run(seq);
+    return exercise;
   }
 
   /** An address appeared, changed or vanished: everything that references it is re-checked. */
@@ -262,7 +264,7 @@ export class PowrTables {
       for (const row of rows) {
         const { record, issues } = analyze(JSON.parse(row.json) as NostrEvent);
         // Stored events were accepted under the mode then in force; everything found now is a flag.
-        this.insert(row.seq, record, issues.map(({ code, detail }) => ({ code, detail })), true);
+        this.insert(row.seq, record, issues.map(({ code, detail }) => ({ code, detail })), undefined, true);
       }
       after = rows[rows.length - 1]!.seq;
     }

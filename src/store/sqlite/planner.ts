@@ -1,7 +1,7 @@
-import { PRIVATE_KINDS, mayMatchPrivate, type Viewers } from '../powr/privacy.js';
-import { SEARCH_KINDS, ftsMatch } from '../powr/search.js';
-import { kindClass } from '../protocol/event.js';
-import type { Filter, TagCondition } from '../protocol/filter.js';
+import { PRIVATE_KINDS, mayMatchPrivate, type Viewers } from '../../powr/privacy.js';
+import { SEARCH_KINDS, ftsMatch } from '../../powr/search.js';
+import { kindClass } from '../../protocol/event.js';
+import type { Filter, TagCondition } from '../../protocol/filter.js';
 
 /**
  * Turns a NIP-01 filter into one SQL query driven by one index, chosen on purpose:
@@ -117,7 +117,7 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
 
   let from: string;
   let time = 'e.created_at';
-  // First, so it runs on every row the driving index yields (see EventStore's read budget).
+  // First, so it runs on every row the driving index yields (see EventReads' time budget).
   where.push(`powr_budget(${driver === 'tag' ? 't.event_seq' : driver === 'search' ? 's.rowid' : 'e.seq'})`);
   let coveredTags: TagCondition[] = [];
   if (driver === 'search') {

@@ -1,0 +1,25 @@
+import type { NostrEvent } from '../protocol/event.js';
+import type { CommittedChange, StoragePort } from '../store/port.js';
+import type { LiveSubscriptions } from './live-subscriptions.js';
+
+/**
+ * Live delivery driven by the committed-change feed: every stored event reaches the live
+ * subscriptions after its commit, whichever process or node committed it. Ephemeral events are never
+ * stored, so they enter here directly.
+ */
+export class Fanout {
+  constructor(private readonly live: LiveSubscriptions) {}
+
+  /** Subscribes to the store's feed; returns the unsubscribe function. */
+  follow(store: StoragePort): () => void {
+    return store.onChange((change) => this.onChange(change));
+  }
+
+  private onChange(change: CommittedChange): void {
+    for (const { json } of change.stored) this.live.publish(JSON.parse(json) as NostrEvent, json);
+  }
+
+  ephemeral(event: NostrEvent, json: string): void {
+    this.live.publish(event, json);
+  }
+}

@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { COLLECTION_KINDS, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../powr/types.js';
+import { mayRead, type Viewers } from '../powr/privacy.js';
+import { addressKey, kindClass, type NostrEvent } from '../protocol/event.js';
+import type { Bundle, BundleRoot, CommittedChange, StoragePort } from './port.js';
+import { PriorityCache, type CacheStats } from './priority-cache.js';
+
+/** A bundle ready to serve: its HTTP body and ETag built once. */
+export interface ServedBundle extends Bundle {
+  body: string;
+  etag: string;
+}
+
+const REFERRER_KINDS = new Set([TEMPLATE_KIND, RECORD_KIND, LEGACY_RECORD_KIND, ...COLLECTION_KINDS]);
+
+function served(bundle: Bundle): ServedBundle {
+  const body = `{"root":${bundle.root},"events":[${bundle.events.join(',')}],"missing":${JSON.stringify(bundle.missing)}}`;
+  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+  return { ...bundle, body, etag };
+}
+
+/**
+ * Pre-resolved bundles for sessions and HTTP: resolved by the storage port (a reader thread), kept
+ * in a byte-sized cache that protects frequently requested bundles, and dropped as soon as the
+ * change feed reports a change to any member.
+ */
+export class BundleCache {
+  private readonly cache: PriorityCache<ServedBundle> | undefined;
+  /** Commits seen so far: a bundle resolved while one arrived may predate it, and is not cached. */
+  private commits = 0;
+
+  constructor(private readonly store: StoragePort, cacheBytes: number) {
+    if (cacheBytes > 0) this.cache = new PriorityCache<ServedBundle>(cacheBytes);
+  }
+
+  /** Restores the access counts saved by an earlier run, so priorities survive restarts. */
+  async restoreCounts(): Promise<void> {
+    if (this.cache) this.cache.restoreCounts(await this.store.loadCacheCounts());
+  }
+
+  saveCounts(now: number): Promise<void> {
+    return this.cache ? this.store.saveCacheCounts(this.cache.accessCounts(), now) : Promise.resolve();
+  }
+
+  /** Feed subscriber: drops every bundle a commit may have made stale. */
+  readonly onChange = (change: CommittedChange): void => {
+    this.commits++;
+    if (!this.cache) return;
+    if (change.external) {
+      this.cache.clear();
+      return;
+    }
+    this.cache.invalidate([...change.addresses, ...change.removed.map((id) => `id:${id}`)]);
+  };
+
+  stats(): CacheStats | undefined {
+    return this.cache?.stats();
+  }
+
+  /**
+   * The bundle rooted at an address or event id; undefined when the root is not stored. In privacy
+   * mode (`viewers` given) workout records the viewers may not read are left out, and a bundle rooted
+   * at one does not exist for them.
+   */
+  async get(root: BundleRoot, now: number, viewers?: Viewers): Promise<ServedBundle | undefined> {
+    const bundle = await this.cached(root, now);
+    if (!bundle || !viewers || !bundle.hasPrivate) return bundle;
+    const readable = (json: string) => mayRead(JSON.parse(json) as NostrEvent, viewers);
+    if (!readable(bundle.root)) return undefined;
+    const events = bundle.events.filter(readable);
+    return events.length === bundle.events.length ? bundle : served({ ...bundle, events });
+  }
+
+  private async cached(root: BundleRoot, now: number): Promise<ServedBundle | undefined> {
+    const key = 'address' in root ? `a:${root.address}` : `id:${root.id}`;
+    const hit = this.cache?.get(key);
+    if (hit) return hit;
+    const commitsBefore = this.commits;
+    const resolved = await this.store.bundle(root, now);
+    if (!resolved) return undefined;
+    const bundle = served(resolved);
+    if (this.commits === commitsBefore) this.cache?.set(key, bundle, bundle.body.length, bundle.dependsOn);
+    return bundle;
+  }
+
+  /** The events a template, record or collection references, for REQs with `"resolve": true`. */
+  async referencedEvents(event: NostrEvent, now: number, viewers?: Viewers): Promise<string[]> {
+    if (!REFERRER_KINDS.has(event.kind)) return [];
+    const root = kindClass(event.kind) === 'addressable' ? { address: `${event.kind}:${event.pubkey}:${addressKey(event)}` } : { id: event.id };
+    return (await this.get(root, now, viewers))?.events ?? [];
+  }
+}

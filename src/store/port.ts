@@ -1,0 +1,128 @@
+import type { Filter } from '../protocol/filter.js';
+import type { Viewers } from '../powr/privacy.js';
+import type { Flag, PowrRecord } from '../powr/types.js';
+
+/**
+ * The storage port: everything the relay, the web catalogue and the CLI ask of storage, asynchronous
+ * and backend-neutral. The SQLite backend (src/store/sqlite/) answers it from a writer thread and a
+ * pool of reader threads; test/storage-port.test.ts is the suite a second backend must pass too.
+ */
+
+/** An event that passed verification, as its canonical JSON, with its NIP-101e record and flags. */
+export interface VerifiedEvent {
+  json: string;
+  record: PowrRecord | null;
+  flags: Flag[];
+}
+
+export type WriteOutcome =
+  | { status: 'stored'; seq: number }
+  /** Accepted (OK true) but nothing changed. */
+  | { status: 'duplicate'; message: string }
+  /** Refused (OK false). */
+  | { status: 'rejected'; message: string };
+
+export interface QueryOptions {
+  /** Privacy mode: who is asking (workout records are filtered to what they may read). */
+  viewers?: Viewers;
+  /** Stop with QueryTimeout after this long. */
+  timeoutMs?: number;
+}
+
+/** A read ran out of its time budget. */
+export class QueryTimeout extends Error {
+  constructor() {
+    super('query ran out of time');
+  }
+}
+
+/**
+ * What one commit changed: the committed-change feed. Live fan-out, bundle-cache invalidation,
+ * search and metrics subscribe to it; nothing else reaches the live index.
+ */
+export interface CommittedChange {
+  /** Stored events in commit order, with their sequence numbers. */
+  stored: { seq: number; json: string }[];
+  /** Ids of events that left the store (replaced, deleted, expired, pruned). */
+  removed: string[];
+  /** Addresses (`kind:pubkey:d`) whose current version changed or vanished. */
+  addresses: string[];
+  /** The highest sequence number committed so far. */
+  lastSeq: number;
+  /**
+   * Committed by another process (an import, a prune): its stored events are known by sequence
+   * number, but not what it removed, so caches built from the database must be dropped whole.
+   */
+  external: boolean;
+  /** This process's write transaction, for metrics: events in it and seconds to apply and commit. */
+  batch?: { events: number; seconds: number };
+}
+
+export type BundleRoot = { address: string } | { id: string };
+
+/** A root event and every event it needs, resolved by the relay: one round trip for a client. */
+export interface Bundle {
+  root: string;
+  events: string[];
+  missing: string[];
+  /** Whether any of its events may be private (privacy mode must look closer). */
+  hasPrivate: boolean;
+  /** Addresses and `id:<hex>` keys whose change makes this bundle stale. */
+  dependsOn: string[];
+}
+
+export interface ExportOptions {
+  kinds?: number[];
+  authors?: string[];
+  since?: number;
+  until?: number;
+}
+
+export interface StoreStats {
+  events: number;
+  bytes: number;
+  byKind: { kind: number; n: number }[];
+  flags: { code: string; n: number }[];
+  templates: number;
+  incompleteTemplates: number;
+  exercises: number;
+  records: number;
+}
+
+export interface CheckReport {
+  integrity: string;
+  /** Processed tables that differ from a rebuild from the raw events. */
+  differing: string[];
+}
+
+export interface StoragePort {
+  /** Stores one event; resolves once the transaction holding it has committed. */
+  write(event: VerifiedEvent): Promise<WriteOutcome>;
+  has(id: string): Promise<boolean>;
+  /** Stored events matching any filter (each with its own limit), newest first, as JSON. */
+  query(filters: readonly Filter[], now: number, options?: QueryOptions): Promise<string[]>;
+  /** NIP-45: distinct stored events matching any filter. */
+  count(filters: readonly Filter[], now: number, options?: QueryOptions): Promise<number>;
+  /** The bundle rooted at an address or id, unfiltered; undefined when the root is not stored. */
+  bundle(root: BundleRoot, now: number): Promise<Bundle | undefined>;
+  /** Stored events in storage order after `afterSeq`, at most `limit`; `lastSeq` resumes the walk. */
+  exportPage(options: ExportOptions, now: number, afterSeq: number, limit: number): Promise<{ events: string[]; lastSeq: number }>;
+  stats(): Promise<StoreStats>;
+  /** Deletes expired events (NIP-40); resolves with how many. */
+  purgeExpired(now: number): Promise<number>;
+  /** Retention: deletes events of `kind` created before `before`; resolves with how many. */
+  prune(kind: number, before: number): Promise<number>;
+  rebuildProcessed(): Promise<void>;
+  check(): Promise<CheckReport>;
+  backup(target: string): Promise<void>;
+  vacuum(): Promise<void>;
+  /** Bounds the write-ahead log. */
+  checkpoint(): Promise<void>;
+  loadCacheCounts(): Promise<[string, number][]>;
+  saveCacheCounts(counts: [string, number][], now: number): Promise<void>;
+  /** Subscribes to the committed-change feed; returns the unsubscribe function. */
+  onChange(listener: (change: CommittedChange) => void): () => void;
+  /** Waits for every write handed over so far to be committed. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}

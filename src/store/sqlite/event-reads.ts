@@ -1,0 +1,150 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
+import type { Filter } from '../../protocol/filter.js';
+import type { Viewers } from '../../powr/privacy.js';
+import { QueryTimeout, type ExportOptions, type QueryOptions } from '../port.js';
+import { planFilter, splitForTimeOrder } from './planner.js';
+
+interface Row {
+  seq: number;
+  created_at: number;
+  id: Buffer;
+  json: string;
+}
+
+const blob = (hex: string) => Buffer.from(hex, 'hex');
+
+/** Newest first; equal timestamps by lowest id (NIP-01). */
+function newestFirst(a: Row, b: Row): number {
+  return b.created_at - a.created_at || Buffer.compare(a.id, b.id);
+}
+
+/**
+ * The reads that serve REQ, COUNT, duplicate checks and export, on one connection (a reader
+ * thread's). Every filter query is planned onto a chosen index (planner.ts) and runs under a time
+ * budget enforced inside SQLite.
+ */
+export class EventReads {
+  private readonly statements = new LRUCache<string, Statement>({ max: 500 });
+  private readonly hasId: Statement;
+  private deadline = Infinity;
+
+  constructor(private readonly db: Database) {
+    let rows = 0;
+    // Checking the clock on every row would cost more than the rows; every 256th is within 0.1 ms.
+    // Its argument (the driving row) only ties it to the loop over rows; the arity comes from it.
+    db.function('powr_budget', { deterministic: false }, (_row: unknown) => {
+      if ((++rows & 255) === 0 && performance.now() > this.deadline) throw new QueryTimeout();
+      return 1;
+    });
+    this.hasId = db.prepare('SELECT 1 FROM nostr_events WHERE id = ?').pluck();
+  }
+
+  has(id: string): boolean {
+    return this.hasId.get(blob(id)) !== undefined;
+  }
+
+  private statement(sql: string): Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  private rowsFor(f: Filter, now: number, viewers: Viewers | undefined): Row[] {
+    if (f.matchesNothing || f.limit === 0) return [];
+    const parts = splitForTimeOrder(f);
+    if (parts.length === 1) return this.newestRows(f, now, viewers);
+    const bySeq = new Map<number, Row>();
+    for (const part of parts) for (const row of this.newestRows(part, now, viewers)) bySeq.set(row.seq, row);
+    return [...bySeq.values()].sort(newestFirst).slice(0, f.limit);
+  }
+
+  /** The newest `limit` rows of one filter, from one planned query. */
+  private newestRows(f: Filter, now: number, viewers: Viewers | undefined): Row[] {
+    const plan = planFilter(f, now, viewers);
+    const select = `SELECT e.seq, e.created_at, e.id, e.json FROM ${plan.from} ORDER BY ${plan.orderBy}`;
+    if (!plan.mayRepeat) return this.statement(`${select} LIMIT ?`).all(...plan.params, f.limit) as Row[];
+    // A tag-driven join repeats an event once per matching tag, so count distinct events and stop
+    // once the limit is reached; rows arrive in final order.
+    const rows: Row[] = [];
+    const seen = new Set<number>();
+    for (const row of this.statement(select).iterate(...plan.params) as IterableIterator<Row>) {
+      if (seen.has(row.seq)) continue;
+      seen.add(row.seq);
+      rows.push(row);
+      if (rows.length >= f.limit) break;
+    }
+    return rows;
+  }
+
+  /**
+   * Stored events matching any of the filters, each filter with its own limit, de-duplicated,
+   * newest first with ties broken by lowest id. Returns the JSON to send.
+   */
+  query(filters: readonly Filter[], now: number, options: QueryOptions = {}): string[] {
+    return this.withinBudget(options.timeoutMs, () => {
+      if (filters.length === 1) return this.rowsFor(filters[0]!, now, options.viewers).map((r) => r.json);
+      const bySeq = new Map<number, Row>();
+      for (const f of filters) for (const row of this.rowsFor(f, now, options.viewers)) bySeq.set(row.seq, row);
+      return [...bySeq.values()].sort(newestFirst).map((r) => r.json);
+    });
+  }
+
+  /** NIP-45: distinct stored events matching any filter (limits do not apply). */
+  count(filters: readonly Filter[], now: number, options: QueryOptions = {}): number {
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    for (const f of filters) {
+      if (f.matchesNothing) continue;
+      const plan = planFilter(f, now, options.viewers);
+      parts.push(`SELECT e.seq FROM ${plan.from}`);
+      params.push(...plan.params);
+    }
+    if (parts.length === 0) return 0;
+    const sql = `SELECT COUNT(DISTINCT seq) FROM (${parts.join(' UNION ALL ')})`;
+    return this.withinBudget(options.timeoutMs, () => this.statement(sql).pluck().get(...params) as number);
+  }
+
+  /**
+   * Runs a read with a time budget. The planner puts powr_budget() on every row the driving index
+   * yields, so even a scan that returns nothing is stopped: the statement throws QueryTimeout.
+   */
+  private withinBudget<T>(timeoutMs: number | undefined, read: () => T): T {
+    if (timeoutMs === undefined) return read();
+    this.deadline = performance.now() + timeoutMs;
+    try {
+      return read();
+    } finally {
+      this.deadline = Infinity;
+    }
+  }
+
+  /**
+   * A page of `powr-relay export`: stored events in storage order (seq), the one order every event
+   * has; an export reads most of the table anyway, so no filter index would save work.
+   */
+  exportPage(options: ExportOptions, now: number, afterSeq: number, limit: number): { events: string[]; lastSeq: number } {
+    const where: string[] = ['seq > ?', '(expires_at IS NULL OR expires_at > ?)'];
+    const params: unknown[] = [afterSeq, now];
+    const inList = (column: string, values: unknown[]) => {
+      where.push(`${column} IN (${values.map(() => '?').join(',')})`);
+      params.push(...values);
+    };
+    if (options.kinds) inList('kind', options.kinds);
+    if (options.authors) inList('pubkey', options.authors.map(blob));
+    if (options.since !== undefined) {
+      where.push('created_at >= ?');
+      params.push(options.since);
+    }
+    if (options.until !== undefined) {
+      where.push('created_at <= ?');
+      params.push(options.until);
+    }
+    const rows = this.statement(`SELECT seq, json FROM nostr_events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`)
+      .all(...params, limit) as { seq: number; json: string }[];
+    return { events: rows.map((r) => r.json), lastSeq: rows.length > 0 ? rows[rows.length - 1]!.seq : afterSeq };
+  }
+}

@@ -1,0 +1,40 @@
+import type { Database } from 'better-sqlite3';
+import type { CheckReport } from '../port.js';
+import type { PowrTables } from './powr-tables.js';
+
+/** The writer thread's maintenance: integrity and processed-table checks, VACUUM, checkpoints, cache counts. */
+export class Maintenance {
+  private readonly saveCount;
+
+  constructor(
+    private readonly db: Database,
+    private readonly powr: PowrTables,
+  ) {
+    this.saveCount = db.prepare(`INSERT INTO cache_metadata (content_id, content_type, access_count, last_accessed)
+      VALUES (?, 'bundle', ?, ?)
+      ON CONFLICT (content_id) DO UPDATE SET access_count = excluded.access_count, last_accessed = excluded.last_accessed
+      WHERE access_count <> excluded.access_count`);
+  }
+
+  /** SQLite's integrity check, and the processed tables against a rebuild from the raw events. */
+  check(): CheckReport {
+    const integrity = this.db.pragma('integrity_check', { simple: true }) as string;
+    return { integrity, differing: this.powr.differencesFromRebuild() };
+  }
+
+  /** Rewrites the file without free pages (holds the write lock while it runs). */
+  vacuum(): void {
+    this.db.exec('VACUUM');
+    this.checkpoint();
+  }
+
+  /** Copies the write-ahead log into the database and truncates it. */
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /** Access counts of cached bundles, so cache priorities survive restarts; call inside a transaction. */
+  saveCacheCounts(counts: readonly [string, number][], now: number): void {
+    for (const [key, n] of counts) this.saveCount.run(key, n, now);
+  }
+}

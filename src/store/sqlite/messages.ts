@@ -1,0 +1,62 @@
+import type { Filter } from '../../protocol/filter.js';
+import type {
+  BundleRoot,
+  CommittedChange,
+  ExportOptions,
+  QueryOptions,
+  VerifiedEvent,
+  WriteOutcome,
+} from '../port.js';
+
+/**
+ * The typed messages between the main thread and the SQLite threads. Events cross as their JSON
+ * text (with the worker-built NIP-101e record), never as structured clones of parsed events.
+ */
+
+/** What a thread needs to open its connection. */
+export interface ThreadOptions {
+  path: string;
+  /** Writer only: most events in one transaction. */
+  batchSize: number;
+}
+
+/** Maintenance the writer runs in its own transactions; each answers with a `done`. */
+export type WriterTask =
+  | { op: 'purgeExpired'; now: number }
+  | { op: 'prune'; kind: number; before: number }
+  | { op: 'rebuild' }
+  | { op: 'check' }
+  | { op: 'vacuum' }
+  | { op: 'checkpoint' }
+  | { op: 'saveCacheCounts'; counts: [string, number][]; now: number };
+
+export type ToWriter =
+  | { type: 'write'; events: { ref: number; event: VerifiedEvent }[] }
+  | { type: 'task'; ref: number; task: WriterTask }
+  | { type: 'close' };
+
+export type FromWriter =
+  | { type: 'ready'; lastSeq: number }
+  /** Startup failed (the database cannot be opened); the thread exits. */
+  | { type: 'fatal'; message: string }
+  /** A write transaction committed: its events' outcomes and the change feed entry, in one message. */
+  | { type: 'committed'; results: { ref: number; outcome: WriteOutcome }[]; change: CommittedChange | undefined }
+  /** A change not caused by a write: another process's commits, or maintenance (purge, prune). */
+  | { type: 'change'; change: CommittedChange }
+  | { type: 'done'; ref: number; result?: unknown; error?: string }
+  | { type: 'closed' };
+
+export type ReadRequest =
+  | { op: 'query'; filters: readonly Filter[]; now: number; options: QueryOptions }
+  | { op: 'count'; filters: readonly Filter[]; now: number; options: QueryOptions }
+  | { op: 'has'; id: string }
+  | { op: 'bundle'; root: BundleRoot; now: number }
+  | { op: 'exportPage'; options: ExportOptions; now: number; afterSeq: number; limit: number }
+  | { op: 'stats' }
+  | { op: 'loadCacheCounts' }
+  | { op: 'backup'; target: string };
+
+export type ReadResult =
+  | { ok: true; value: unknown }
+  /** `timeout`: the read ran out of its time budget; `failed`: anything else (the message says what). */
+  | { ok: false; error: 'timeout' | 'failed'; message: string };

@@ -1,0 +1,65 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { databaseBytes } from './database.js';
+import { openReadConnection } from './database.js';
+import { BundleReads } from './bundles.js';
+import { EventReads } from './event-reads.js';
+import type { ReadRequest, ReadResult, ThreadOptions } from './messages.js';
+import { QueryTimeout, type StoreStats } from '../port.js';
+
+/**
+ * A reader thread: one read-only connection answering REQ, COUNT, duplicate checks, bundles, export
+ * pages, stats and backups, so reads run beside each other and beside the writer (WAL snapshots).
+ */
+
+const options = workerData as ThreadOptions;
+const db = openReadConnection(options.path);
+const events = new EventReads(db);
+const bundles = new BundleReads(db);
+const count = (sql: string) => db.prepare(sql).pluck().get() as number;
+
+function stats(): StoreStats {
+  const byKind = db.prepare('SELECT kind, COUNT(*) AS n FROM nostr_events GROUP BY kind ORDER BY n DESC').all() as StoreStats['byKind'];
+  return {
+    events: byKind.reduce((a, k) => a + k.n, 0),
+    bytes: databaseBytes(options.path),
+    byKind,
+    flags: db.prepare('SELECT code, COUNT(*) AS n FROM event_flags GROUP BY code ORDER BY n DESC').all() as StoreStats['flags'],
+    templates: count('SELECT COUNT(*) FROM templates'),
+    incompleteTemplates: count(`SELECT COUNT(DISTINCT m.referrer_seq) FROM missing_dependencies m
+      JOIN templates t ON t.event_seq = m.referrer_seq`),
+    exercises: count('SELECT COUNT(*) FROM exercises'),
+    records: count('SELECT COUNT(*) FROM workout_records'),
+  };
+}
+
+async function answer(request: ReadRequest): Promise<unknown> {
+  switch (request.op) {
+    case 'query':
+      return events.query(request.filters, request.now, request.options);
+    case 'count':
+      return events.count(request.filters, request.now, request.options);
+    case 'has':
+      return events.has(request.id);
+    case 'bundle':
+      return bundles.get(request.root, request.now);
+    case 'exportPage':
+      return events.exportPage(request.options, request.now, request.afterSeq, request.limit);
+    case 'stats':
+      return stats();
+    case 'loadCacheCounts':
+      return (db.prepare("SELECT content_id, access_count FROM cache_metadata WHERE content_type = 'bundle'").raw().all()) as [string, number][];
+    case 'backup':
+      await db.backup(request.target);
+      return undefined;
+  }
+}
+
+parentPort!.on('message', ({ id, request }: { id: number; request: ReadRequest }) => {
+  const reply = (result: ReadResult) => parentPort!.postMessage({ id, result });
+  answer(request).then(
+    (value) => reply({ ok: true, value }),
+    (err: unknown) => reply(err instanceof QueryTimeout
+      ? { ok: false, error: 'timeout', message: err.message }
+      : { ok: false, error: 'failed', message: (err as Error).message }),
+  );
+});

@@ -1,0 +1,257 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { Filter } from '../../protocol/filter.js';
+import { WorkerPool } from '../../workers/pool.js';
+import {
+  QueryTimeout,
+  type Bundle,
+  type BundleRoot,
+  type CheckReport,
+  type CommittedChange,
+  type ExportOptions,
+  type QueryOptions,
+  type StoragePort,
+  type StoreStats,
+  type VerifiedEvent,
+  type WriteOutcome,
+} from '../port.js';
+import { DatabaseOpenError } from './database.js';
+import type { FromWriter, ReadRequest, ReadResult, ThreadOptions, ToWriter, WriterTask } from './messages.js';
+
+export interface SqliteStorageOptions {
+  path: string;
+  /** Reader threads; 0: one per CPU core. */
+  readers: number;
+  /** Most events in one write transaction. */
+  batchSize: number;
+  log: Logger;
+}
+
+interface Waiting<T> {
+  resolve: (value: T) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The SQLite backend of the storage port, seen from the main thread: a writer thread owning the only
+ * write connection, a pool of reader threads, and the committed-change feed the writer posts.
+ */
+export class SqliteStorage implements StoragePort {
+  private writer!: Worker;
+  private readers!: WorkerPool<ReadRequest, ReadResult>;
+  private readonly listeners = new Set<(change: CommittedChange) => void>();
+  private readonly writes = new Map<number, Waiting<WriteOutcome>>();
+  private readonly tasks = new Map<number, Waiting<unknown>>();
+  private outbox: { ref: number; event: VerifiedEvent }[] = [];
+  private nextRef = 0;
+  private drained: (() => void)[] = [];
+  private closed: (() => void) | undefined;
+  private stopping = false;
+
+  private constructor(private readonly options: SqliteStorageOptions) {}
+
+  /** Opens (creating and migrating) the database; rejects with DatabaseOpenError when it cannot. */
+  static async open(options: SqliteStorageOptions): Promise<SqliteStorage> {
+    const storage = new SqliteStorage(options);
+    await storage.startWriter();
+    const threadOptions: ThreadOptions = { path: options.path, batchSize: options.batchSize };
+    storage.readers = new WorkerPool<ReadRequest, ReadResult>(
+      new URL('./reader-thread.js', import.meta.url), options.readers || availableParallelism(), threadOptions, options.log,
+    );
+    return storage;
+  }
+
+  get readerThreads(): number {
+    return this.readers.size;
+  }
+
+  /** Reads waiting for or running on reader threads. */
+  get pendingReads(): number {
+    return this.readers.queued;
+  }
+
+  private startWriter(): Promise<void> {
+    const threadOptions: ThreadOptions = { path: this.options.path, batchSize: this.options.batchSize };
+    const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions });
+    this.writer = writer;
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      writer.on('message', (message: FromWriter) => {
+        if (message.type === 'ready') {
+          ready = true;
+          resolve();
+        } else if (message.type === 'fatal') {
+          reject(new DatabaseOpenError(message.message));
+        } else {
+          this.fromWriter(message);
+        }
+      });
+      writer.on('error', (err) => {
+        if (!ready) reject(err);
+        else this.options.log.error({ err }, 'writer thread failed');
+      });
+      writer.on('exit', (code) => {
+        if (!ready || this.stopping) return;
+        // Whatever it had not committed is lost to its callers, never acknowledged: fail them and
+        // start a new writer on the same database.
+        this.options.log.error({ code }, 'writer thread exited; starting a new one');
+        const failure = new Error('the writer thread stopped');
+        for (const w of [...this.writes.values(), ...this.tasks.values()]) w.reject(failure);
+        this.writes.clear();
+        this.tasks.clear();
+        this.startWriter().catch((err: unknown) => this.options.log.fatal({ err }, 'writer thread cannot restart'));
+      });
+    });
+  }
+
+  private fromWriter(message: FromWriter): void {
+    switch (message.type) {
+      case 'committed':
+        // The feed first: live subscribers get an event no later than its publisher gets OK.
+        if (message.change) this.emit(message.change);
+        for (const { ref, outcome } of message.results) {
+          this.writes.get(ref)?.resolve(outcome);
+          this.writes.delete(ref);
+        }
+        if (this.writes.size === 0 && this.outbox.length === 0) for (const done of this.drained.splice(0)) done();
+        break;
+      case 'change':
+        this.emit(message.change);
+        break;
+      case 'done': {
+        const task = this.tasks.get(message.ref);
+        this.tasks.delete(message.ref);
+        if (message.error !== undefined) task?.reject(new Error(message.error));
+        else task?.resolve(message.result);
+        break;
+      }
+      case 'closed':
+        this.closed?.();
+        break;
+    }
+  }
+
+  private emit(change: CommittedChange): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.options.log.error({ err }, 'change feed subscriber failed');
+      }
+    }
+  }
+
+  private post(message: ToWriter): void {
+    this.writer.postMessage(message);
+  }
+
+  write(event: VerifiedEvent): Promise<WriteOutcome> {
+    if (this.stopping) return Promise.reject(new Error('storage is closed'));
+    const ref = this.nextRef++;
+    // Events handed over in one turn of the event loop cross to the writer in one message.
+    if (this.outbox.length === 0) queueMicrotask(() => this.sendOutbox());
+    this.outbox.push({ ref, event });
+    return new Promise((resolve, reject) => this.writes.set(ref, { resolve, reject }));
+  }
+
+  private sendOutbox(): void {
+    const events = this.outbox;
+    this.outbox = [];
+    if (events.length > 0) this.post({ type: 'write', events });
+  }
+
+  private task<T>(task: WriterTask): Promise<T> {
+    const ref = this.nextRef++;
+    return new Promise<T>((resolve, reject) => {
+      this.tasks.set(ref, { resolve: resolve as (v: unknown) => void, reject });
+      this.post({ type: 'task', ref, task });
+    });
+  }
+
+  private async read<T>(request: ReadRequest): Promise<T> {
+    const result = await this.readers.run(request);
+    if (result.ok) return result.value as T;
+    throw result.error === 'timeout' ? new QueryTimeout() : new Error(result.message);
+  }
+
+  has(id: string): Promise<boolean> {
+    return this.read({ op: 'has', id });
+  }
+
+  query(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<string[]> {
+    return this.read({ op: 'query', filters, now, options });
+  }
+
+  count(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<number> {
+    return this.read({ op: 'count', filters, now, options });
+  }
+
+  bundle(root: BundleRoot, now: number): Promise<Bundle | undefined> {
+    return this.read({ op: 'bundle', root, now });
+  }
+
+  exportPage(options: ExportOptions, now: number, afterSeq: number, limit: number): Promise<{ events: string[]; lastSeq: number }> {
+    return this.read({ op: 'exportPage', options, now, afterSeq, limit });
+  }
+
+  stats(): Promise<StoreStats> {
+    return this.read({ op: 'stats' });
+  }
+
+  loadCacheCounts(): Promise<[string, number][]> {
+    return this.read({ op: 'loadCacheCounts' });
+  }
+
+  backup(target: string): Promise<void> {
+    return this.read({ op: 'backup', target });
+  }
+
+  purgeExpired(now: number): Promise<number> {
+    return this.task({ op: 'purgeExpired', now });
+  }
+
+  prune(kind: number, before: number): Promise<number> {
+    return this.task({ op: 'prune', kind, before });
+  }
+
+  rebuildProcessed(): Promise<void> {
+    return this.task({ op: 'rebuild' });
+  }
+
+  check(): Promise<CheckReport> {
+    return this.task({ op: 'check' });
+  }
+
+  vacuum(): Promise<void> {
+    return this.task({ op: 'vacuum' });
+  }
+
+  checkpoint(): Promise<void> {
+    return this.task({ op: 'checkpoint' });
+  }
+
+  saveCacheCounts(counts: [string, number][], now: number): Promise<void> {
+    return this.task({ op: 'saveCacheCounts', counts, now });
+  }
+
+  onChange(listener: (change: CommittedChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  drain(): Promise<void> {
+    if (this.writes.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
+  }
+
+  /** Commits what is queued, checkpoints, and stops the threads. */
+  async close(): Promise<void> {
+    await this.drain();
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => (this.closed = resolve));
+    this.post({ type: 'close' });
+    await closed;
+    await Promise.all([this.readers.close(), this.writer.terminate()]);
+  }
+}

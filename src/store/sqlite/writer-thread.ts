@@ -1,0 +1,229 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Database } from 'better-sqlite3';
+import type { CommittedChange, VerifiedEvent, WriteOutcome } from '../port.js';
+import { openDatabase } from './database.js';
+import { EventWrites, type Applied } from './event-writes.js';
+import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
+import { Maintenance } from './maintenance.js';
+
+/**
+ * The writer thread: the only connection that writes. Events from every connection are committed
+ * together (group commit): whatever arrived while the previous transaction ran is the next batch,
+ * so a lone event commits at once and a busy writer fills its batches by itself. Each commit posts
+ * the events' outcomes with the change feed entry; a crash before COMMIT loses nothing acknowledged.
+ */
+
+/** How often an idle writer looks for commits by other processes (import, CLI). */
+const EXTERNAL_POLL_MS = 250;
+/** Most events of another process's commits carried in one feed message. */
+const EXTERNAL_PAGE = 1000;
+/** Removals per maintenance transaction, so a large purge never holds the write lock for long. */
+const REMOVE_PAGE = 1000;
+
+const options = workerData as ThreadOptions;
+const port = parentPort!;
+const post = (message: FromWriter) => port.postMessage(message);
+
+let db: Database;
+try {
+  db = openDatabase(options.path);
+} catch (err) {
+  post({ type: 'fatal', message: (err as Error).message });
+  process.exit(1);
+}
+const writes = new EventWrites(db);
+const maintenance = new Maintenance(db, writes.powr);
+/** The last sequence number published on the feed: every commit after it is news. */
+let fedSeq = writes.lastSeq();
+let dataVersion = db.pragma('data_version', { simple: true }) as number;
+
+interface Queued {
+  ref: number;
+  event: VerifiedEvent;
+}
+const queue: Queued[] = [];
+const tasks: { ref: number; task: WriterTask }[] = [];
+let scheduled = false;
+let closing = false;
+
+const emptyChange = (): CommittedChange => ({ stored: [], removed: [], addresses: [], lastSeq: fedSeq, external: false });
+
+/** Another process wrote: drop caches that may hold what it changed. */
+function noticeOtherWriters(): void {
+  const version = db.pragma('data_version', { simple: true }) as number;
+  if (version === dataVersion) return;
+  dataVersion = version;
+  writes.powr.forgetUncommitted();
+}
+
+/** Feeds other processes' commits (sequence numbers above fedSeq, up to `upTo`) as external changes. */
+function feedExternal(upTo: number): void {
+  while (fedSeq < upTo) {
+    const stored = writes.eventsAfter(fedSeq, upTo, EXTERNAL_PAGE);
+    const last = stored.length > 0 ? stored[stored.length - 1]!.seq : upTo;
+    fedSeq = stored.length < EXTERNAL_PAGE ? upTo : last;
+    post({ type: 'change', change: { stored, removed: [], addresses: [], lastSeq: fedSeq, external: true } });
+  }
+}
+
+/** Wraps a body in BEGIN IMMEDIATE … COMMIT; a rollback also drops caches that may hold its rows. */
+function inTransaction<T>(body: () => T): T {
+  const run = db.transaction(body).immediate;
+  try {
+    return run();
+  } catch (err) {
+    writes.powr.forgetUncommitted();
+    throw err;
+  }
+}
+
+/** Applies events in one transaction; sequence numbers continue from the stored counter. */
+function applyAll(batch: readonly Queued[], now: number): { outcomes: WriteOutcome[]; change: CommittedChange } {
+  return inTransaction(() => {
+    const counter = writes.lastSeq();
+    feedExternal(counter);
+    let seq = counter;
+    const change = emptyChange();
+    const outcomes = batch.map(({ event }) => {
+      const applied: Applied = writes.apply(event, seq + 1, now);
+      if (applied.stored) {
+        seq = applied.stored.seq;
+        change.stored.push(applied.stored);
+      }
+      change.removed.push(...applied.removed);
+      change.addresses.push(...applied.addresses);
+      return applied.outcome;
+    });
+    if (seq !== counter) writes.commitSeqs(seq);
+    change.lastSeq = seq;
+    return { outcomes, change };
+  });
+}
+
+function writeBatch(batch: Queued[]): void {
+  const now = Math.floor(Date.now() / 1000);
+  const started = performance.now();
+  let outcomes: WriteOutcome[];
+  let change: CommittedChange | undefined;
+  try {
+    ({ outcomes, change } = applyAll(batch, now));
+  } catch (err) {
+    // The whole batch rolled back. Retry each event in its own transaction so one bad event (or a
+    // bug it triggers) costs only its own OK; a savepoint per event would cost a fifth of the time.
+    console.error(`powr-relay writer: write transaction failed, retrying its events one by one: ${(err as Error).message}`);
+    change = emptyChange();
+    outcomes = batch.map((item) => {
+      try {
+        const one = applyAll([item], now);
+        change!.stored.push(...one.change.stored);
+        change!.removed.push(...one.change.removed);
+        change!.addresses.push(...one.change.addresses);
+        change!.lastSeq = one.change.lastSeq;
+        return one.outcomes[0]!;
+      } catch {
+        return { status: 'rejected', message: 'error: the event could not be stored' } as const;
+      }
+    });
+  }
+  if (change.stored.length + change.removed.length > 0) {
+    fedSeq = Math.max(fedSeq, change.lastSeq);
+    change.batch = { events: batch.length, seconds: (performance.now() - started) / 1000 };
+  } else {
+    change = undefined;
+  }
+  post({ type: 'committed', results: batch.map(({ ref }, i) => ({ ref, outcome: outcomes[i]! })), change });
+}
+
+/** Removes in pages, each its own transaction, feeding what went; returns how many. */
+function removeInPages(select: () => { id: string; address?: string }[]): number {
+  let total = 0;
+  for (;;) {
+    const removals = inTransaction(() => {
+      feedExternal(writes.lastSeq());
+      return select();
+    });
+    if (removals.length === 0) return total;
+    total += removals.length;
+    post({
+      type: 'change',
+      change: {
+        stored: [], removed: removals.map((r) => r.id), addresses: removals.flatMap((r) => (r.address ? [r.address] : [])),
+        lastSeq: fedSeq, external: false,
+      },
+    });
+  }
+}
+
+function runTask(task: WriterTask): unknown {
+  switch (task.op) {
+    case 'purgeExpired':
+      return removeInPages(() => writes.purgeExpired(task.now, REMOVE_PAGE));
+    case 'prune':
+      return removeInPages(() => writes.pruneKind(task.kind, task.before, REMOVE_PAGE));
+    case 'rebuild':
+      return inTransaction(() => writes.powr.rebuild());
+    case 'check':
+      return maintenance.check();
+    case 'vacuum':
+      return maintenance.vacuum();
+    case 'checkpoint':
+      return maintenance.checkpoint();
+    case 'saveCacheCounts':
+      return inTransaction(() => maintenance.saveCacheCounts(task.counts, task.now));
+  }
+}
+
+function flush(): void {
+  scheduled = false;
+  noticeOtherWriters();
+  if (queue.length > 0) writeBatch(queue.splice(0, options.batchSize));
+  else if (tasks.length > 0) {
+    const { ref, task } = tasks.shift()!;
+    try {
+      post({ type: 'done', ref, result: runTask(task) });
+    } catch (err) {
+      post({ type: 'done', ref, error: (err as Error).message });
+    }
+  }
+  if (queue.length > 0 || tasks.length > 0) schedule();
+  else if (closing) close();
+}
+
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  // setImmediate runs after every message already waiting on the port has been queued: the batch.
+  setImmediate(flush);
+}
+
+function close(): void {
+  clearInterval(poll);
+  maintenance.checkpoint();
+  db.close();
+  post({ type: 'closed' });
+  port.close();
+}
+
+const poll = setInterval(() => {
+  if (scheduled) return;
+  noticeOtherWriters();
+  feedExternal(writes.lastSeq());
+}, EXTERNAL_POLL_MS);
+
+port.on('message', (message: ToWriter) => {
+  switch (message.type) {
+    case 'write':
+      queue.push(...message.events);
+      break;
+    case 'task':
+      tasks.push({ ref: message.ref, task: message.task });
+      break;
+    case 'close':
+      closing = true;
+      if (!scheduled) close();
+      return;
+  }
+  schedule();
+});
+
+post({ type: 'ready', lastSeq: fedSeq });
