@@ -1,4 +1,5 @@
 import { firstTagValue, isHex64, parseAddress, type NostrEvent } from '../protocol/event.js';
+import { activityVerb, analyzeActivity } from './activity.js';
 import { isSetTypeWord } from './params.js';
 import {
   COLLECTION_KINDS,
@@ -152,7 +153,6 @@ function analyzeSets(e: NostrEvent, issues: Issues): SetRef[] {
   const sets: SetRef[] = [];
   const seen = new Map<string, number>();
   const exerciseTags = tagsNamed(e, 'exercise');
-  if (exerciseTags.length === 0) issues.add('reject', 'missing_exercise', 'no exercise tags');
   exerciseTags.forEach((tag, i) => {
     const position = i + 1;
     const where = `exercise tag ${position}`;
@@ -295,17 +295,29 @@ function analyzeCollection(e: NostrEvent, issues: Issues): Collection {
   return { type: 'collection', address: addressOf(e), title: firstTagValue(e, 'title') ?? firstTagValue(e, 'name') ?? null, members };
 }
 
-/** The POWR dialect of 1301 puts a coordinate in exercise[1]; RUNSTR and others do not. */
-function isPowrRecord(e: NostrEvent): boolean {
+/**
+ * POWR records and templates put a coordinate in exercise[1] (Amethyst's dialect test); RUNSTR
+ * records put a verb there, and other apps' 33402s have no exercise references at all.
+ */
+function referencesExercises(e: NostrEvent): boolean {
   return e.tags.some((t) => t[0] === 'exercise' && /^\d+:/.test(t[1] ?? ''));
+}
+
+function foreignTemplate(issues: Issues): null {
+  issues.add('strict', 'not_a_workout_template', 'kind 33402 without exercise references: not a NIP-101e workout template');
+  return null;
 }
 
 export function analyze(e: NostrEvent): Analysis {
   const issues = new Issues();
   let record: Analysis['record'] = null;
   if (e.kind === EXERCISE_KIND) record = analyzeExercise(e, issues);
-  else if (e.kind === TEMPLATE_KIND) record = analyzeTemplate(e, issues);
-  else if ((e.kind === RECORD_KIND || e.kind === LEGACY_RECORD_KIND) && isPowrRecord(e)) record = analyzeRecord(e, issues);
+  else if (e.kind === TEMPLATE_KIND) record = referencesExercises(e) ? analyzeTemplate(e, issues) : foreignTemplate(issues);
+  else if ((e.kind === RECORD_KIND || e.kind === LEGACY_RECORD_KIND) && referencesExercises(e)) record = analyzeRecord(e, issues);
+  else if (e.kind === RECORD_KIND) {
+    const verb = activityVerb(e);
+    if (verb !== undefined) record = analyzeActivity(e, verb);
+  }
   else if (COLLECTION_KINDS.includes(e.kind) && isPowrCollection(e)) record = analyzeCollection(e, issues);
   return { record, issues: issues.list };
 }
