@@ -2,6 +2,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore } from '../src/store/event-store.js';
 import { KG_PER_LB } from '../src/powr/units.js';
+import { WorkoutHistory } from '../src/store/workout-history.js';
 import { RawClient, signer, type Signer } from './helpers/client.js';
 import { startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
 import { EXAMPLES, LIB, PARTNER, RUNNER, USER } from './fixtures/nip101e-examples.js';
@@ -296,6 +297,46 @@ describe('units follow the exercise', () => {
     expect((setOf() as { distance_m: number }).distance_m).toBeCloseTo(18.288, 9);
     expect(await c.publish(exercise(['kg', 'meters', '0-10', 'enum'], 1774400100))).toEqual([true, '']);
     expect(setOf()).toEqual({ weight: 200, weight_unit: 'kg', weight_kg: 200, distance: 20, distance_unit: 'meters', distance_m: 20, rpe: null });
+  });
+});
+
+describe('history for charts and totals', () => {
+  const withHistory = <T>(relay: RunningRelay, read: (h: WorkoutHistory) => T): T => {
+    const db = new BetterSqlite3(relay.db, { readonly: true });
+    try {
+      return read(new WorkoutHistory(db));
+    } finally {
+      db.close();
+    }
+  };
+
+  it('charts a lifter\'s exercise in kg whatever the unit, and a rower\'s in metres and seconds', () => {
+    const swing = withHistory(compat, (h) => h.exerciseProgress(user.pubkey, exerciseAddress('russian-kettlebell-swing')));
+    expect(swing).toEqual([{ recordId: e15.id, at: 1774453800, sets: 3, reps: 45, topWeightKg: expect.closeTo(53 * KG_PER_LB, 9),
+      volumeKg: expect.closeTo(3 * 53 * 15 * KG_PER_LB, 9), distanceM: null, durationS: null }]);
+    const rowing = withHistory(strict, (h) => h.exerciseProgress(user.pubkey, exerciseAddress('rowing-erg')));
+    expect(rowing).toEqual([{ recordId: e15.id, at: 1774453800, sets: 3, reps: null, topWeightKg: null, volumeKg: null,
+      distanceM: 1500, durationS: 363 }]);
+  });
+
+  it('charts a runner\'s activities like a lifter\'s workouts, and totals both', () => {
+    expect(withHistory(compat, (h) => h.activityProgress(runner.pubkey, 'running'))).toEqual([
+      { recordId: e16.id, at: 1767600000, activity: 'running', distanceM: 5000, durationS: 1695, paceSPerKm: 339 },
+    ]);
+    expect(withHistory(compat, (h) => h.activityProgress(runner.pubkey)).map((p) => p.activity)).toEqual(['running', 'strength']);
+    expect(withHistory(compat, (h) => h.totals(runner.pubkey))).toEqual({ workouts: 0, activities: 2,
+      volumeKg: expect.closeTo(10 * (135 + 135 + 145) * KG_PER_LB, 9), distanceM: 5000, durationS: 1695 + 2530 });
+    expect(withHistory(compat, (h) => h.totals(user.pubkey))).toMatchObject({ workouts: 1, activities: 0, distanceM: 1500, durationS: 363 });
+  });
+
+  it('lists the set groups of superset and metcon templates', () => {
+    const [bp, br] = [exerciseAddress('barbell-bench-press'), exerciseAddress('barbell-row')];
+    expect(withHistory(compat, (h) => h.templateSetGroups(coord(33402, user.pubkey, 'bench-press-barbell-row-superset-1754006400000')))).toEqual([
+      { groupIndex: 1, setNumber: 1, exercises: [bp, br] }, { groupIndex: 2, setNumber: 2, exercises: [bp, br] },
+      { groupIndex: 3, setNumber: 3, exercises: [bp, br] },
+    ]);
+    expect(withHistory(compat, (h) => h.templateSetGroups(e14Address))).toEqual([{ groupIndex: 1, setNumber: 1,
+      exercises: ['rowing-erg', 'russian-kettlebell-swing', 'push-up'].map(exerciseAddress) }]);
   });
 });
 
