@@ -12,11 +12,18 @@ const NUMBER = /^\d+(\.\d+)?$/;
 const num = (v: string | undefined) => (v !== undefined && NUMBER.test(v.trim()) ? Number(v.trim()) : null);
 const tag = (e: NostrEvent, name: string) => e.tags.find((t) => t[0] === name);
 
+/**
+ * The dialect test (Amethyst's): POWR records and templates put a coordinate in exercise[1]; RUNSTR
+ * records put a verb there, and other apps' 33402s have no exercise references at all.
+ */
+export function referencesExercises(e: NostrEvent): boolean {
+  return e.tags.some((t) => t[0] === 'exercise' && /^\d+:/.test(t[1] ?? ''));
+}
+
 /** The activity verb of a RUNSTR-dialect record, or undefined when the event is not one. */
-export function activityVerb(e: NostrEvent): string | undefined {
-  const exercises = e.tags.filter((t) => t[0] === 'exercise');
-  if (exercises.length === 0 || exercises.some((t) => /^\d+:/.test(t[1] ?? ''))) return undefined;
-  const verb = exercises[0]![1]?.trim().toLowerCase();
+function activityVerb(e: NostrEvent): string | undefined {
+  if (referencesExercises(e)) return undefined;
+  const verb = e.tags.find((t) => t[0] === 'exercise')?.[1]?.trim().toLowerCase();
   return verb ? verb : undefined;
 }
 
@@ -38,7 +45,10 @@ function strengthSets(e: NostrEvent): ActivitySet[] {
   return Array.from({ length: count }, (_, i) => set(i + 1, weight?.[1], weight?.[2]));
 }
 
-export function analyzeActivity(e: NostrEvent, activity: string): Activity {
+/** A kind 1301 read as a RUNSTR/Amethyst activity; null when it is not in that dialect. */
+export function analyzeActivity(e: NostrEvent): Activity | null {
+  const activity = activityVerb(e);
+  if (activity === undefined) return null;
   const distanceTag = tag(e, 'distance');
   const distance = num(distanceTag?.[1]);
   const distanceUnit = distance === null ? null : (distanceTag?.[2]?.trim().toLowerCase() || null);

@@ -1,5 +1,5 @@
 import { firstTagValue, isHex64, parseAddress, type NostrEvent } from '../protocol/event.js';
-import { activityVerb, analyzeActivity } from './activity.js';
+import { analyzeActivity, referencesExercises } from './activity.js';
 import { isSetTypeWord } from './params.js';
 import {
   COLLECTION_KINDS,
@@ -312,14 +312,6 @@ function analyzeCollection(e: NostrEvent, issues: Issues): Collection {
   return { type: 'collection', address: addressOf(e), title: firstTagValue(e, 'title') ?? firstTagValue(e, 'name') ?? null, members };
 }
 
-/**
- * POWR records and templates put a coordinate in exercise[1] (Amethyst's dialect test); RUNSTR
- * records put a verb there, and other apps' 33402s have no exercise references at all.
- */
-function referencesExercises(e: NostrEvent): boolean {
-  return e.tags.some((t) => t[0] === 'exercise' && /^\d+:/.test(t[1] ?? ''));
-}
-
 function foreignTemplate(issues: Issues): null {
   issues.add('strict', 'not_a_workout_template', 'kind 33402 without exercise references: not a NIP-101e workout template');
   return null;
@@ -331,10 +323,7 @@ export function analyze(e: NostrEvent): Analysis {
   if (e.kind === EXERCISE_KIND) record = analyzeExercise(e, issues);
   else if (e.kind === TEMPLATE_KIND) record = referencesExercises(e) ? analyzeTemplate(e, issues) : foreignTemplate(issues);
   else if ((e.kind === RECORD_KIND || e.kind === LEGACY_RECORD_KIND) && referencesExercises(e)) record = analyzeRecord(e, issues);
-  else if (e.kind === RECORD_KIND) {
-    const verb = activityVerb(e);
-    if (verb !== undefined) record = analyzeActivity(e, verb);
-  }
+  else if (e.kind === RECORD_KIND) record = analyzeActivity(e);
   else if (COLLECTION_KINDS.includes(e.kind) && isPowrCollection(e)) record = analyzeCollection(e, issues);
   return { record, issues: issues.list };
 }

@@ -48,7 +48,7 @@ interface Schema {
 export class PowrTables {
   private readonly sql;
   private readonly deleteBySeq;
-  /** The exercise removed by a replacement in progress, to tell whether its format changed. */
+  /** The exercise removed by a replacement in progress, to tell whether its format or units changed. */
   private replaced: { address: string; format: string; format_units: string } | undefined;
   // Every record and template looks up each exercise it names twice (id and format); these caches
   // halve the writer's statements. Both may hold uncommitted rows, so a rollback must clear them.
