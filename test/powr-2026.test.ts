@@ -47,7 +47,7 @@ const flagsOf = (relay: RunningRelay, id: string) =>
 
 async function bundle(relay: RunningRelay, query: string) {
   const res = await fetch(`${relay.httpUrl}/api/bundle?${query}`);
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as { root: { id: string }; events: { id: string }[]; missing: string[] } };
 }
 
 let compat: RunningRelay;
@@ -93,7 +93,10 @@ describe('E11-E14: exercises in lbs and with distance/duration, superset and met
       { address: exerciseAddress('russian-kettlebell-swing'), format: '["weight","reps","rpe","set_type"]', format_units: '["lbs","count","0-10","enum"]' },
     ]);
     expect(flagsOf(strict, e11.id)).toEqual([]);
-    expect((await c.req('lbs', { kinds: [33401], '#d': ['russian-kettlebell-swing'], '#t': ['posterior'] })).map((e) => e.id)).toEqual([e11.id]);
+    for (const client of both()) {
+      expect((await client.req('lbs', { kinds: [33401], '#d': ['russian-kettlebell-swing'], '#t': ['posterior'] })).map((e) => e.id)).toEqual([e11.id]);
+      expect((await client.req('erg', { kinds: [33401], '#d': ['rowing-erg'], '#t': ['cardio'] })).map((e) => e.id)).toEqual([e12.id]);
+    }
   });
 
   it('E13 superset template: accepted in both modes (working is a set_type), sets grouped by set_number', async () => {
@@ -106,7 +109,7 @@ describe('E11-E14: exercises in lbs and with distance/duration, superset and met
       JOIN nostr_events e ON e.seq = s.template_seq WHERE e.id = ? ORDER BY s.position`, byId(e13.id));
     expect(sets.map((r) => [r.set_number, r.group_index])).toEqual([[1, 1], [1, 1], [2, 2], [2, 2], [3, 3], [3, 3]]);
     const b = await bundle(strict, `id=${e13.id}`);
-    expect(b.body.events.map((e: { id: string }) => e.id)).toEqual([bench.id, row.id]);
+    expect(b.body.events.map((e) => e.id)).toEqual([bench.id, row.id]);
     expect(b.body.missing).toEqual([]);
     for (const d of ['barbell-bench-press', 'barbell-row']) {
       expect((await c.req(`uses-${d}`, { kinds: [33402], '#exercise': [exerciseAddress(d)] })).map((e) => e.id)).toEqual([e13.id]);
@@ -129,7 +132,7 @@ describe('E11-E14: exercises in lbs and with distance/duration, superset and met
       JOIN nostr_events e ON e.seq = s.template_seq WHERE e.id = ? ORDER BY s.position`, byId(e14.id));
     expect(groups).toEqual([{ set_number: 1, group_index: 1 }, { set_number: 1, group_index: 1 }, { set_number: 1, group_index: 1 }]);
     const b = await bundle(compat, `a=${encodeURIComponent(e14Address)}`);
-    expect(b.body.events.map((e: { id: string }) => e.id)).toEqual([e12.id, e11.id, pushUp.id]);
+    expect(b.body.events.map((e) => e.id)).toEqual([e12.id, e11.id, pushUp.id]);
     for (const d of ['rowing-erg', 'russian-kettlebell-swing', 'push-up']) {
       expect((await s.req(`m-${d}`, { kinds: [33402], '#exercise': [exerciseAddress(d)] })).map((e) => e.id)).toContain(e14.id);
     }
@@ -163,7 +166,7 @@ describe('E15: the iOS record (template via a, no d, ms times, pr elements, part
     const expected = [e14.id, e12.id, e11.id, pushUp.id];
     for (const relay of [compat, strict]) {
       const b = await bundle(relay, `id=${e15.id}`);
-      expect(b.body.events.map((e: { id: string }) => e.id)).toEqual(expected);
+      expect(b.body.events.map((e) => e.id)).toEqual(expected);
       expect(b.body.missing).toEqual([]);
     }
     const resolved = await c.req('res', { kinds: [1301], authors: [user.pubkey], '#a': [e14Address], resolve: true },
@@ -198,7 +201,7 @@ describe('E15: the iOS record (template via a, no d, ms times, pr elements, part
     for (const r of [viaA, viaTemplate]) {
       const b = await bundle(compat, `id=${r.id}`);
       expect(b.body.missing).toEqual([]);
-      expect(b.body.events.map((e: { id: string }) => e.id)).toEqual([later.id, pushUp.id]);
+      expect(b.body.events.map((e) => e.id)).toEqual([later.id, pushUp.id]);
     }
     const linked = query<{ address: string }>(compat, `SELECT a.address FROM workout_records r JOIN addresses a ON a.id = r.template_id
       JOIN nostr_events e ON e.seq = r.event_seq WHERE e.pubkey = ?`, byId(author.pubkey));
