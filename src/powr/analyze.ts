@@ -1,4 +1,5 @@
 import { firstTagValue, isHex64, parseAddress, type NostrEvent } from '../protocol/event.js';
+import { analyzeActivity, referencesExercises } from './activity.js';
 import { isSetTypeWord } from './params.js';
 import {
   COLLECTION_KINDS,
@@ -152,7 +153,6 @@ function analyzeSets(e: NostrEvent, issues: Issues): SetRef[] {
   const sets: SetRef[] = [];
   const seen = new Map<string, number>();
   const exerciseTags = tagsNamed(e, 'exercise');
-  if (exerciseTags.length === 0) issues.add('reject', 'missing_exercise', 'no exercise tags');
   exerciseTags.forEach((tag, i) => {
     const position = i + 1;
     const where = `exercise tag ${position}`;
@@ -214,6 +214,27 @@ function analyzeTemplate(e: NostrEvent, issues: Issues): Template {
   };
 }
 
+/** The tags that link a record to its template: every `template` tag, and `a` tags naming a 33402. */
+function templateRefs(e: NostrEvent): { name: string; ref: string }[] {
+  return [
+    ...tagsNamed(e, 'template').map((t) => ({ name: 'template', ref: t[1] ?? '' })),
+    ...tagsNamed(e, 'a').map((t) => ({ name: 'a', ref: t[1] ?? '' })).filter((r) => r.ref.startsWith(`${TEMPLATE_KIND}:`)),
+  ];
+}
+
+function isTemplateAddress(ref: string): boolean {
+  const parsed = parseAddress(ref);
+  return parsed?.kind === TEMPLATE_KIND && parsed.d !== '';
+}
+
+/**
+ * The template a workout record follows: the first valid 33402 address of its `template` tags
+ * (powr_web), else of its `a` tags (2026 iOS design), as the processed tables and bundles have it.
+ */
+export function templateAddressOf(e: NostrEvent): string | null {
+  return templateRefs(e).find((r) => isTemplateAddress(r.ref))?.ref ?? null;
+}
+
 /** Unix seconds from a start/end value; 13-digit values are milliseconds (powr_web, iOS). */
 function timestamp(name: string, value: string | undefined, issues: Issues): number | null {
   if (!nonEmpty(value)) return null;
@@ -249,16 +270,12 @@ function analyzeRecord(e: NostrEvent, issues: Issues): WorkoutRecord {
     issues.add('reject', 'bad_completed', `completed tag: ${JSON.stringify(completedRaw)} is not "true" or "false"`);
   }
 
-  let templateAddress: string | null = null;
-  for (const name of ['template', 'a']) {
-    for (const tag of tagsNamed(e, name)) {
-      const ref = tag[1] ?? '';
-      if (name === 'a' && !ref.startsWith(`${TEMPLATE_KIND}:`)) continue;
-      const parsed = parseAddress(ref);
-      if (parsed?.kind === TEMPLATE_KIND && parsed.d !== '') templateAddress ??= ref;
-      else issues.add('strict', 'bad_template_ref', `${name} tag: ${JSON.stringify(ref)} is not a 33402:<64-hex pubkey>:<d> coordinate`);
+  for (const { name, ref } of templateRefs(e)) {
+    if (!isTemplateAddress(ref)) {
+      issues.add('strict', 'bad_template_ref', `${name} tag: ${JSON.stringify(ref)} is not a 33402:<64-hex pubkey>:<d> coordinate`);
     }
   }
+  const templateAddress = templateAddressOf(e);
   for (const tag of tagsNamed(e, 'pr')) {
     const parts = tag.length === 2 ? (tag[1] ?? '').split(',') : tag.slice(1);
     if (parts.length !== 3 || !parseAddress(parts[0]!) || !PR_METRICS.includes(parts[1]!)) {
@@ -295,17 +312,18 @@ function analyzeCollection(e: NostrEvent, issues: Issues): Collection {
   return { type: 'collection', address: addressOf(e), title: firstTagValue(e, 'title') ?? firstTagValue(e, 'name') ?? null, members };
 }
 
-/** The POWR dialect of 1301 puts a coordinate in exercise[1]; RUNSTR and others do not. */
-function isPowrRecord(e: NostrEvent): boolean {
-  return e.tags.some((t) => t[0] === 'exercise' && /^\d+:/.test(t[1] ?? ''));
+function foreignTemplate(issues: Issues): null {
+  issues.add('strict', 'not_a_workout_template', 'kind 33402 without exercise references: not a NIP-101e workout template');
+  return null;
 }
 
 export function analyze(e: NostrEvent): Analysis {
   const issues = new Issues();
   let record: Analysis['record'] = null;
   if (e.kind === EXERCISE_KIND) record = analyzeExercise(e, issues);
-  else if (e.kind === TEMPLATE_KIND) record = analyzeTemplate(e, issues);
-  else if ((e.kind === RECORD_KIND || e.kind === LEGACY_RECORD_KIND) && isPowrRecord(e)) record = analyzeRecord(e, issues);
+  else if (e.kind === TEMPLATE_KIND) record = referencesExercises(e) ? analyzeTemplate(e, issues) : foreignTemplate(issues);
+  else if ((e.kind === RECORD_KIND || e.kind === LEGACY_RECORD_KIND) && referencesExercises(e)) record = analyzeRecord(e, issues);
+  else if (e.kind === RECORD_KIND) record = analyzeActivity(e);
   else if (COLLECTION_KINDS.includes(e.kind) && isPowrCollection(e)) record = analyzeCollection(e, issues);
   return { record, issues: issues.list };
 }

@@ -1,4 +1,5 @@
 import type { Issue, SetRef } from './types.js';
+import { normalise, type Quantity } from './units.js';
 
 /** The format every POWR app publishes; used to read a set whose exercise the relay does not have. */
 export const DEFAULT_FORMAT = ['weight', 'reps', 'rpe', 'set_type'];
@@ -97,15 +98,43 @@ export function checkSetsAgainstFormats(
   return issues;
 }
 
-/** Numeric columns of a record set, read by the exercise's format (or the default POWR format). */
-export function setColumns(set: SetRef, format: readonly string[] | undefined) {
-  const read = readSet(set, format ?? DEFAULT_FORMAT);
+/** The units of DEFAULT_FORMAT: what POWR apps meant before exercises could say otherwise. */
+export const DEFAULT_UNITS = ['kg', 'count', '0-10', 'enum'];
+
+/**
+ * Columns of a record set, read by the exercise's format and units (or POWR's defaults while the
+ * exercise is unknown): each value as published with its unit, and weight, distance and duration
+ * also normalised to kilograms, metres and seconds.
+ */
+export function setColumns(set: SetRef, format: readonly string[] | undefined, units: readonly string[] | undefined) {
+  const known = format !== undefined;
+  const read = readSet(set, known ? format : DEFAULT_FORMAT);
+  const unitOf = (name: string) => {
+    const i = (known ? format : DEFAULT_FORMAT).indexOf(name);
+    return i < 0 ? null : ((known ? units : DEFAULT_UNITS)?.[i] ?? null);
+  };
   const num = (v: string | undefined) => (v !== undefined && NUMBER.test(v) ? Number(v) : null);
+  const quantity = (name: Quantity) => {
+    const value = num(read?.params[name]);
+    const unit = value === null ? null : unitOf(name);
+    return { value, unit, normalised: normalise(name, value, unit) };
+  };
+  const weight = quantity('weight');
+  const distance = quantity('distance');
+  const duration = quantity('duration');
   return {
     setNumber: read?.setNumber ?? null,
-    weight: num(read?.params.weight),
+    weight: weight.value,
     reps: num(read?.params.reps),
     rpe: num(read?.params.rpe),
     setType: read?.params.set_type ? read.params.set_type.toLowerCase() : null,
+    weightUnit: weight.unit,
+    distance: distance.value,
+    distanceUnit: distance.unit,
+    duration: duration.value,
+    durationUnit: duration.unit,
+    weightKg: weight.normalised,
+    distanceM: distance.normalised,
+    durationS: duration.normalised,
   };
 }

@@ -93,7 +93,38 @@ export interface Collection {
   members: string[];
 }
 
-export type PowrRecord = Exercise | Template | WorkoutRecord | Collection;
+/** One set of a RUNSTR strength workout (`weight_set` tags, or `sets` × `weight`). */
+export interface ActivitySet {
+  setNumber: number;
+  reps: number | null;
+  weight: number | null;
+  weightUnit: string | null;
+  weightKg: number | null;
+}
+
+/**
+ * A 1301 in the RUNSTR/Amethyst dialect (nip101e.md 7.3): an activity verb instead of exercise
+ * coordinates. Distances and durations are kept as published and normalised (metres, seconds).
+ */
+export interface Activity {
+  type: 'activity';
+  /** The verb in exercise[1], lower case (`running`, `cycling`, `strength`…). */
+  activity: string;
+  title: string | null;
+  /** workout_start_time, unix seconds. */
+  start: number | null;
+  durationS: number | null;
+  distance: number | null;
+  distanceUnit: string | null;
+  distanceM: number | null;
+  /** Seconds per kilometre, from distance and duration. */
+  paceSPerKm: number | null;
+  elevationGainM: number | null;
+  calories: number | null;
+  sets: ActivitySet[];
+}
+
+export type PowrRecord = Exercise | Template | WorkoutRecord | Collection | Activity;
 
 /** What the domain layer makes of one event: the typed record (if any) and what is wrong with it. */
 export interface Analysis {

@@ -16,6 +16,17 @@ export class Maintenance {
       WHERE access_count <> excluded.access_count`);
   }
 
+  /** Rebuilds the processed tables if a migration asked for it; returns whether it did. */
+  rebuildIfMarked(): boolean {
+    const marked = this.db.prepare("SELECT 1 FROM relay_state WHERE key = 'rebuild_processed'").pluck().get() !== undefined;
+    if (!marked) return false;
+    this.db.transaction(() => {
+      this.powr.rebuild();
+      this.db.prepare("DELETE FROM relay_state WHERE key = 'rebuild_processed'").run();
+    })();
+    return true;
+  }
+
   /** SQLite's integrity check, and the processed tables against a rebuild from the raw events. */
   check(): CheckReport {
     const integrity = this.db.pragma('integrity_check', { simple: true }) as string;

@@ -199,6 +199,49 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   INSERT INTO relay_state (key, value) VALUES ('last_seq', (SELECT coalesce(max(seq), 0) FROM nostr_events));
   `,
+  `
+  -- The 2026 shapes (shared/spec/nip101e.md section 7). Filled by processing: the writer rebuilds the
+  -- processed tables once when it opens a database marked with rebuild_processed.
+  -- Record sets: every value as published with its unit (from the exercise's format_units, or POWR's
+  -- defaults while the exercise is unknown), and normalised to kilograms, metres and seconds.
+  ALTER TABLE record_sets ADD COLUMN weight_unit TEXT;
+  ALTER TABLE record_sets ADD COLUMN distance REAL;
+  ALTER TABLE record_sets ADD COLUMN distance_unit TEXT;
+  ALTER TABLE record_sets ADD COLUMN duration REAL;
+  ALTER TABLE record_sets ADD COLUMN duration_unit TEXT;
+  ALTER TABLE record_sets ADD COLUMN weight_kg REAL;
+  ALTER TABLE record_sets ADD COLUMN distance_m REAL;
+  ALTER TABLE record_sets ADD COLUMN duration_s REAL;
+  -- Superset, circuit and metcon templates: sets with the same set_number are performed together;
+  -- group_index numbers those groups 1, 2, … in order. NULL in straight-set templates.
+  ALTER TABLE template_exercises ADD COLUMN group_index INTEGER;
+  -- RUNSTR/Amethyst 1301s (an activity verb in exercise[1]): one row per record, its strength sets.
+  CREATE TABLE activity_records (
+    event_seq        INTEGER PRIMARY KEY,
+    activity         TEXT    NOT NULL,   -- lower-case verb: running, cycling, strength, …
+    title            TEXT,
+    start_at         INTEGER,            -- workout_start_time, seconds
+    duration_s       REAL,
+    distance         REAL,               -- as published
+    distance_unit    TEXT,
+    distance_m       REAL,
+    pace_s_per_km    REAL,
+    elevation_gain_m REAL,
+    calories         REAL
+  );
+  CREATE INDEX activity_records_by_activity ON activity_records (activity);
+  CREATE TABLE activity_sets (
+    record_seq  INTEGER NOT NULL,
+    position    INTEGER NOT NULL,
+    set_number  INTEGER NOT NULL,
+    reps        REAL,
+    weight      REAL,
+    weight_unit TEXT,
+    weight_kg   REAL,
+    PRIMARY KEY (record_seq, position)
+  ) WITHOUT ROWID;
+  INSERT INTO relay_state (key, value) VALUES ('rebuild_processed', 1);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

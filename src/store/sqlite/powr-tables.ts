@@ -15,7 +15,9 @@ import {
   type PowrRecord,
   type SetRef,
   type Template,
+  type WorkoutRecord,
 } from '../../powr/types.js';
+import { setGroups } from '../../powr/groups.js';
 import { searchDocument } from '../../powr/search.js';
 import { parseAddress, type NostrEvent } from '../../protocol/event.js';
 
@@ -27,15 +29,21 @@ const PROCESSED_TABLES: readonly [string, string, string?][] = [
   ['exercises', 'event_seq'], ['exercise_media', 'event_seq'], ['templates', 'event_seq'],
   ['template_exercises', 'template_seq'], ['workout_records', 'event_seq'], ['record_sets', 'record_seq'],
   ['collections', 'event_seq'], ['collection_members', 'collection_seq'], ['missing_dependencies', 'referrer_seq'],
-  ['event_flags', 'event_seq'], ['powr_search', 'rowid', 'rowid, *'],
+  ['event_flags', 'event_seq'], ['powr_search', 'rowid', 'rowid, *'], ['activity_records', 'event_seq'],
+  ['activity_sets', 'record_seq'],
 ];
 
-type FormatOf = (address: string) => string[] | undefined;
+/** What sets referencing an exercise are read by: its parameters and their units. */
+interface Schema {
+  format: string[];
+  units: string[];
+}
 
-/** An exercise whose processed rows were removed: its address and format (JSON), to compare a replacement with. */
+/** An exercise whose processed rows were removed: its address, format and units (JSON), to compare a replacement with. */
 export interface RemovedExercise {
   address: string;
   format: string;
+  format_units: string;
 }
 
 /**
@@ -50,7 +58,7 @@ export class PowrTables {
   // Every record and template looks up each exercise it names twice (id and format); these caches
   // halve the writer's statements. Both may hold uncommitted rows, so a rollback must clear them.
   private readonly addressIds = new LRUCache<string, number>({ max: 50_000 });
-  private readonly formatCache = new LRUCache<string, string[] | false>({ max: 20_000 });
+  private readonly schemaCache = new LRUCache<string, Schema | false>({ max: 20_000 });
 
   constructor(private readonly db: Database) {
     const p = (s: string) => db.prepare(s);
@@ -63,11 +71,17 @@ export class PowrTables {
       insertMedia: p('INSERT INTO exercise_media (event_seq, position, url, mime, dim, alt, hash) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       insertTemplate: p(`INSERT INTO templates (event_seq, address, title, type, rounds, duration, interval, rest_between_rounds,
         rest_between_sets, difficulty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertTemplateSet: p('INSERT INTO template_exercises (template_seq, position, exercise_id, set_number) VALUES (?, ?, ?, ?)'),
+      insertTemplateSet: p(`INSERT INTO template_exercises (template_seq, position, exercise_id, set_number, group_index)
+        VALUES (?, ?, ?, ?, ?)`),
       insertRecord: p(`INSERT INTO workout_records (event_seq, title, type, start_at, end_at, completed, template_id)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
-      insertRecordSet: p(`INSERT INTO record_sets (record_seq, position, exercise_id, set_number, weight, reps, rpe, set_type)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertRecordSet: p(`INSERT INTO record_sets (record_seq, position, exercise_id, set_number, weight, reps, rpe, set_type,
+        weight_unit, distance, distance_unit, duration, duration_unit, weight_kg, distance_m, duration_s)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertActivity: p(`INSERT INTO activity_records (event_seq, activity, title, start_at, duration_s, distance, distance_unit,
+        distance_m, pace_s_per_km, elevation_gain_m, calories) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertActivitySet: p(`INSERT INTO activity_sets (record_seq, position, set_number, reps, weight, weight_unit, weight_kg)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
       insertCollection: p('INSERT INTO collections (event_seq, address, title) VALUES (?, ?, ?)'),
       insertMember: p('INSERT INTO collection_members (collection_seq, position, member_id) VALUES (?, ?, ?)'),
       insertSearch: p('INSERT INTO powr_search (rowid, title, description, hashtags, equipment) VALUES (?, ?, ?, ?, ?)'),
@@ -75,12 +89,13 @@ export class PowrTables {
       deleteDependencyFlags: p("DELETE FROM event_flags WHERE event_seq = ? AND source = 'dependency'"),
       insertMissing: p('INSERT OR IGNORE INTO missing_dependencies (referrer_seq, missing_id) VALUES (?, ?)'),
       deleteMissing: p('DELETE FROM missing_dependencies WHERE referrer_seq = ?'),
-      formatOf: p('SELECT format FROM exercises WHERE address = ?').pluck(),
-      formatOfSeq: p('SELECT address, format FROM exercises WHERE event_seq = ?'),
+      schemaOf: p('SELECT format, format_units FROM exercises WHERE address = ?'),
+      schemaOfSeq: p('SELECT address, format, format_units FROM exercises WHERE event_seq = ?'),
       addressExists: p('SELECT 1 FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ?').pluck(),
       referrer: p('SELECT json FROM nostr_events WHERE seq = ?'),
-      updateTemplateSet: p('UPDATE template_exercises SET set_number = ? WHERE template_seq = ? AND position = ?'),
-      updateRecordSet: p(`UPDATE record_sets SET set_number = ?, weight = ?, reps = ?, rpe = ?, set_type = ?
+      updateTemplateSet: p('UPDATE template_exercises SET set_number = ?, group_index = ? WHERE template_seq = ? AND position = ?'),
+      updateRecordSet: p(`UPDATE record_sets SET set_number = ?, weight = ?, reps = ?, rpe = ?, set_type = ?, weight_unit = ?,
+        distance = ?, distance_unit = ?, duration = ?, duration_unit = ?, weight_kg = ?, distance_m = ?, duration_s = ?
         WHERE record_seq = ? AND position = ?`),
       dependants: p(`SELECT template_seq FROM template_exercises WHERE exercise_id = @id
         UNION SELECT record_seq FROM record_sets WHERE exercise_id = @id
@@ -95,7 +110,7 @@ export class PowrTables {
   /** Call after a transaction that touched these tables rolled back, or another process wrote. */
   forgetUncommitted(): void {
     this.addressIds.clear();
-    this.formatCache.clear();
+    this.schemaCache.clear();
   }
 
   /** The id of an address, interning it on first use. */
@@ -106,15 +121,37 @@ export class PowrTables {
     return id;
   }
 
-  private readonly formatOf: FormatOf = (address) => {
-    let format = this.formatCache.get(address);
-    if (format === undefined) {
-      const json = this.sql.formatOf.get(address) as string | undefined;
-      format = json === undefined ? false : (JSON.parse(json) as string[]);
-      this.formatCache.set(address, format);
+  private schemaOf(address: string): Schema | undefined {
+    let schema = this.schemaCache.get(address);
+    if (schema === undefined) {
+      const row = this.sql.schemaOf.get(address) as { format: string; format_units: string } | undefined;
+      schema = row === undefined ? false : { format: JSON.parse(row.format) as string[], units: JSON.parse(row.format_units) as string[] };
+      this.schemaCache.set(address, schema);
     }
-    return format || undefined;
-  };
+    return schema || undefined;
+  }
+
+  private readonly formatOf = (address: string) => this.schemaOf(address)?.format;
+
+  /** A set's columns, read by its exercise's format and units as stored now. */
+  private setColumnsOf(set: SetRef) {
+    const schema = set.address ? this.schemaOf(set.address) : undefined;
+    return setColumns(set, schema?.format, schema?.units);
+  }
+
+  /** Set number and group of each prescribed set (groups only in superset, circuit and metcon templates). */
+  private templateSetRows(template: Template) {
+    const rows = template.sets.map((s) => ({ set: s, setNumber: this.setColumnsOf(s).setNumber, groupIndex: null as number | null }));
+    const byPosition = new Map(rows.map((r) => [r.set.position, r]));
+    setGroups(template.workoutType, rows.map((r) => ({ position: r.set.position, setNumber: r.setNumber })))
+      .forEach((g, i) => g.positions.forEach((p) => (byPosition.get(p)!.groupIndex = i + 1)));
+    return rows;
+  }
+
+  private static recordSetValues(c: ReturnType<typeof setColumns>) {
+    return [c.setNumber, c.weight, c.reps, c.rpe, c.setType, c.weightUnit, c.distance, c.distanceUnit, c.duration, c.durationUnit,
+      c.weightKg, c.distanceM, c.durationS];
+  }
 
   /** Problems that must refuse a template or record because of an exercise the relay already has. */
   refusal(record: PowrRecord | null): Issue | undefined {
@@ -132,29 +169,35 @@ export class PowrTables {
     if (!record) return;
     const json = JSON.stringify;
     const ref = (address: string | null) => (address === null ? null : this.intern(address));
-    const columns = (set: SetRef) => setColumns(set, set.address ? this.formatOf(set.address) : undefined);
     switch (record.type) {
       case 'exercise':
         this.sql.insertExercise.run(seq, record.address, record.title, record.equipment, record.difficulty,
           json(record.format), json(record.formatUnits), json(record.hashtags));
-        this.formatCache.set(record.address, [...record.format]);
+        this.schemaCache.set(record.address, { format: [...record.format], units: [...record.formatUnits] });
         record.media.forEach((m, i) => this.sql.insertMedia.run(seq, i, m.url, m.mime, m.dim, m.alt, m.hash));
         this.index(seq, record);
         break;
       case 'template':
         this.sql.insertTemplate.run(seq, record.address, record.title, record.workoutType, record.rounds, record.duration,
           record.interval, record.restBetweenRounds, record.restBetweenSets, record.difficulty);
-        for (const s of record.sets) this.sql.insertTemplateSet.run(seq, s.position, ref(s.address), columns(s).setNumber);
+        for (const r of this.templateSetRows(record)) {
+          this.sql.insertTemplateSet.run(seq, r.set.position, ref(r.set.address), r.setNumber, r.groupIndex);
+        }
         this.index(seq, record);
         break;
       case 'record':
         this.sql.insertRecord.run(seq, record.title, record.workoutType, record.start, record.end,
           record.completed === null ? null : Number(record.completed), ref(record.templateAddress));
         for (const s of record.sets) {
-          const c = columns(s);
-          this.sql.insertRecordSet.run(seq, s.position, ref(s.address), c.setNumber, c.weight, c.reps, c.rpe, c.setType);
+          const [setNumber, ...values] = PowrTables.recordSetValues(this.setColumnsOf(s));
+          this.sql.insertRecordSet.run(seq, s.position, ref(s.address), setNumber, ...values);
         }
         break;
+      case 'activity':
+        this.sql.insertActivity.run(seq, record.activity, record.title, record.start, record.durationS, record.distance,
+          record.distanceUnit, record.distanceM, record.paceSPerKm, record.elevationGainM, record.calories);
+        record.sets.forEach((s, i) => this.sql.insertActivitySet.run(seq, i + 1, s.setNumber, s.reps, s.weight, s.weightUnit, s.weightKg));
+        return; // an activity references nothing and nothing references it
       case 'collection':
         this.sql.insertCollection.run(seq, record.address, record.title);
         record.members.forEach((m, i) => this.sql.insertMember.run(seq, i, this.intern(m)));
@@ -163,8 +206,9 @@ export class PowrTables {
     if (rebuilding) return;
     this.dependencyState(seq, record, true);
     if (record.type === 'record') return;
-    const formatChanged = record.type === 'exercise' && replaced?.format !== json(record.format);
-    if (!replaced || formatChanged) this.addressChanged(record.address);
+    const schemaChanged = record.type === 'exercise' &&
+      (replaced?.format !== json(record.format) || replaced.format_units !== json(record.formatUnits));
+    if (!replaced || schemaChanged) this.addressChanged(record.address);
   }
 
   /** Adds an exercise or template to the NIP-50 search index. */
@@ -175,8 +219,8 @@ export class PowrTables {
 
   /** Deletes an event's processed rows; returns the exercise they described, if they did. */
   remove(seq: number): RemovedExercise | undefined {
-    const exercise = this.sql.formatOfSeq.get(seq) as RemovedExercise | undefined;
-    if (exercise) this.formatCache.delete(exercise.address);
+    const exercise = this.sql.schemaOfSeq.get(seq) as RemovedExercise | undefined;
+    if (exercise) this.schemaCache.delete(exercise.address);
     for (const stmt of this.deleteBySeq) stmt.run(seq);
     return exercise;
   }
@@ -192,7 +236,7 @@ export class PowrTables {
   private refresh(seq: number): void {
     const row = this.sql.referrer.get(seq) as { json: string };
     const record = analyze(JSON.parse(row.json) as NostrEvent).record;
-    if (record?.type === 'template' || record?.type === 'record') this.updateSetColumns(seq, record.type, record.sets);
+    if (record?.type === 'template' || record?.type === 'record') this.updateSetColumns(seq, record);
     this.dependencyState(seq, record, false);
   }
 
@@ -208,7 +252,7 @@ export class PowrTables {
    * now. A fresh referrer has no earlier state to clear.
    */
   private dependencyState(seq: number, record: PowrRecord | null, fresh: boolean): void {
-    if (!record || record.type === 'exercise') return;
+    if (!record || record.type === 'exercise' || record.type === 'activity') return;
     let references: string[];
     if (record.type === 'collection') {
       references = record.members;
@@ -224,11 +268,11 @@ export class PowrTables {
     for (const address of new Set(references)) if (!this.stored(address)) this.sql.insertMissing.run(seq, this.intern(address));
   }
 
-  private updateSetColumns(seq: number, kind: 'template' | 'record', sets: readonly SetRef[]): void {
-    for (const s of sets) {
-      const cols = setColumns(s, s.address ? this.formatOf(s.address) : undefined);
-      if (kind === 'template') this.sql.updateTemplateSet.run(cols.setNumber, seq, s.position);
-      else this.sql.updateRecordSet.run(cols.setNumber, cols.weight, cols.reps, cols.rpe, cols.setType, seq, s.position);
+  private updateSetColumns(seq: number, record: Template | WorkoutRecord): void {
+    if (record.type === 'template') {
+      for (const r of this.templateSetRows(record)) this.sql.updateTemplateSet.run(r.setNumber, r.groupIndex, seq, r.set.position);
+    } else {
+      for (const s of record.sets) this.sql.updateRecordSet.run(...PowrTables.recordSetValues(this.setColumnsOf(s)), seq, s.position);
     }
   }
 

@@ -33,6 +33,8 @@ try {
 }
 const writes = new EventWrites(db);
 const maintenance = new Maintenance(db, writes.powr);
+// A migration that added processed columns or tables marks the database; they are filled here, once.
+if (maintenance.rebuildIfMarked() && writes.lastSeq() > 0) console.error(`powr-relay: processed workout tables rebuilt after a schema upgrade (${options.path})`);
 /** The last sequence number published on the feed: every commit after it is news. */
 let fedSeq = writes.lastSeq();
 let dataVersion = db.pragma('data_version', { simple: true }) as number;
