@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config/settings.js';
+import { viewersFor } from '../powr/privacy.js';
 import { relayInformation } from '../protocol/nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { frames } from '../protocol/messages.js';
@@ -138,8 +139,8 @@ export class RelayServer {
     }
     let bundle;
     try {
-      // HTTP carries no NIP-42 identity: in privacy mode it reads as an anonymous client.
-      bundle = this.deps.bundles.get(root, Math.floor(Date.now() / 1000), this.deps.config.privateRecords ? new Set() : undefined);
+      // HTTP carries no NIP-42 identity: the read rules see an anonymous client.
+      bundle = this.deps.bundles.get(root, Math.floor(Date.now() / 1000), viewersFor(this.deps.config));
     } catch (err) {
       this.deps.log.error({ err, root }, 'bundle failed');
       return error(500, 'the bundle could not be built');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { COLLECTION_KINDS, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../powr/types.js';
-import { isPrivateKind, mayRead, type Viewers } from '../powr/privacy.js';
+import { isRestrictedKind, mayRead, type Viewers } from '../powr/privacy.js';
 import { kindClass, parseAddress, type NostrEvent } from '../protocol/event.js';
 import { PriorityCache, type CacheStats } from './priority-cache.js';
 
@@ -13,8 +13,8 @@ export interface Bundle {
   /** The HTTP response body, built once. */
   body: string;
   etag: string;
-  /** Whether any of its events is a workout record (privacy mode must look closer). */
-  hasPrivate: boolean;
+  /** The kinds of its root and events (the read rules look closer when one is restricted). */
+  kinds: number[];
 }
 
 export type BundleRoot = { address: string } | { id: string };
@@ -96,17 +96,17 @@ export class Bundles {
   }
 
   /**
-   * The bundle rooted at an address or event id; undefined when the root is not stored. In privacy
-   * mode (`viewers` given) workout records the viewers may not read are left out, and a bundle rooted
-   * at one does not exist for them.
+   * The bundle rooted at an address or event id; undefined when the root is not stored. Under read
+   * rules (`viewers` given) events the viewers may not read are left out, and a bundle rooted at one
+   * does not exist for them.
    */
   get(root: BundleRoot, now: number, viewers?: Viewers): Bundle | undefined {
     const bundle = this.cached(root, now);
-    if (!bundle || !viewers || !bundle.hasPrivate) return bundle;
+    if (!bundle || !viewers || !bundle.kinds.some((k) => isRestrictedKind(k, viewers))) return bundle;
     const readable = (json: string) => mayRead(JSON.parse(json) as NostrEvent, viewers);
     if (!readable(bundle.root)) return undefined;
     const events = bundle.events.filter(readable);
-    return events.length === bundle.events.length ? bundle : this.build(bundle.root, events, bundle.missing, true);
+    return events.length === bundle.events.length ? bundle : this.build(bundle.root, events, bundle.missing, bundle.kinds);
   }
 
   private cached(root: BundleRoot, now: number): Bundle | undefined {
@@ -135,14 +135,14 @@ export class Bundles {
     const events: string[] = [];
     const missing: string[] = [];
     const wanted = new Set<string>();
-    let hasPrivate = isPrivateKind(root.kind);
+    const kinds = new Set([root.kind]);
     const want = (address: string) => {
       if (wanted.has(address)) return;
       wanted.add(address);
       const row = this.latest(address, now);
       if (row) {
         events.push(row.json);
-        hasPrivate ||= isPrivateKind(row.kind);
+        kinds.add(row.kind);
       } else {
         missing.push(address);
       }
@@ -164,12 +164,12 @@ export class Bundles {
         if (member.startsWith(`${TEMPLATE_KIND}:`)) templateExercises(this.sql.templateSeq.get(member) as number | undefined);
       }
     }
-    return { bundle: this.build(root.json, events, missing, hasPrivate), dependsOn: [...wanted] };
+    return { bundle: this.build(root.json, events, missing, [...kinds]), dependsOn: [...wanted] };
   }
 
-  private build(root: string, events: string[], missing: string[], hasPrivate: boolean): Bundle {
+  private build(root: string, events: string[], missing: string[], kinds: number[]): Bundle {
     const body = `{"root":${root},"events":[${events.join(',')}],"missing":${JSON.stringify(missing)}}`;
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-    return { root, events, missing, body, etag, hasPrivate };
+    return { root, events, missing, body, etag, kinds };
   }
 }

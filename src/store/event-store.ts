@@ -257,7 +257,7 @@ export class EventStore {
       if (current) {
         const newer = current.created_at > event.created_at ||
           (current.created_at === event.created_at && Buffer.compare(current.id, id) < 0);
-        if (newer) return { status: 'duplicate', message: 'duplicate: a newer version of this event is already stored' };
+        if (newer) return { status: 'rejected', message: 'blocked: a newer version of this event is already stored' };
       }
     }
     const refusal = this.powr.refusal(record);
