@@ -9,6 +9,7 @@ import { Bundles } from '../store/bundles.js';
 import { Writer } from '../store/writer.js';
 import { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
+import { listenForMetrics } from './metrics-listener.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
 const CACHE_METADATA_SAVE_MS = 60_000;
@@ -48,7 +49,8 @@ export async function start(): Promise<void> {
   }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = config.publicUrl || `ws://${host}:${address.port}`;
-  log.info({ url, db: config.db, workers: verifier.size, version: VERSION }, `powr-relay listening on ${url}`);
+  const metricsListener = config.metricsListen ? await listenForMetrics(metrics, log, config.metricsListen) : undefined;
+  log.info({ url, metricsUrl: metricsListener?.url, db: config.db, workers: verifier.size, version: VERSION }, `powr-relay listening on ${url}`);
 
   const timers = [
     setInterval(() => {
@@ -72,6 +74,7 @@ export async function start(): Promise<void> {
     }, SHUTDOWN_DEADLINE_MS).unref();
     for (const t of timers) clearInterval(t);
     await server.close();
+    await metricsListener?.server.close();
     await ingest.drain();
     await writer.drain();
     await verifier.close();

@@ -13,6 +13,7 @@ import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
 import type { Catalogue } from '../web/catalogue.js';
 import type { Metrics } from './metrics.js';
+import { sendMetrics } from './metrics-server.js';
 import type { RateLimits } from './rate-limits.js';
 import { Session } from './session.js';
 
@@ -82,14 +83,9 @@ export class RelayServer {
       this.onBundle(url.searchParams, req, res);
       return;
     }
-    if (url.pathname === '/metrics') {
-      this.deps.metrics.registry.metrics().then(
-        (body) => res.writeHead(200, { 'Content-Type': this.deps.metrics.registry.contentType }).end(body),
-        (err: unknown) => {
-          this.deps.log.error({ err }, 'metrics failed');
-          res.writeHead(500).end();
-        },
-      );
+    // With metricsListen set, /metrics is served only there.
+    if (url.pathname === '/metrics' && !this.deps.config.metricsListen) {
+      sendMetrics(this.deps.metrics, res, this.deps.log);
       return;
     }
     if (url.pathname === '/health') {
@@ -110,6 +106,10 @@ export class RelayServer {
         res.writeHead(page.status, { ...CORS, 'Content-Type': page.type }).end(req.method === 'HEAD' ? undefined : page.body);
         return;
       }
+    }
+    if (url.pathname !== '/') {
+      res.writeHead(404, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' }).end(`not found: ${url.pathname.slice(0, 200)}\n`);
+      return;
     }
     res
       .writeHead(200, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' })
@@ -145,7 +145,7 @@ export class RelayServer {
       this.deps.log.error({ err, root }, 'bundle failed');
       return error(500, 'the bundle could not be built');
     }
-    if (!bundle) return error(404, 'a' in root ? `no event stored at ${a}` : `no event stored with id ${id}`);
+    if (!bundle) return error(404, 'address' in root ? `no event stored at ${a}` : `no event stored with id ${id}`);
     const headers = { ETag: bundle.etag, 'Cache-Control': 'no-cache' };
     if (req.headers['if-none-match'] === bundle.etag) {
       res.writeHead(304, { ...CORS, ...headers }).end();

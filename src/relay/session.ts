@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { Config } from '../config/settings.js';
 import { mayRead, viewersFor, type Viewers } from '../powr/privacy.js';
-import { checkEventShape, idOfCanonical, type NostrEvent } from '../protocol/event.js';
+import { checkEventShape, idOfCanonical, isHex64, type NostrEvent } from '../protocol/event.js';
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import { frames, parseClientMessage, sniffEventId } from '../protocol/messages.js';
 import { checkAuthEvent } from '../protocol/nip42.js';
@@ -144,7 +144,7 @@ export class Session {
   private async onAuth(raw: unknown): Promise<void> {
     const id = (raw as { id?: unknown } | null)?.id;
     const answer = (accepted: boolean, message: string) =>
-      this.send(typeof id === 'string' ? frames.ok(id, accepted, message) : frames.notice(message));
+      this.send(isHex64(id) ? frames.ok(id, accepted, message) : frames.notice(message));
     const now = unixNow();
     const shape = checkEventShape(raw, this.deps.config, now);
     if (!shape.ok) return answer(false, shape.reason);
@@ -174,7 +174,8 @@ export class Session {
     }
     const kind = (raw as { kind?: unknown } | null)?.kind;
     this.deps.metrics.event(typeof kind === 'number' ? kind : -1, result.accepted, result.message);
-    if (typeof id === 'string') this.refuse(frames.ok(id, result.accepted, result.message), result.message);
+    // An OK names only a well-formed id: echoing a malformed one would hand clients garbage as an id.
+    if (isHex64(id)) this.refuse(frames.ok(id, result.accepted, result.message), result.message);
     else this.send(frames.notice(result.message));
   }
 
