@@ -120,6 +120,8 @@ describe('privacy mode: workout records only for their author and p-tagged pubke
   afterAll(() => relay.stop());
 
   it('closes REQ and COUNT for record kinds with auth-required until the client authenticates', async () => {
+    const info = await (await fetch(relay.httpUrl, { headers: { Accept: 'application/nostr+json' } })).json();
+    expect(info.powr.restricted_read_kinds).toEqual([4, 1059, 1301, 33403]);
     const anon = await connectAs(relay);
     expect(await anon.refused('r', { kinds: [1301] })).toMatch(/^auth-required: /);
     expect(await anon.refused('r2', { kinds: [1, 33403], authors: [alice.pubkey] })).toMatch(/^auth-required: /);
@@ -259,6 +261,8 @@ describe('read rules: restrictedReadKinds', () => {
 
   it('serves direct messages and gift wraps (the default kinds) only to their author and recipients', async () => {
     const relay = await seeded();
+    const info = await (await fetch(relay.httpUrl, { headers: { Accept: 'application/nostr+json' } })).json();
+    expect(info.powr.restricted_read_kinds).toEqual([4, 1059]);
     const anon = await RawClient.connect(relay.url);
     expect(await anon.refused('dm', { kinds: [4] })).toMatch(/^auth-required: events of kinds 4, 1059 /);
     expect((await anon.req('all', { authors: [alice.pubkey, carol.pubkey] })).map((e) => e.id)).toEqual([note.id]);
