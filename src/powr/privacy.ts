@@ -16,18 +16,23 @@ export interface Viewers {
   pubkeys: readonly string[];
 }
 
+type ReadRuleSettings = { restrictedReadKinds: readonly number[]; privateRecords: boolean };
+
+/** Worked out once per configuration: live delivery asks for every event and subscription. */
+const kindsByConfig = new WeakMap<ReadRuleSettings, readonly number[]>();
+
 /** The kinds the configuration restricts: `restrictedReadKinds`, plus the record kinds in privacy mode. */
-export function restrictedKinds(config: { restrictedReadKinds: readonly number[]; privateRecords: boolean }): number[] {
-  const kinds = new Set(config.restrictedReadKinds);
-  if (config.privateRecords) for (const k of RECORD_KINDS) kinds.add(k);
-  return [...kinds];
+export function restrictedKinds(config: ReadRuleSettings): readonly number[] {
+  let kinds = kindsByConfig.get(config);
+  if (!kinds) {
+    kinds = [...new Set([...config.restrictedReadKinds, ...(config.privateRecords ? RECORD_KINDS : [])])];
+    kindsByConfig.set(config, kinds);
+  }
+  return kinds;
 }
 
 /** The reader's view under the configured rules; undefined when no kind is restricted (nothing to check). */
-export function viewersFor(
-  config: { restrictedReadKinds: readonly number[]; privateRecords: boolean },
-  pubkeys: Iterable<string> = [],
-): Viewers | undefined {
+export function viewersFor(config: ReadRuleSettings, pubkeys: Iterable<string> = []): Viewers | undefined {
   const kinds = restrictedKinds(config);
   return kinds.length === 0 ? undefined : { restrictedKinds: kinds, pubkeys: [...pubkeys] };
 }
