@@ -60,6 +60,9 @@ describe('replaceable and addressable events', () => {
     const got = await c.req('addr', { kinds: [30078], authors: [s.pubkey] });
     expect(ids(got).sort()).toEqual([x2.id, y.id, emptyD.id].sort());
     expect(ids(await c.req('byd', { kinds: [30078], authors: [s.pubkey], '#d': ['squat'] }))).toEqual([x2.id]);
+    // Re-sending the superseded version is refused, and it stays unserved.
+    expect(await c.publish(x1)).toEqual([false, 'blocked: a newer version of this event is already stored']);
+    expect(await c.req('old', { ids: [x1.id] })).toEqual([]);
     // Another author's event with the same d is a different address.
     const other = signer().sign({ kind: 30078, created_at: t - 10, tags: [['d', 'squat']] });
     expect(await c.publish(other)).toEqual([true, '']);
