@@ -174,6 +174,9 @@ export const SETTINGS: readonly Setting[] = [
     doc: `Log level of the JSON logs on stdout: ${LOG_LEVELS.join(', ')}.` }),
   setting({ key: 'workers', group: 'Process', default: 0, parse: integer(0, 256),
     doc: 'Threads that verify event ids and signatures. 0: one per CPU core.' }),
+  setting({ key: 'metricsListen', group: 'Process', default: '',
+    parse: text({ pattern: /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/, patternDoc: '<address>:<port>, like 127.0.0.1:9100 or [::1]:9100' }),
+    doc: 'Serve /metrics on its own <address>:<port> instead of the relay\'s port (port 0 picks a free one; the start log says which). Empty: on the relay\'s port.' }),
   setting({ key: 'validationMode', group: 'Workout events (NIP-101e)', default: 'compat', parse: oneOf(['compat', 'strict'] as const),
     doc: 'compat: refuse only what makes a workout event unusable and flag the rest; strict: refuse every spec violation.' }),
   setting({ key: 'bundleCacheBytes', group: 'Workout events (NIP-101e)', default: 64 * 1024 * 1024, parse: integer(0, 16 * 1024 * 1024 * 1024),
@@ -249,9 +252,6 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Events of these kinds are served only to their authenticated author and the pubkeys they p-tag, on every read path (direct messages and gift wraps by default).' }),
   setting({ key: 'authOnConnect', group: 'Access (NIP-42)', default: false, parse: boolean,
     doc: 'Send the AUTH challenge as soon as a client connects. false: only when something needs it, right before the auth-required: answer (some clients stall while a challenge is pending).' }),
-  setting({ key: 'metricsListen', group: 'Process', default: '',
-    parse: text({ pattern: /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/, patternDoc: '<address>:<port>, like 127.0.0.1:9100 or [::1]:9100' }),
-    doc: 'Serve /metrics on its own <address>:<port> instead of the relay\'s port (port 0 picks a free one; the start log says which). Empty: on the relay\'s port.' }),
 ];
 
 /** POWR_RELAY_ + the key in upper snake case: logLevel -> POWR_RELAY_LOG_LEVEL. */
