@@ -76,6 +76,9 @@ async function run(argv: string[]): Promise<number> {
       const { values, positionals } = parse({ 'no-verify': { type: 'boolean' } }, 1);
       const summary = await importEvents(positionals[0] ?? '-', !values['no-verify']);
       process.stdout.write(formatImportSummary(summary));
+      if (summary.lines > 0 && summary.accepted + summary.duplicates === 0) {
+        throw new CliError(`import: all ${summary.lines} lines were rejected; nothing was imported (reasons above)`);
+      }
       return 0;
     }
     case 'export': {

@@ -22,6 +22,9 @@ function record(who: Signer, d: string, extra: string[][] = [], kind = 1301, cre
   });
 }
 
+/** The existing flows authenticate first, so these relays send the challenge on connect. */
+const AUTH_ON_CONNECT = { POWR_RELAY_AUTH_ON_CONNECT: 'true' };
+
 async function connectAs(relay: RunningRelay, who?: Signer): Promise<RawClient> {
   const c = await RawClient.connect(relay.url);
   if (who) expect(await c.auth(who, relay.url)).toEqual([true, '']);
@@ -31,7 +34,7 @@ async function connectAs(relay: RunningRelay, who?: Signer): Promise<RawClient> 
 describe('NIP-42 AUTH', () => {
   let relay: RunningRelay;
   beforeAll(async () => {
-    relay = await startRelay();
+    relay = await startRelay(AUTH_ON_CONNECT);
   });
   afterAll(() => relay.stop());
 
@@ -76,7 +79,7 @@ describe('NIP-42 AUTH', () => {
 describe('restricted writes and the write allowlist', () => {
   let relay: RunningRelay;
   beforeAll(async () => {
-    relay = await startRelay({ POWR_RELAY_RESTRICTED_WRITES: 'true', POWR_RELAY_WRITE_ALLOWLIST: `${alice.pubkey}` });
+    relay = await startRelay({ ...AUTH_ON_CONNECT, POWR_RELAY_RESTRICTED_WRITES: 'true', POWR_RELAY_WRITE_ALLOWLIST: `${alice.pubkey}` });
   });
   afterAll(() => relay.stop());
 
@@ -109,7 +112,7 @@ describe('privacy mode: workout records only for their author and p-tagged pubke
   });
 
   beforeAll(async () => {
-    relay = await startRelay({ POWR_RELAY_PRIVATE_RECORDS: 'true' });
+    relay = await startRelay({ ...AUTH_ON_CONNECT, POWR_RELAY_PRIVATE_RECORDS: 'true' });
     const c = await connectAs(relay);
     for (const e of [pushUp, aliceRecord, bobRecord, aliceLegacy, aliceNote, collection]) expect(await c.publish(e)).toEqual([true, '']);
     c.close();
@@ -117,6 +120,8 @@ describe('privacy mode: workout records only for their author and p-tagged pubke
   afterAll(() => relay.stop());
 
   it('closes REQ and COUNT for record kinds with auth-required until the client authenticates', async () => {
+    const info = await (await fetch(relay.httpUrl, { headers: { Accept: 'application/nostr+json' } })).json();
+    expect(info.powr.restricted_read_kinds).toEqual([4, 1059, 1301, 33403]);
     const anon = await connectAs(relay);
     expect(await anon.refused('r', { kinds: [1301] })).toMatch(/^auth-required: /);
     expect(await anon.refused('r2', { kinds: [1, 33403], authors: [alice.pubkey] })).toMatch(/^auth-required: /);
@@ -182,5 +187,125 @@ describe('privacy mode: workout records only for their author and p-tagged pubke
     expect(JSON.stringify(byCollection)).not.toContain(aliceLegacy.id);
     anon.close();
     asAlice.close();
+  });
+});
+
+/** The frames a client received, by type, from `from` on (to check what came before what). */
+const types = (c: RawClient, from: number) => c.frames.slice(from).map((f) => f[0]);
+
+describe('AUTH on demand (the default)', () => {
+  let relay: RunningRelay;
+  beforeAll(async () => {
+    relay = await startRelay({ POWR_RELAY_RESTRICTED_WRITES: 'true' });
+  });
+  afterAll(() => relay.stop());
+
+  it('sends no challenge on connect, so a client that never needs AUTH is not held up', async () => {
+    const c = await RawClient.connect(relay.url);
+    expect(await c.req('q', { kinds: [1], limit: 1 })).toEqual([]);
+    await sleep(100);
+    expect(c.frames.some((f) => f[0] === 'AUTH')).toBe(false);
+    c.close();
+  });
+
+  it('sends a fresh challenge right before each CLOSED auth-required:, and that challenge authenticates', async () => {
+    const c = await RawClient.connect(relay.url);
+    expect(await c.refused('dm', { kinds: [4], '#p': [alice.pubkey] })).toMatch(/^auth-required: /);
+    expect(types(c, 0)).toEqual(['AUTH', 'CLOSED']);
+    const first = await c.challenge();
+    const from = c.frames.length;
+    await expect(c.count('n', { kinds: [1059] })).rejects.toThrow(/^auth-required: /);
+    expect(types(c, from)).toEqual(['AUTH', 'CLOSED']);
+    expect(await c.challenge()).not.toBe(first);
+    expect(await c.auth(alice, relay.url)).toEqual([true, '']);
+    expect(await c.req('dm2', { kinds: [4], '#p': [alice.pubkey] })).toEqual([]);
+    c.close();
+  });
+
+  it('sends a challenge right before an OK false auth-required:, and takes the event after AUTH', async () => {
+    const c = await RawClient.connect(relay.url);
+    const note = alice.sign({ content: 'after auth' });
+    const [ok, msg] = await c.publish(note);
+    expect([ok, msg.split(':')[0]]).toEqual([false, 'auth-required']);
+    expect(types(c, 0)).toEqual(['AUTH', 'OK']);
+    expect(await c.auth(alice, relay.url)).toEqual([true, '']);
+    expect(await c.publish(note)).toEqual([true, '']);
+    c.close();
+  });
+
+  it('still accepts an AUTH signed for the previous challenge', async () => {
+    const c = await RawClient.connect(relay.url);
+    await c.refused('a', { kinds: [4] });
+    const older = await c.challenge();
+    await c.refused('b', { kinds: [4] });
+    const event = bob.sign({ kind: 22242, created_at: Math.floor(Date.now() / 1000), tags: [['relay', relay.url], ['challenge', older]] });
+    c.send(['AUTH', event]);
+    const okFrame = await c.next((f) => f[0] === 'OK' && f[1] === event.id);
+    expect(okFrame.slice(2)).toEqual([true, '']);
+    c.close();
+  });
+});
+
+describe('read rules: restrictedReadKinds', () => {
+  const dm = alice.sign({ kind: 4, content: 'ciphertext', tags: [['p', bob.pubkey]] });
+  const wrap = carol.sign({ kind: 1059, content: 'sealed', tags: [['p', alice.pubkey]] });
+  const note = alice.sign({ content: 'public' });
+
+  async function seeded(env: Record<string, string> = {}): Promise<RunningRelay> {
+    const relay = await startRelay(env);
+    const c = await RawClient.connect(relay.url);
+    for (const e of [dm, wrap, note]) expect(await c.publish(e)).toEqual([true, '']);
+    c.close();
+    return relay;
+  }
+
+  it('serves direct messages and gift wraps (the default kinds) only to their author and recipients', async () => {
+    const relay = await seeded();
+    const info = await (await fetch(relay.httpUrl, { headers: { Accept: 'application/nostr+json' } })).json();
+    expect(info.powr.restricted_read_kinds).toEqual([4, 1059]);
+    const anon = await RawClient.connect(relay.url);
+    expect(await anon.refused('dm', { kinds: [4] })).toMatch(/^auth-required: events of kinds 4, 1059 /);
+    expect((await anon.req('all', { authors: [alice.pubkey, carol.pubkey] })).map((e) => e.id)).toEqual([note.id]);
+    expect(await anon.count('n', { ids: [dm.id, wrap.id] })).toBe(0);
+
+    const asBob = await RawClient.connect(relay.url);
+    await asBob.refused('x', { kinds: [4] });
+    expect(await asBob.auth(bob, relay.url)).toEqual([true, '']);
+    expect((await asBob.req('dm', { kinds: [4, 1059] })).map((e) => e.id)).toEqual([dm.id]);
+
+    const asAlice = await RawClient.connect(relay.url);
+    await asAlice.refused('x', { kinds: [4] });
+    expect(await asAlice.auth(alice, relay.url)).toEqual([true, '']);
+    expect((await asAlice.req('dm', { kinds: [4, 1059] })).map((e) => e.id).sort()).toEqual([dm.id, wrap.id].sort());
+    expect(await asAlice.count('n', { kinds: [4, 1059] })).toBe(2);
+
+    // Live: bob gets a new DM to him; an anonymous subscription without kinds does not.
+    await anon.subscribe('live', { since: Math.floor(Date.now() / 1000) - 5 });
+    await asBob.subscribe('live', { kinds: [4], since: Math.floor(Date.now() / 1000) - 5 });
+    const now = Math.floor(Date.now() / 1000);
+    const next = alice.sign({ kind: 4, content: 'again', tags: [['p', bob.pubkey]], created_at: now });
+    const marker = lib.sign({ content: 'marker', created_at: now });
+    for (const e of [next, marker]) expect(await asAlice.publish(e)).toEqual([true, '']);
+    await anon.next((f) => f[0] === 'EVENT' && f[1] === 'live' && (f[2] as NostrEvent).id === marker.id);
+    await asBob.next((f) => f[0] === 'EVENT' && f[1] === 'live' && (f[2] as NostrEvent).id === next.id);
+    expect(anon.frames.some((f) => f[0] === 'EVENT' && (f[2] as NostrEvent).id === next.id)).toBe(false);
+    for (const c of [anon, asBob, asAlice]) c.close();
+    await relay.stop();
+  });
+
+  it('follows the configured kinds: none restricted, or others than the defaults', async () => {
+    const open = await seeded({ POWR_RELAY_RESTRICTED_READ_KINDS: '' });
+    const anon = await RawClient.connect(open.url);
+    expect((await anon.req('dm', { kinds: [4, 1059] })).map((e) => e.id).sort()).toEqual([dm.id, wrap.id].sort());
+    anon.close();
+    await open.stop();
+
+    const notes = await seeded({ POWR_RELAY_RESTRICTED_READ_KINDS: '1' });
+    const anon2 = await RawClient.connect(notes.url);
+    expect(await anon2.refused('n', { kinds: [1] })).toMatch(/^auth-required: events of kinds 1 /);
+    expect((await anon2.req('dm', { kinds: [4] })).map((e) => e.id)).toEqual([dm.id]);
+    expect(await anon2.count('all', { authors: [alice.pubkey] })).toBe(1);
+    anon2.close();
+    await notes.stop();
   });
 });

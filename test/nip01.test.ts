@@ -109,7 +109,7 @@ describe('malformed messages', () => {
     const from = c.frames.length;
     c.send(['AUTH', auth]);
     const ok = await c.next((f) => f[0] === 'OK' && f[1] === auth.id, 5000, from);
-    expect(ok.slice(2)).toEqual([false, "invalid: the challenge tag does not match this connection's challenge"]);
+    expect(ok.slice(2)).toEqual([false, 'invalid: the challenge tag does not match a challenge this connection was sent']);
     const before = c.frames.length;
     c.ws.send(Buffer.from('["REQ","bin",{}]'), { binary: true });
     const notice = await c.next((f) => f[0] === 'NOTICE', 5000, before);

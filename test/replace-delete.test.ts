@@ -27,7 +27,8 @@ describe('replaceable and addressable events', () => {
     expect(await c.publish(v2)).toEqual([true, '']);
     expect(ids(await c.req('r', { kinds: [0], authors: [s.pubkey] }))).toEqual([v2.id]);
     const stale = s.sign({ kind: 0, created_at: t - 5, content: '{"name":"stale"}' });
-    expect(await c.publish(stale)).toEqual([true, 'duplicate: a newer version of this event is already stored']);
+    // OK false: the older version is not stored, so `true` would tell the client something false.
+    expect(await c.publish(stale)).toEqual([false, 'blocked: a newer version of this event is already stored']);
     expect(ids(await c.req('r2', { authors: [s.pubkey] }))).toEqual([v2.id]);
     // The replaced event is gone from every index, not only from the address lookup.
     expect(await c.req('r3', { ids: [v1.id] })).toEqual([]);
@@ -59,6 +60,9 @@ describe('replaceable and addressable events', () => {
     const got = await c.req('addr', { kinds: [30078], authors: [s.pubkey] });
     expect(ids(got).sort()).toEqual([x2.id, y.id, emptyD.id].sort());
     expect(ids(await c.req('byd', { kinds: [30078], authors: [s.pubkey], '#d': ['squat'] }))).toEqual([x2.id]);
+    // Re-sending the superseded version is refused, and it stays unserved.
+    expect(await c.publish(x1)).toEqual([false, 'blocked: a newer version of this event is already stored']);
+    expect(await c.req('old', { ids: [x1.id] })).toEqual([]);
     // Another author's event with the same d is a different address.
     const other = signer().sign({ kind: 30078, created_at: t - 10, tags: [['d', 'squat']] });
     expect(await c.publish(other)).toEqual([true, '']);
@@ -117,9 +121,14 @@ describe('NIP-09 deletion', () => {
     const wrap = wrapper.sign({ kind: 1059, content: 'sealed', tags: [['p', recipient.pubkey]] });
     await c.publish(wrap);
     await c.publish(signer().sign({ kind: 5, tags: [['e', wrap.id]] }));
-    expect(ids(await c.req('wrap-kept', { ids: [wrap.id] }))).toEqual([wrap.id]);
+    // Gift wraps are served only to their recipient (a default read rule), who authenticates on demand.
+    const asRecipient = await RawClient.connect(relay.url);
+    await asRecipient.refused('ask', { kinds: [1059] });
+    expect(await asRecipient.auth(recipient, relay.url)).toEqual([true, '']);
+    expect(ids(await asRecipient.req('wrap-kept', { ids: [wrap.id] }))).toEqual([wrap.id]);
     await c.publish(recipient.sign({ kind: 5, tags: [['e', wrap.id]] }));
-    expect(await c.req('wrap-gone', { ids: [wrap.id] })).toEqual([]);
+    expect(await asRecipient.req('wrap-gone', { ids: [wrap.id] })).toEqual([]);
+    asRecipient.close();
     expect(await c.publish(wrap)).toEqual([false, 'blocked: this event was deleted by its author']);
   });
 

@@ -10,6 +10,7 @@ import { BundleCache } from '../store/bundle-cache.js';
 import { openReadConnection } from '../store/sqlite/database.js';
 import { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
+import { listenForMetrics } from './metrics-listener.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
 const CACHE_METADATA_SAVE_MS = 60_000;
@@ -48,7 +49,9 @@ export async function start(): Promise<void> {
   }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = config.publicUrl || `ws://${host}:${address.port}`;
-  log.info({ url, db: config.db, workers: verifier.size, readers: store.readerThreads, version: VERSION }, `powr-relay listening on ${url}`);
+  const metricsListener = config.metricsListen ? await listenForMetrics(metrics, log, config.metricsListen) : undefined;
+  log.info({ url, metricsUrl: metricsListener?.url, db: config.db, workers: verifier.size, readers: store.readerThreads, version: VERSION },
+    `powr-relay listening on ${url}`);
 
   const every = (ms: number, task: () => Promise<unknown>, what: string) =>
     setInterval(() => task().catch((err: unknown) => log.error({ err }, `${what} failed`)), ms);
@@ -73,6 +76,7 @@ export async function start(): Promise<void> {
     }, SHUTDOWN_DEADLINE_MS).unref();
     for (const t of timers) clearInterval(t);
     await server.close();
+    await metricsListener?.server.close();
     await ingest.drain();
     await verifier.close();
     await bundles.saveCounts(Math.floor(Date.now() / 1000));

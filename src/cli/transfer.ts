@@ -1,4 +1,5 @@
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, openSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
@@ -45,11 +46,14 @@ export async function importEvents(source: string, verify: boolean, out: NodeJS.
   if (source === '-') {
     input = process.stdin;
   } else {
+    let stat;
     try {
-      total = statSync(source).size;
+      stat = statSync(source);
     } catch {
       throw new CliError(`import: cannot read ${source}`);
     }
+    if (stat.isDirectory()) throw new CliError(`import: ${source} is a folder; give a JSONL file, or - for standard input`);
+    total = stat.size;
     input = createReadStream(source);
   }
   const store = await openStore(config, log, 1);
@@ -132,8 +136,19 @@ async function write(out: Writable, chunk: string): Promise<void> {
  * export reads most of the table anyway, so no filter index would save work.
  */
 export async function exportEvents(target: string, options: ExportOptions): Promise<number> {
+  // Opened before any work, so a missing folder or a folder as the target is one line, not a crash.
+  let fd: number | undefined;
+  if (target !== '-') {
+    try {
+      fd = openSync(target, 'w');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? `the folder ${dirname(target)} does not exist` : code === 'EISDIR' ? 'it is a folder' : code;
+      throw new CliError(`export: cannot write ${target}: ${why}`);
+    }
+  }
   return withStore(async (store) => {
-    const out = target === '-' ? process.stdout : createWriteStream(target);
+    const out = fd === undefined ? process.stdout : createWriteStream('', { fd });
     const now = Math.floor(Date.now() / 1000);
     let count = 0;
     for (let after = 0; ;) {

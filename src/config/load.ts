@@ -1,43 +1,26 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import jsonc from 'jsonc-parser';
+import { closest } from './closest.js';
 import { ConfigError, SETTINGS, envName, type Config } from './settings.js';
 
 /** The shipped config file; POWR_RELAY_CONFIG points elsewhere. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../../config/powr-relay.jsonc', import.meta.url));
 
-/**
- * Strips // and /* *\/ comments outside strings, so the config file can document itself and still be
- * read with JSON.parse.
- */
-export function stripJsonComments(source: string): string {
-  let out = '';
-  let i = 0;
-  while (i < source.length) {
-    const c = source[i]!;
-    if (c === '"') {
-      let j = i + 1;
-      while (j < source.length && source[j] !== '"') j += source[j] === '\\' ? 2 : 1;
-      out += source.slice(i, j + 1);
-      i = j + 1;
-    } else if (c === '/' && source[i + 1] === '/') {
-      while (i < source.length && source[i] !== '\n') i++;
-    } else if (c === '/' && source[i + 1] === '*') {
-      const end = source.indexOf('*/', i + 2);
-      i = end === -1 ? source.length : end + 2;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return out;
-}
-
 function readConfigFile(path: string): Record<string, unknown> {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(stripJsonComments(readFileSync(path, 'utf8')));
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
+  }
+  // JSONC as editors know it: comments and trailing commas.
+  const errors: jsonc.ParseError[] = [];
+  const parsed: unknown = jsonc.parse(text, errors, { allowTrailingComma: true, disallowComments: false });
+  const first = errors[0];
+  if (first) {
+    const line = text.slice(0, first.offset).split('\n').length;
+    throw new ConfigError(`config file ${path}: line ${line}: ${jsonc.printParseErrorCode(first.error)}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${path}: must hold a JSON object`);
@@ -45,11 +28,24 @@ function readConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** POWR_RELAY_* variables that are not settings but are read all the same. */
+const OTHER_VARIABLES = ['POWR_RELAY_CONFIG'];
+
+/** A mistyped variable would otherwise be ignored without a word, and the relay run with the default. */
+function checkEnvironmentNames(env: NodeJS.ProcessEnv): void {
+  const known = [...SETTINGS.map((s) => envName(s.key)), ...OTHER_VARIABLES];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('POWR_RELAY_') || known.includes(name)) continue;
+    throw new ConfigError(`${name}: not a powr-relay setting; did you mean ${closest(name, known)}?`);
+  }
+}
+
 /**
  * Built-in defaults, then the config file, then POWR_RELAY_* environment variables. Any bad value
  * throws a ConfigError whose message names the setting and where it came from.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  checkEnvironmentNames(env);
   const explicitFile = env.POWR_RELAY_CONFIG;
   const file = explicitFile || DEFAULT_CONFIG_FILE;
   if (explicitFile && !existsSync(explicitFile)) {

@@ -54,6 +54,9 @@ export interface Config {
   restrictedWrites: boolean;
   writeAllowlist: string[];
   privateRecords: boolean;
+  authOnConnect: boolean;
+  restrictedReadKinds: number[];
+  metricsListen: string;
   retention: string[];
 }
 
@@ -114,6 +117,17 @@ function list(check: (item: string) => boolean, itemDoc: string): Parser<string[
   };
 }
 
+/** Event kinds: a JSON array of numbers in the config file, or a comma-separated list in an environment variable. */
+const kindList: Parser<number[]> = (raw) => {
+  const items = typeof raw === 'string' ? raw.split(',').map((v) => v.trim()).filter((v) => v !== '') : raw;
+  if (!Array.isArray(items)) return fail(`must be a list of event kinds (comma-separated in the environment), got ${JSON.stringify(raw)}`);
+  return items.map((v: unknown) => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`every entry must be an event kind (0 to 65535), got ${JSON.stringify(v)}`);
+    return n;
+  });
+};
+
 const boolean: Parser<boolean> = (raw) => {
   if (typeof raw === 'boolean') return raw;
   if (raw === 'true' || raw === '1') return true;
@@ -163,6 +177,9 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Threads that verify event ids and signatures. 0: one per CPU core.' }),
   setting({ key: 'readers', group: 'Process', default: 0, parse: integer(0, 256),
     doc: 'Reader threads answering REQ, COUNT, bundles, the catalogue and CLI reads, each with its own read-only SQLite connection. 0: one per CPU core.' }),
+  setting({ key: 'metricsListen', group: 'Process', default: '',
+    parse: text({ pattern: /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/, patternDoc: '<address>:<port>, like 127.0.0.1:9100 or [::1]:9100' }),
+    doc: 'Serve /metrics on its own <address>:<port> instead of the relay\'s port (port 0 picks a free one; the start log says which). Empty: on the relay\'s port.' }),
   setting({ key: 'validationMode', group: 'Workout events (NIP-101e)', default: 'compat', parse: oneOf(['compat', 'strict'] as const),
     doc: 'compat: refuse only what makes a workout event unusable and flag the rest; strict: refuse every spec violation.' }),
   setting({ key: 'bundleCacheBytes', group: 'Workout events (NIP-101e)', default: 64 * 1024 * 1024, parse: integer(0, 16 * 1024 * 1024 * 1024),
@@ -233,7 +250,11 @@ export const SETTINGS: readonly Setting[] = [
     parse: list((v) => /^[0-9a-f]{64}$/.test(v), '64 lowercase hex characters'),
     doc: 'If not empty, only events by these pubkeys (hex) are accepted.' }),
   setting({ key: 'privateRecords', group: 'Access (NIP-42)', default: false, parse: boolean,
-    doc: 'Workout records (1301, 33403) are served only to their author and the pubkeys they p-tag, after AUTH.' }),
+    doc: 'Workout records (1301, 33403) are served only to their author and the pubkeys they p-tag, after AUTH (adds them to restrictedReadKinds).' }),
+  setting({ key: 'restrictedReadKinds', group: 'Access (NIP-42)', default: [4, 1059], parse: kindList,
+    doc: 'Events of these kinds are served only to their authenticated author and the pubkeys they p-tag, on every read path (direct messages and gift wraps by default).' }),
+  setting({ key: 'authOnConnect', group: 'Access (NIP-42)', default: false, parse: boolean,
+    doc: 'Send the AUTH challenge as soon as a client connects. false: only when something needs it, right before the auth-required: answer (some clients stall while a challenge is pending).' }),
 ];
 
 /** POWR_RELAY_ + the key in upper snake case: logLevel -> POWR_RELAY_LOG_LEVEL. */

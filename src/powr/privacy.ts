@@ -1,25 +1,53 @@
 import { LEGACY_RECORD_KIND, RECORD_KIND } from './types.js';
 
 /**
- * Privacy mode (`privateRecords`): a workout record is personal data, readable only by its author and
- * the people it p-tags (a coach, a training partner), and only once they have proved who they are.
+ * Read rules (`restrictedReadKinds`, and `privateRecords` for workout records): events of a restricted
+ * kind are personal data (direct messages, gift wraps, workout records), readable only by their author
+ * and the people they p-tag (a recipient, a coach), and only once they have proved who they are.
  */
-export const PRIVATE_KINDS: readonly number[] = [RECORD_KIND, LEGACY_RECORD_KIND];
+export const RECORD_KINDS: readonly number[] = [RECORD_KIND, LEGACY_RECORD_KIND];
 
-/** The pubkeys a connection has authenticated as (NIP-42). Empty: anonymous. */
-export type Viewers = ReadonlySet<string>;
+/**
+ * Who is reading, for the read rules: the kinds only their author and p-tagged pubkeys may read, and the
+ * pubkeys the reader authenticated as (NIP-42; empty: anonymous). Plain data, so it can cross threads.
+ */
+export interface Viewers {
+  restrictedKinds: readonly number[];
+  pubkeys: readonly string[];
+}
 
-export function isPrivateKind(kind: number): boolean {
-  return PRIVATE_KINDS.includes(kind);
+type ReadRuleSettings = { restrictedReadKinds: readonly number[]; privateRecords: boolean };
+
+/** Worked out once per configuration: live delivery asks for every event and subscription. */
+const kindsByConfig = new WeakMap<ReadRuleSettings, readonly number[]>();
+
+/** The kinds the configuration restricts: `restrictedReadKinds`, plus the record kinds in privacy mode. */
+export function restrictedKinds(config: ReadRuleSettings): readonly number[] {
+  let kinds = kindsByConfig.get(config);
+  if (!kinds) {
+    kinds = [...new Set([...config.restrictedReadKinds, ...(config.privateRecords ? RECORD_KINDS : [])])];
+    kindsByConfig.set(config, kinds);
+  }
+  return kinds;
+}
+
+/** The reader's view under the configured rules; undefined when no kind is restricted (nothing to check). */
+export function viewersFor(config: ReadRuleSettings, pubkeys: Iterable<string> = []): Viewers | undefined {
+  const kinds = restrictedKinds(config);
+  return kinds.length === 0 ? undefined : { restrictedKinds: kinds, pubkeys: [...pubkeys] };
+}
+
+export function isRestrictedKind(kind: number, viewers: Viewers): boolean {
+  return viewers.restrictedKinds.includes(kind);
 }
 
 export function mayRead(event: { kind: number; pubkey: string; tags: string[][] }, viewers: Viewers): boolean {
-  if (!isPrivateKind(event.kind)) return true;
-  if (viewers.size === 0) return false;
-  return viewers.has(event.pubkey) || event.tags.some((t) => t[0] === 'p' && viewers.has(t[1]!));
+  if (!isRestrictedKind(event.kind, viewers)) return true;
+  if (viewers.pubkeys.length === 0) return false;
+  return viewers.pubkeys.includes(event.pubkey) || event.tags.some((t) => t[0] === 'p' && viewers.pubkeys.includes(t[1]!));
 }
 
-/** A filter that names only public kinds can never see a private record. */
-export function mayMatchPrivate(filter: { kinds?: readonly number[] }): boolean {
-  return filter.kinds === undefined || filter.kinds.some(isPrivateKind);
+/** A filter that names only unrestricted kinds can never see a restricted event. */
+export function mayMatchRestricted(filter: { kinds?: readonly number[] }, viewers: Viewers): boolean {
+  return filter.kinds === undefined || filter.kinds.some((k) => isRestrictedKind(k, viewers));
 }

@@ -1,4 +1,5 @@
 import type { Config } from '../config/settings.js';
+import { restrictedKinds } from '../powr/privacy.js';
 
 export const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 45, 50, 70];
 
@@ -34,6 +35,8 @@ export function relayInformation(config: Config, version: string): Record<string
       nip101e_validation: config.validationMode,
       // Workout records served only to their author and p-tagged pubkeys, after AUTH.
       private_records: config.privateRecords,
+      // Kinds served only to their authenticated author and p-tagged pubkeys (read rules).
+      restricted_read_kinds: restrictedKinds(config),
       bundle_endpoint: '/api/bundle',
       // NIP-50 covers exercises (title, instructions, hashtags incl. muscle groups, equipment) and templates.
       search_kinds: [33401, 33402],

@@ -1,16 +1,15 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/settings.js';
 import {
-  AUTH_KIND,
   checkEventShape,
   expirationOf,
-  isProtected,
   kindClass,
   type NostrEvent,
 } from '../protocol/event.js';
 import type { StoragePort } from '../store/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import type { Fanout } from './fanout.js';
+import { WRITE_POLICIES, firstRefusal } from './policies.js';
 import type { RateLimits } from './rate-limits.js';
 
 export interface IngestResult {
@@ -74,20 +73,7 @@ export class Ingest {
 
   /** Why this publisher may not publish this event, before any verification work is spent on it. */
   private refusal(event: NostrEvent, from: Publisher): string | undefined {
-    if (event.kind === AUTH_KIND) return 'invalid: AUTH events (kind 22242) are never published with EVENT';
-    if (from.trusted) return undefined;
-    if (isProtected(event) && !from.authed.has(event.pubkey)) {
-      return from.authed.size === 0
-        ? 'auth-required: this event is protected (NIP-70); authenticate as its author to publish it'
-        : 'restricted: a protected event (NIP-70) may only be published by its authenticated author';
-    }
-    if (this.config.restrictedWrites && from.authed.size === 0) {
-      return 'auth-required: this relay accepts events only from authenticated clients (NIP-42)';
-    }
-    if (this.config.writeAllowlist.length > 0 && !this.config.writeAllowlist.includes(event.pubkey)) {
-      return 'restricted: this relay accepts events only from its allowed authors';
-    }
-    return this.limits.event(from.ip);
+    return firstRefusal(WRITE_POLICIES, { event, ...from, trusted: from.trusted ?? false, config: this.config, limits: this.limits });
   }
 
   private async process(raw: unknown, from: Publisher): Promise<IngestResult> {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config/settings.js';
+import { viewersFor } from '../powr/privacy.js';
 import { relayInformation } from '../protocol/nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { frames } from '../protocol/messages.js';
@@ -12,6 +13,7 @@ import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
 import type { Catalogue } from '../web/catalogue.js';
 import type { Metrics } from './metrics.js';
+import { sendMetrics } from './metrics-server.js';
 import type { RateLimits } from './rate-limits.js';
 import { Session } from './session.js';
 
@@ -81,14 +83,9 @@ export class RelayServer {
       void this.onBundle(url.searchParams, req, res);
       return;
     }
-    if (url.pathname === '/metrics') {
-      this.deps.metrics.registry.metrics().then(
-        (body) => res.writeHead(200, { 'Content-Type': this.deps.metrics.registry.contentType }).end(body),
-        (err: unknown) => {
-          this.deps.log.error({ err }, 'metrics failed');
-          res.writeHead(500).end();
-        },
-      );
+    // With metricsListen set, /metrics is served only there.
+    if (url.pathname === '/metrics' && !this.deps.config.metricsListen) {
+      sendMetrics(this.deps.metrics, res, this.deps.log);
       return;
     }
     if (url.pathname === '/health') {
@@ -100,7 +97,7 @@ export class RelayServer {
       this.deps.catalogue.handle(url).then(
         (page) => {
           if (page) res.writeHead(page.status, { ...CORS, 'Content-Type': page.type }).end(req.method === 'HEAD' ? undefined : page.body);
-          else this.plainText(res);
+          else this.plainText(url, res);
         },
         (err: unknown) => {
           this.deps.log.error({ err, path: url.pathname }, 'catalogue page failed');
@@ -109,11 +106,15 @@ export class RelayServer {
       );
       return;
     }
-    this.plainText(res);
+    this.plainText(url, res);
   }
 
-  /** Clients asking plain HTTP get one line of text. */
-  private plainText(res: ServerResponse): void {
+  /** Clients asking plain HTTP for the relay's URL get one line of text; any other path is not found. */
+  private plainText(url: URL, res: ServerResponse): void {
+    if (url.pathname !== '/') {
+      res.writeHead(404, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' }).end(`not found: ${url.pathname.slice(0, 200)}\n`);
+      return;
+    }
     res
       .writeHead(200, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' })
       .end(`${this.deps.config.name}: a Nostr relay. Connect with a Nostr client over WebSocket.\n`);
@@ -142,13 +143,13 @@ export class RelayServer {
     }
     let bundle;
     try {
-      // HTTP carries no NIP-42 identity: in privacy mode it reads as an anonymous client.
-      bundle = await this.deps.bundles.get(root, Math.floor(Date.now() / 1000), this.deps.config.privateRecords ? new Set() : undefined);
+      // HTTP carries no NIP-42 identity: the read rules see an anonymous client.
+      bundle = await this.deps.bundles.get(root, Math.floor(Date.now() / 1000), viewersFor(this.deps.config));
     } catch (err) {
       this.deps.log.error({ err, root }, 'bundle failed');
       return error(500, 'the bundle could not be built');
     }
-    if (!bundle) return error(404, 'a' in root ? `no event stored at ${a}` : `no event stored with id ${id}`);
+    if (!bundle) return error(404, 'address' in root ? `no event stored at ${a}` : `no event stored with id ${id}`);
     const headers = { ETag: bundle.etag, 'Cache-Control': 'no-cache' };
     if (req.headers['if-none-match'] === bundle.etag) {
       res.writeHead(304, { ...CORS, ...headers }).end();

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { Config } from '../config/settings.js';
-import { mayMatchPrivate, mayRead, type Viewers } from '../powr/privacy.js';
-import { checkEventShape, idOfCanonical, type NostrEvent } from '../protocol/event.js';
+import { mayRead, viewersFor, type Viewers } from '../powr/privacy.js';
+import { checkEventShape, idOfCanonical, isHex64, type NostrEvent } from '../protocol/event.js';
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import { frames, parseClientMessage, sniffEventId } from '../protocol/messages.js';
 import { checkAuthEvent } from '../protocol/nip42.js';
@@ -11,7 +10,9 @@ import type { BundleCache } from '../store/bundle-cache.js';
 import { QueryTimeout, type QueryOptions, type StoragePort } from '../store/port.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscription, LiveSubscriptions } from './live-subscriptions.js';
+import { AuthChallenges, needsAuth } from './auth-challenges.js';
 import type { Metrics } from './metrics.js';
+import { READ_POLICIES, firstRefusal } from './policies.js';
 import type { RateLimits } from './rate-limits.js';
 import { chooseDriver } from '../store/sqlite/planner.js';
 
@@ -39,7 +40,7 @@ const CLOSE_GRACE_MS = 5000;
 /** One client connection: its subscriptions, and the translation of its messages into relay actions. */
 export class Session {
   private readonly subscriptions = new Map<string, LiveSubscription>();
-  private readonly challenge = randomBytes(16).toString('hex');
+  private readonly challenges = new AuthChallenges();
   /** Pubkeys this connection has proved it holds (NIP-42); a client may authenticate as several. */
   private readonly authed = new Set<string>();
   private closed = false;
@@ -55,9 +56,15 @@ export class Session {
     readonly log: Logger,
   ) {}
 
-  /** NIP-42: the challenge goes out first, so a client can authenticate before it needs to. */
+  /** NIP-42: with `authOnConnect` the challenge goes out first; otherwise with the first auth-required: answer. */
   start(): void {
-    this.send(frames.auth(this.challenge));
+    if (this.deps.config.authOnConnect) this.send(frames.auth(this.challenges.issue()));
+  }
+
+  /** Sends a refusal as CLOSED or OK; one that AUTH would lift comes right after a fresh challenge. */
+  private refuse(frame: string, reason: string): void {
+    if (needsAuth(reason)) this.send(frames.auth(this.challenges.issue()));
+    this.send(frame);
   }
 
   send(frame: string): void {
@@ -88,9 +95,9 @@ export class Session {
     }
   }
 
-  /** In privacy mode, who may read workout records on this connection; otherwise no restriction. */
+  /** Who reads on this connection, for the read rules; undefined when no kind is restricted. */
   private get viewers(): Viewers | undefined {
-    return this.deps.config.privateRecords ? this.authed : undefined;
+    return viewersFor(this.deps.config, this.authed);
   }
 
   private queryOptions(): QueryOptions {
@@ -148,11 +155,11 @@ export class Session {
   private async onAuth(raw: unknown): Promise<void> {
     const id = (raw as { id?: unknown } | null)?.id;
     const answer = (accepted: boolean, message: string) =>
-      this.send(typeof id === 'string' ? frames.ok(id, accepted, message) : frames.notice(message));
+      this.send(isHex64(id) ? frames.ok(id, accepted, message) : frames.notice(message));
     const now = unixNow();
     const shape = checkEventShape(raw, this.deps.config, now);
     if (!shape.ok) return answer(false, shape.reason);
-    const problem = checkAuthEvent(shape.value, this.challenge, this.peer.relayHost, now);
+    const problem = checkAuthEvent(shape.value, this.challenges.recent, this.peer.relayHost, now);
     if (problem) return answer(false, problem);
     let verified;
     try {
@@ -178,7 +185,8 @@ export class Session {
     }
     const kind = (raw as { kind?: unknown } | null)?.kind;
     this.deps.metrics.event(typeof kind === 'number' ? kind : -1, result.accepted, result.message);
-    if (typeof id === 'string') this.send(frames.ok(id, result.accepted, result.message));
+    // An OK names only a well-formed id: echoing a malformed one would hand clients garbage as an id.
+    if (isHex64(id)) this.refuse(frames.ok(id, result.accepted, result.message), result.message);
     else this.send(frames.notice(result.message));
   }
 
@@ -195,17 +203,9 @@ export class Session {
     return filters;
   }
 
-  /**
-   * What refuses a REQ or COUNT before the database is asked: the rate limit, and in privacy mode a
-   * filter naming workout record kinds from a client that has not authenticated.
-   */
+  /** What refuses a REQ or COUNT before the database is asked (the read policies). */
   private readRefusal(filters: readonly Filter[]): string | undefined {
-    const limited = this.deps.limits.req(this.peer.ip);
-    if (limited) return limited;
-    if (this.deps.config.privateRecords && this.authed.size === 0 && filters.some((f) => f.kinds && mayMatchPrivate(f))) {
-      return 'auth-required: workout records on this relay are private; authenticate (NIP-42) to read your own';
-    }
-    return undefined;
+    return firstRefusal(READ_POLICIES, { filters, ip: this.peer.ip, authed: this.authed, viewers: this.viewers, limits: this.deps.limits });
   }
 
   private readFailure(err: unknown, what: 'query' | 'count', subId: string): string {
@@ -233,7 +233,7 @@ export class Session {
     if (!filters) return;
     const refusal = this.readRefusal(filters);
     if (refusal) {
-      this.send(frames.closed(subId, refusal));
+      this.refuse(frames.closed(subId, refusal), refusal);
       return;
     }
     const resolver = this.resolver(subId, filters);
@@ -322,7 +322,7 @@ export class Session {
     if (!filters) return;
     const refusal = this.readRefusal(filters);
     if (refusal) {
-      this.send(frames.closed(subId, refusal));
+      this.refuse(frames.closed(subId, refusal), refusal);
       return;
     }
     try {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { COLLECTION_KINDS, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../powr/types.js';
-import { mayRead, type Viewers } from '../powr/privacy.js';
+import { isRestrictedKind, mayRead, type Viewers } from '../powr/privacy.js';
 import { addressKey, kindClass, type NostrEvent } from '../protocol/event.js';
 import type { Bundle, BundleRoot, CommittedChange, StoragePort } from './port.js';
 import { PriorityCache, type CacheStats } from './priority-cache.js';
@@ -58,13 +58,13 @@ export class BundleCache {
   }
 
   /**
-   * The bundle rooted at an address or event id; undefined when the root is not stored. In privacy
-   * mode (`viewers` given) workout records the viewers may not read are left out, and a bundle rooted
-   * at one does not exist for them.
+   * The bundle rooted at an address or event id; undefined when the root is not stored. Under read
+   * rules (`viewers` given) events the viewers may not read are left out, and a bundle rooted at one
+   * does not exist for them.
    */
   async get(root: BundleRoot, now: number, viewers?: Viewers): Promise<ServedBundle | undefined> {
     const bundle = await this.cached(root, now);
-    if (!bundle || !viewers || !bundle.hasPrivate) return bundle;
+    if (!bundle || !viewers || !bundle.kinds.some((k) => isRestrictedKind(k, viewers))) return bundle;
     const readable = (json: string) => mayRead(JSON.parse(json) as NostrEvent, viewers);
     if (!readable(bundle.root)) return undefined;
     const events = bundle.events.filter(readable);

@@ -65,8 +65,8 @@ export interface Bundle {
   root: string;
   events: string[];
   missing: string[];
-  /** Whether any of its events may be private (privacy mode must look closer). */
-  hasPrivate: boolean;
+  /** The kinds of its root and events (the read rules look closer when one is restricted). */
+  kinds: number[];
   /** Addresses and `id:<hex>` keys whose change makes this bundle stale. */
   dependsOn: string[];
 }

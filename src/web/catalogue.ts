@@ -1,4 +1,5 @@
 import type { Config } from '../config/settings.js';
+import { viewersFor, type Viewers } from '../powr/privacy.js';
 import { ftsMatch } from '../powr/search.js';
 import { EXERCISE_KIND, LEGACY_RECORD_KIND, RECORD_KIND } from '../powr/types.js';
 import { isHex64, parseAddress, type NostrEvent } from '../protocol/event.js';
@@ -199,9 +200,9 @@ ${root.content ? `<p>${esc(root.content)}</p>` : ''}
 ${this.setsTable(root, bundle.events, bundle.missing)}`);
   }
 
-  /** Records stay private in privacy mode: the catalogue reads as an anonymous client. */
-  private viewers(): ReadonlySet<string> | undefined {
-    return this.deps.config.privateRecords ? new Set() : undefined;
+  /** Restricted kinds stay private: the catalogue reads as an anonymous client. */
+  private viewers(): Viewers | undefined {
+    return viewersFor(this.deps.config);
   }
 
   private setsTable(root: NostrEvent, events: string[], missing: string[]): string {

@@ -48,9 +48,10 @@ export class RawClient {
     });
   }
 
-  /** The NIP-42 challenge the relay sent on connect. */
+  /** The latest NIP-42 challenge the relay sent (on connect, or with an auth-required: answer). */
   async challenge(): Promise<string> {
-    return (await this.next((f) => f[0] === 'AUTH'))[1] as string;
+    const latest = this.frames.findLast((f) => f[0] === 'AUTH');
+    return (latest ?? (await this.next((f) => f[0] === 'AUTH')))[1] as string;
   }
 
   /** Authenticates as `who` (NIP-42); resolves with the OK: [accepted, message]. */

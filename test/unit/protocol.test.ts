@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { stripJsonComments } from '../../src/config/load.js';
 import { addressKey, checkEventShape, expirationOf, kindClass, parseAddress, type NostrEvent } from '../../src/protocol/event.js';
 import { matchesFilter, parseFilter } from '../../src/protocol/filter.js';
 import { parseClientMessage, sniffEventId } from '../../src/protocol/messages.js';
@@ -134,9 +133,3 @@ describe('client messages', () => {
   });
 });
 
-describe('config file comments', () => {
-  it('strips comments but not comment-like text inside strings', () => {
-    const text = '{\n // a\n "url": "ws://x//y", /* b */ "q": "say \\"/*hi*/\\""\n}';
-    expect(JSON.parse(stripJsonComments(text))).toEqual({ url: 'ws://x//y', q: 'say "/*hi*/"' });
-  });
-});

@@ -1,6 +1,5 @@
 import type { Database } from 'better-sqlite3';
 import { COLLECTION_KINDS, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../../powr/types.js';
-import { isPrivateKind } from '../../powr/privacy.js';
 import { kindClass, parseAddress } from '../../protocol/event.js';
 import type { Bundle, BundleRoot } from '../port.js';
 
@@ -58,14 +57,14 @@ export class BundleReads {
     const events: string[] = [];
     const missing: string[] = [];
     const wanted = new Set<string>();
-    let hasPrivate = isPrivateKind(root.kind);
+    const kinds = new Set([root.kind]);
     const want = (address: string) => {
       if (wanted.has(address)) return;
       wanted.add(address);
       const row = this.latest(address, now);
       if (row) {
         events.push(row.json);
-        hasPrivate ||= isPrivateKind(row.kind);
+        kinds.add(row.kind);
       } else {
         missing.push(address);
       }
@@ -87,6 +86,6 @@ export class BundleReads {
         if (member.startsWith(`${TEMPLATE_KIND}:`)) templateExercises(this.sql.templateSeq.get(member) as number | undefined);
       }
     }
-    return { root: root.json, events, missing, hasPrivate, dependsOn: [...wanted] };
+    return { root: root.json, events, missing, kinds: [...kinds], dependsOn: [...wanted] };
   }
 }

@@ -121,7 +121,7 @@ export class EventWrites {
       if (current) {
         const newer = current.created_at > event.created_at ||
           (current.created_at === event.created_at && Buffer.compare(current.id, id) < 0);
-        if (newer) return unchanged({ status: 'duplicate', message: 'duplicate: a newer version of this event is already stored' });
+        if (newer) return unchanged({ status: 'rejected', message: 'blocked: a newer version of this event is already stored' });
       }
     }
     const refusal = this.powr.refusal(record);

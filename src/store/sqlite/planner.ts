@@ -1,4 +1,4 @@
-import { PRIVATE_KINDS, mayMatchPrivate, type Viewers } from '../../powr/privacy.js';
+import { mayMatchRestricted, type Viewers } from '../../powr/privacy.js';
 import { SEARCH_KINDS, ftsMatch } from '../../powr/search.js';
 import { kindClass } from '../../protocol/event.js';
 import type { Filter, TagCondition } from '../../protocol/filter.js';
@@ -103,8 +103,8 @@ export function splitForTimeOrder(f: Filter): Filter[] {
 }
 
 /**
- * `viewers`, in privacy mode, restricts workout records to those the viewers may read (their own and
- * those that p-tag them): a row condition, so limits and COUNT stay exact.
+ * `viewers` restricts events of the restricted kinds (read rules) to those the viewers may read (their
+ * own and those that p-tag them): a row condition, so limits and COUNT stay exact.
  */
 export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
   const { driver, tag: drivingTag } = chooseDriver(f);
@@ -175,12 +175,12 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
   }
   where.push('(e.expires_at IS NULL OR e.expires_at > ?)');
   params.push(now);
-  if (viewers && mayMatchPrivate(f)) {
-    const v = [...viewers];
+  if (viewers && mayMatchRestricted(f, viewers)) {
+    const v = viewers.pubkeys;
     const readable = v.length === 0 ? '' : ` OR e.pubkey IN (${placeholders(v.length)}) OR EXISTS (SELECT 1 FROM event_tags x
       WHERE x.name = 'p' AND x.value IN (${placeholders(v.length)}) AND x.kind = e.kind AND x.created_at = e.created_at
       AND x.event_seq = e.seq)`;
-    where.push(`(e.kind NOT IN (${PRIVATE_KINDS.join(',')})${readable})`);
+    where.push(`(e.kind NOT IN (${viewers.restrictedKinds.join(',')})${readable})`);
     params.push(...v.map(hexBlob), ...v);
   }
 
