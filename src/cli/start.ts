@@ -6,6 +6,7 @@ import { Metrics } from '../relay/metrics.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
 import { Bundles } from '../store/bundles.js';
+import { CatalogueQueries, inlineCatalogueReads } from '../store/catalogue-queries.js';
 import { Writer } from '../store/writer.js';
 import { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
@@ -36,7 +37,7 @@ export async function start(): Promise<void> {
   store.onExternalWrite(() => bundles.clear());
   const limits = new RateLimits(config);
   const ingest = new Ingest(config, store, writer, verifier, live, limits, log);
-  const catalogue = new Catalogue({ config, store, bundles, connections: () => server?.connections ?? 0 });
+  const catalogue = new Catalogue({ config, reads: inlineCatalogueReads(new CatalogueQueries(store.db)), connections: () => server?.connections ?? 0 });
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, log });
 
   let address;

@@ -97,19 +97,19 @@ export class RelayServer {
     }
     // Browsers get the web catalogue; other clients asking plain HTTP get one line of text.
     if (url.pathname === '/api/stats' || (req.headers.accept ?? '').includes('text/html')) {
-      let page;
-      try {
-        page = this.deps.catalogue.handle(url);
-      } catch (err) {
+      this.deps.catalogue.handle(url).then((page) => {
+        if (page) res.writeHead(page.status, { ...CORS, 'Content-Type': page.type }).end(req.method === 'HEAD' ? undefined : page.body);
+        else this.plainText(res);
+      }, (err: unknown) => {
         this.deps.log.error({ err, path: url.pathname }, 'catalogue page failed');
         res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('the page could not be built\n');
-        return;
-      }
-      if (page) {
-        res.writeHead(page.status, { ...CORS, 'Content-Type': page.type }).end(req.method === 'HEAD' ? undefined : page.body);
-        return;
-      }
+      });
+      return;
     }
+    this.plainText(res);
+  }
+
+  private plainText(res: ServerResponse): void {
     res
       .writeHead(200, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' })
       .end(`${this.deps.config.name}: a Nostr relay. Connect with a Nostr client over WebSocket.\n`);

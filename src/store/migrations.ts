@@ -189,6 +189,10 @@ export const MIGRATIONS: readonly string[] = [
           UNION ALL SELECT event_seq, title, NULL FROM templates) p
     JOIN nostr_events e ON e.seq = p.seq;
   `,
+  `
+  -- The web catalogue's templates browse filtered by type, newest first (src/store/catalogue-queries.ts).
+  CREATE INDEX templates_by_type ON templates (type, event_seq);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
