@@ -61,8 +61,8 @@ export function shorten(code: string): string {
 export function identifier(label: string, code: string): string {
   return `<div class="ident"><span class="ident-label">${esc(label)}</span>
 <code title="${esc(code)}">${esc(shorten(code))}</code>
-<button type="button" class="copy" data-copy="${esc(code)}" aria-label="Copy ${esc(label)}">Copy</button>
-<a href="nostr:${esc(code)}" aria-label="Open ${esc(label)} in a Nostr client">Open in client</a></div>`;
+<button type="button" class="copy" data-copy="${esc(code)}" aria-label="Copy ${esc(label)} code">Copy</button>
+<a href="nostr:${esc(code)}" aria-label="Open in client: ${esc(label)}">Open in client</a></div>`;
 }
 
 /** Copies an identifier (progressive enhancement: the full text is in the title and the link). */

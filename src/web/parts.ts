@@ -37,6 +37,9 @@ export function readProfile(content: string | undefined): Profile {
 
 export type Profiles = Record<string, string>;
 
+/** Media the page may embed: web addresses and inline images only. */
+export const embeddable = (url: string | null): url is string => url !== null && /^(https?:\/\/|data:image\/)/i.test(url);
+
 export function displayName(pubkey: string, profiles: Profiles): string {
   return readProfile(profiles[pubkey]).name ?? shorten(npub(pubkey));
 }
@@ -50,7 +53,7 @@ export function byline(pubkey: string, profiles: Profiles): string {
 export const authorOf = (address: string): string => parseAddress(address)?.pubkey ?? '';
 
 export function exerciseCards(cards: readonly ExerciseCard[], profiles: Profiles, withAuthor = true): string {
-  return cards.map((x) => `<li class="card">${x.image ? `<img class="thumb" src="${esc(x.image)}" alt="" loading="lazy">` : ''}
+  return cards.map((x) => `<li class="card">${embeddable(x.image) ? `<img class="thumb" src="${esc(x.image)}" alt="" loading="lazy">` : ''}
 <h3><a href="${exerciseHref(x.address)}">${esc(x.title || '(untitled exercise)')}</a></h3>
 <p class="muted">${esc(x.equipment ?? 'no equipment given')}${x.difficulty ? ` · ${esc(x.difficulty)}` : ''}</p>
 <p>${x.hashtags.filter((h) => h !== 'fitness').map((h) => `<span class="tag">${esc(h)}</span>`).join('')}</p>

@@ -6,7 +6,7 @@ import type { LoggedSet } from '../store/catalogue-queries.js';
 import { anonymousMayRead, recordsListed, type Page, type PageContext } from './context.js';
 import { esc } from './html.js';
 import { identifier, naddr, nevent, npub, shorten } from './ids.js';
-import { byline, exerciseHref, plural, profileHref, templateHref } from './parts.js';
+import { byline, embeddable, exerciseHref, plural, profileHref, templateHref } from './parts.js';
 import { day, progress, volumeKg } from './training.js';
 import { collapseSets, describeSet, num, UNKNOWN_FORMAT, type Format } from './units.js';
 
@@ -61,11 +61,15 @@ function perExercise(sets: readonly SetRef[], known: Map<string, KnownExercise>,
   }).join('\n')}</ol>`;
 }
 
+/** Workout types whose exercises are done together, round after round. */
+const ROUND_TYPES = ['superset', 'circuit', 'emom', 'amrap'];
+
 /**
- * Supersets and circuits: in templates, sets of different exercises with the same set_number are
- * done together, so they are shown as rounds.
+ * Supersets and circuits: sets of different exercises with the same set_number are done together,
+ * so they are shown as rounds. (In straight-set templates set_number only counts each exercise's sets.)
  */
-function rounds(sets: readonly SetRef[], known: Map<string, KnownExercise>): string | undefined {
+function rounds(type: string, sets: readonly SetRef[], known: Map<string, KnownExercise>): string | undefined {
+  if (!ROUND_TYPES.includes(type.toLowerCase())) return undefined;
   const byRound = new Map<number, SetRef[]>();
   for (const s of sets) {
     const n = readSet(s, formatOf(s.address, known).format)?.setNumber;
@@ -90,7 +94,7 @@ export async function exercisePage(ctx: PageContext, address: string): Promise<P
   const x = analyze(e).record;
   if (x?.type !== 'exercise') return undefined;
   const profiles = await ctx.reads.profiles([e.pubkey]);
-  const media = found.media.map((m) => (m.mime?.startsWith('video/')
+  const media = found.media.filter((m) => embeddable(m.url)).map((m) => (m.mime?.startsWith('video/')
     ? `<video controls preload="none" src="${esc(m.url)}" aria-label="${esc(m.alt ?? `${x.title} demonstration`)}"></video>`
     : `<img src="${esc(m.url)}" alt="${esc(m.alt ?? `${x.title} demonstration`)}" loading="lazy">`)).join('');
   const tracks = x.format.map((p, i) => {
@@ -134,7 +138,7 @@ ${facts([['Type', t.workoutType], ['Difficulty', t.difficulty], ['Rounds', t.rou
 ${notes(t.description)}
 <h2>Sets</h2>
 ${missingNote(found.missing)}
-${rounds(t.sets, known) ?? perExercise(t.sets, known)}
+${rounds(t.workoutType, t.sets, known) ?? perExercise(t.sets, known)}
 <h2>Share</h2>
 ${identifier('Template', naddr(address))}${identifier('Author', npub(e.pubkey))}`,
   };
