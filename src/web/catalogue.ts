@@ -110,7 +110,7 @@ export class Catalogue {
     const authors = [...found.map((x) => x.address.split(':')[1]!), ...templates.map((t) => t.address.split(':')[1]!), ...records.map((r) => r.pubkey)];
     const profiles = await ctx.reads.profiles(authors);
     const workouts = showRecords
-      ? `<ul id="recent-records" class="cards">${records.map((r) => `<li class="card"><h3><a href="${recordHref(r.id, r.pubkey, r.kind)}">${esc(r.title || '(untitled workout)')}</a></h3>
+      ? `<ul id="recent-records" class="cards compact">${records.map((r) => `<li class="card"><h3><a href="${recordHref(r.id, r.pubkey, r.kind)}">${esc(r.title || '(untitled workout)')}</a></h3>
 <p class="muted">${day(r.start)}${r.type ? ` · ${esc(r.type)}` : ''}</p>${byline(r.pubkey, profiles)}</li>`).join('\n')}</ul>`
       : '<p class="muted">Workout records on this relay are private: only their authors see them, in a Nostr client that signs in.</p>';
     return {

@@ -10,7 +10,7 @@ import { num } from './units.js';
 
 const W = 640;
 const H = 240;
-const PAD = { left: 52, right: 12, top: 12, bottom: 28 };
+const PAD = { left: 52, right: 12, top: 24, bottom: 28 };
 
 function frame(id: string, title: string, desc: string, inner: string, height = H): string {
   return `<svg class="chart" id="${id}" viewBox="0 0 ${W} ${height}" role="img" aria-labelledby="${id}-title ${id}-desc">
@@ -25,8 +25,9 @@ function yAxis(max: number, unit: string): { top: number; grid: string; y: (v: n
   let grid = '';
   for (let v = 0; v <= top + 1e-9; v += step) {
     grid += `<line class="grid" x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(v)}" y2="${y(v)}"/>`
-      + `<text class="axis" x="${PAD.left - 6}" y="${y(v) + 4}" text-anchor="end">${num(v)}${v === top ? ` ${unit}` : ''}</text>`;
+      + `<text class="axis" x="${PAD.left - 6}" y="${y(v) + 4}" text-anchor="end">${v >= 1000 ? `${num(v / 1000)}k` : num(v)}</text>`;
   }
+  grid += `<text class="axis" x="${PAD.left - 6}" y="12" text-anchor="end">${unit}</text>`;
   return { top, grid, y };
 }
 

@@ -23,13 +23,15 @@ a { color: var(--accent); } .muted { color: var(--muted); }
 p, li, td, dd { overflow-wrap: anywhere; }
 code { font-size: .9em; }
 .stats { display: flex; flex-wrap: wrap; gap: .75rem; padding: 0; list-style: none; }
+.cards.compact { grid-template-columns: repeat(auto-fill, minmax(min(100%, 14rem), 1fr)); gap: .6rem; } .cards.compact .card { padding: .6rem .8rem; }
 .stats li { background: var(--card); border: 1px solid var(--line); border-radius: .6rem; padding: .5rem .9rem; min-width: 7.5rem; }
 .stats strong { display: block; font-size: 1.35rem; }
 form.filters { display: flex; flex-wrap: wrap; gap: .75rem; align-items: end; }
 form.filters label { display: flex; flex-direction: column; font-size: .9rem; max-width: 100%; }
 input, select, button { font: inherit; padding: .4rem .55rem; border: 1px solid var(--line); border-radius: .4rem; background: var(--card); color: var(--fg); max-width: 100%; }
 button { cursor: pointer; }
-.cards { list-style: none; padding: 0; display: grid; gap: .9rem; grid-template-columns: repeat(auto-fill, minmax(min(100%, 17rem), 1fr)); }
+.cards { list-style: none; padding: 0; display: grid; gap: .9rem; align-items: start; grid-template-columns: repeat(auto-fill, minmax(min(100%, 17rem), 1fr)); }
+.cards h3 a, .sets h3 a { text-decoration: none; } .cards h3 a:hover, .sets h3 a:hover { text-decoration: underline; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: .75rem; padding: .9rem 1rem; min-width: 0; }
 .card img.thumb { width: 100%; height: 9rem; object-fit: cover; border-radius: .5rem; margin-bottom: .5rem; background: var(--rest); }
 .card p { margin: .25rem 0; }
@@ -40,7 +42,8 @@ button { cursor: pointer; }
 .facts div { min-width: 6rem; } .facts dt { font-size: .8rem; color: var(--muted); } .facts dd { margin: 0; font-weight: 600; }
 .sets { list-style: none; padding: 0; margin: 0; display: grid; gap: .75rem; }
 .sets > li { background: var(--card); border: 1px solid var(--line); border-radius: .75rem; padding: .75rem 1rem; }
-.sets ol, .sets ul { margin: .25rem 0 0; padding-left: 1.25rem; }
+.sets ul { list-style: none; margin: .25rem 0 0; padding: 0; } .sets ul li { padding: .1rem 0; }
+.group-note { margin: .35rem 0 0; font-size: .9rem; color: var(--muted); }
 .prescription { font-variant-numeric: tabular-nums; font-weight: 600; }
 .missing { color: var(--warn); font-weight: 600; }
 .pr { display: inline-block; font-size: .75rem; font-weight: 700; color: var(--bg); background: var(--good); border-radius: .3rem; padding: 0 .4rem; margin-left: .4rem; }
@@ -51,12 +54,16 @@ th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(-
 .ident-label { color: var(--muted); } .ident code { background: var(--accent-soft); padding: .1rem .4rem; border-radius: .3rem; }
 .ident button { padding: .1rem .5rem; font-size: .85rem; }
 .profile-head { display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; }
-.avatar { width: 4.5rem; height: 4.5rem; border-radius: 50%; object-fit: cover; background: var(--rest); }
+.avatar { width: 4.5rem; height: 4.5rem; border-radius: 50%; object-fit: cover; background: var(--accent-soft); flex: none;
+  display: grid; place-items: center; font-size: 2rem; font-weight: 700; color: var(--accent); }
+.side-by-side { display: grid; gap: 0 1.5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 24rem), 1fr)); align-items: start; }
 .media { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fill, minmax(min(100%, 16rem), 1fr)); }
 .media img, .media video { width: 100%; border-radius: .6rem; background: var(--rest); }
 figure { margin: 0 0 1rem; }
 svg.chart, svg.calendar { width: 100%; height: auto; display: block; background: var(--card); border: 1px solid var(--line); border-radius: .6rem; }
 svg .grid { stroke: var(--line); } svg .axis { fill: var(--muted); font-size: 11px; }
+/* Chart text is in viewBox units: a phone draws a 640-unit chart at about half size. */
+@media (max-width: 40rem) { svg.chart .axis { font-size: 20px; } svg.chart circle { r: 6px; } }
 svg path.s0 { stroke: var(--accent); stroke-width: 2; } svg circle.s0 { fill: var(--accent); }
 svg path.s1 { stroke: var(--chart2); stroke-width: 2; stroke-dasharray: 5 4; } svg circle.s1 { fill: var(--chart2); }
 svg rect[data-week] { fill: var(--accent); }

@@ -28,7 +28,8 @@ export async function profilePage(ctx: PageContext, pubkey: string, chosenExerci
     : '<p class="muted" id="private">Workout records on this relay are private: only their authors see them, in a Nostr client that signs in.</p>';
   return {
     title: name,
-    body: `<div class="profile-head">${profile.picture ? `<img class="avatar" src="${esc(profile.picture)}" alt="">` : ''}
+    body: `<div class="profile-head">${profile.picture ? `<img class="avatar" src="${esc(profile.picture)}" alt="">`
+    : `<span class="avatar" aria-hidden="true">${esc([...name][0]!.toUpperCase())}</span>`}
 <div><h1>${esc(name)}</h1>${profile.about ? `<p>${esc(profile.about)}</p>` : ''}
 ${identifier('Profile', npub(pubkey))}</div></div>
 <h2 id="training">Training</h2>
@@ -67,12 +68,12 @@ async function trainingSection(ctx: PageContext, author: string, log: TrainingLo
     ? `<ul class="choices" aria-label="Exercise to chart">${[...byExercise.keys()].map((x) => `<li><a href="?exercise=${encodeURIComponent(naddr(x))}#progress-heading"${x === shown ? ' aria-current="true"' : ''}>${esc(titles.get(x) ?? 'missing exercise')}</a></li>`).join('')}</ul>`
     : '';
   return `<p>${plural(sessions.length, 'workout')} on this relay, ${plural(trained.size, 'training day')}. Weights in kg, days in UTC.</p>
-<h3 id="calendar-heading">Workout calendar</h3>
+<div class="side-by-side"><div><h3 id="calendar-heading">Workout calendar</h3>
 ${calendar('calendar', `Workout calendar, ${weeks} weeks to the week of ${day(lastWeek)}`, calendarStart, weeks, trained)}
-<h3 id="volume-heading">Weekly volume</h3>
+</div><div><h3 id="volume-heading">Weekly volume</h3>
 ${barChart('weekly-volume', 'Training volume per week', `Weight × reps summed per week (Monday to Sunday), ${volume.length} weeks.`, volume.map((w) => ({ label: w.week, value: w.kg })))}
 <details><summary>Weekly volume as a table</summary><div class="table-wrap"><table id="volume-table"><thead><tr><th scope="col">Week of</th><th scope="col">Volume (kg)</th></tr></thead>
-<tbody>${volume.map((w) => `<tr><td>${w.week}</td><td>${num(w.kg)}</td></tr>`).join('')}</tbody></table></div></details>
+<tbody>${volume.map((w) => `<tr><td>${w.week}</td><td>${num(w.kg)}</td></tr>`).join('')}</tbody></table></div></details></div></div>
 <h3 id="progress-heading">Progress</h3>
 ${choices}
 ${shown ? `<p><a href="${exerciseHref(shown)}">${esc(title)}</a></p>` : ''}

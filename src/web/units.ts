@@ -51,8 +51,9 @@ export function describeSet(set: SetRef, { format, formatUnits }: Format): strin
   const p = read.params;
   const has = (name: string) => p[name] !== undefined && p[name] !== '';
   const withUnit = (name: string) => `${p[name]} ${unitOf(name, format, formatUnits)}`.trim();
-  let text = has('reps') ? p.reps! : '';
-  if (has('weight') && Number(p.weight) !== 0) text = text ? `${text} @ ${withUnit('weight')}` : withUnit('weight');
+  const weighted = has('weight') && Number(p.weight) !== 0;
+  let text = has('reps') ? (weighted ? p.reps! : `${p.reps} reps`) : '';
+  if (weighted) text = text ? `${text} @ ${withUnit('weight')}` : withUnit('weight');
   for (const name of ['duration', 'distance']) if (has(name)) text = text ? `${text}, ${withUnit(name)}` : withUnit(name);
   if (!text) text = has('weight') ? 'bodyweight' : 'open';
   if (has('rpe')) text += `, RPE ${p.rpe}`;

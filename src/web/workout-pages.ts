@@ -56,7 +56,7 @@ function perExercise(sets: readonly SetRef[], known: Map<string, KnownExercise>,
   for (const s of sets) groups.set(s.address, [...(groups.get(s.address) ?? []), s]);
   return `<ol class="sets" id="sets">${[...groups].map(([address, group]) => {
     const lines = collapseSets(group.map((s) => describeSet(s, formatOf(address, known))));
-    return `<li><h3>${exerciseName(address, known)}${extra(address)}</h3>
+    return `<li><h3>${exerciseName(address, known)}</h3>${extra(address)}
 <ul>${lines.map((l) => `<li class="prescription">${esc(l)}</li>`).join('')}</ul></li>`;
   }).join('\n')}</ol>`;
 }
@@ -78,7 +78,7 @@ function rounds(type: string, sets: readonly SetRef[], known: Map<string, KnownE
   }
   if (![...byRound.values()].some((group) => new Set(group.map((s) => s.address)).size > 1)) return undefined;
   return `<ol class="sets" id="sets">${[...byRound].sort(([a], [b]) => a - b).map(([n, group]) => `<li><h3>Round ${n}</h3>
-<ol>${group.map((s) => `<li>${exerciseName(s.address, known)}: <span class="prescription">${esc(describeSet(s, formatOf(s.address, known)))}</span></li>`).join('')}</ol></li>`).join('\n')}</ol>`;
+<ul>${group.map((s) => `<li>${exerciseName(s.address, known)}: <span class="prescription">${esc(describeSet(s, formatOf(s.address, known)))}</span></li>`).join('')}</ul></li>`).join('\n')}</ol>`;
 }
 
 function missingNote(missing: readonly string[]): string {
@@ -191,7 +191,8 @@ ${notes(e.content)}
 ${missingNote(found.missing)}
 ${perExercise(r.sets, known, (address) => {
     const v = volumeOf(address);
-    return `${address && prs.has(address) ? '<span class="pr" title="Personal record: heavier than every earlier session">PR</span>' : ''}${v ? ` <span class="muted">· ${num(v)} kg volume</span>` : ''}`;
+    const pr = address && prs.has(address) ? '<span class="pr" title="Personal record: heavier than every earlier session">PR</span> ' : '';
+    return pr || v ? `<p class="group-note">${pr}${v ? `${num(v)} kg volume` : ''}</p>` : '';
   })}
 <p class="muted">Volume is weight × reps over every set, in kg. All times UTC; ${esc(day(start))} in <a href="${profileHref(e.pubkey)}">the lifter's history</a>.</p>
 <h2>Share</h2>
