@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
+import { catalogueLatency, type CatalogueResult } from './catalogue-workload.js';
 import { freshEvents, loadCorpus, readLines, type Corpus } from './corpus.js';
 import { startRelayProcess, type RelayProcess } from './relay-process.js';
 import { round, type Summary } from './stats.js';
@@ -20,8 +21,8 @@ const USAGE = `npm run bench -- [--size small|full] [--url ws://host:port] [--se
   --out          where to write the JSON results (default .bench/results-<size>.json)`;
 
 const PLANS = {
-  small: { sizes: [10_000], ingestEvents: 3000, querySeconds: 4, resolutionSamples: 100, fanoutEvents: 10, idle: [1000, 5000] },
-  full: { sizes: [100_000, 1_000_000], ingestEvents: 20_000, querySeconds: 10, resolutionSamples: 300, fanoutEvents: 20, idle: [1000, 5000] },
+  small: { sizes: [10_000], ingestEvents: 3000, querySeconds: 4, resolutionSamples: 100, fanoutEvents: 10, idle: [1000, 5000], pageSamples: 30 },
+  full: { sizes: [100_000, 1_000_000], ingestEvents: 20_000, querySeconds: 10, resolutionSamples: 300, fanoutEvents: 20, idle: [1000, 5000], pageSamples: 100 },
 };
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -33,6 +34,7 @@ interface SizeResult {
   size: number;
   load: IngestResult;
   queries: QueryResult[];
+  catalogue?: CatalogueResult;
   resolution?: ResolutionResult;
   fanout?: { subscribers: number; events: number; deliveries: number; latency: Summary };
   ingestWhenFull?: IngestResult;
@@ -63,6 +65,10 @@ async function measureSize(corpus: Corpus, plan: (typeof PLANS)['small'], extern
     for (const clients of [1, 16]) {
       log(`query mix, ${clients} client(s), ${plan.querySeconds} s`);
       result.queries.push(await queries(url, corpus.meta, clients, plan.querySeconds, seed));
+    }
+    if (!external) {
+      log(`catalogue pages, ${plan.pageSamples} of each type`);
+      result.catalogue = await catalogueLatency(url, corpus.meta, plan.pageSamples, seed);
     }
     if (!last) return result;
     log('template resolution');
@@ -126,6 +132,10 @@ function targets(ingestRuns: IngestResult[], sizes: SizeResult[]): [string, stri
     ['complete template via resolve/HTTP ≥ 2x faster than two REQs, p50 < 2 ms',
       best === undefined ? 'skipped' : `${round(best)} ms vs ${round(res!.twoReq.p50)} ms`,
       best === undefined ? undefined : best * 2 <= res!.twoReq.p50 && best < 2],
+    ...sizes.map((s): [string, string, boolean | undefined] => {
+      const worstPage = s.catalogue && Math.max(...Object.values(s.catalogue).map((c) => c.p99));
+      return [`every catalogue page at ${s.size}: p99 ≤ 50 ms`, worstPage === undefined ? 'skipped' : `worst ${round(worstPage)} ms`, check(worstPage, (v) => v <= 50)];
+    }),
     ['fan-out to 1,000 subscribers p99 < 100 ms', `${round(largest.fanout!.latency.p99)} ms`, largest.fanout!.latency.p99 < 100],
     ['relay memory per idle connection < 30 KiB', idle === undefined ? 'skipped' : `${idle} KiB`, check(idle, (v) => v < 30)],
     ['database per stored event < 1.5 KB', largest.dbBytesPerEvent === undefined ? 'skipped' : `${largest.dbBytesPerEvent} B`,
@@ -151,6 +161,10 @@ function markdown(machine: Record<string, unknown>, ingestRuns: IngestResult[], 
     for (const name of Object.keys(one!.byName).sort()) {
       out.push(`| ${name} | ${round(one!.byName[name]!.meanEvents, 1)} | ${ms(one!.byName[name])} | ${ms(sixteen!.byName[name])} |`);
     }
+  }
+  for (const s of sizes.filter((x) => x.catalogue)) {
+    out.push('', `### Catalogue pages at ${s.size} stored events (HTTP GET, full HTML)`, '', '| page | p50 / p99 ms |', '| --- | --- |');
+    for (const [name, summary] of Object.entries(s.catalogue!)) out.push(`| ${name} | ${ms(summary)} |`);
   }
   const last = sizes[sizes.length - 1]!;
   if (last.resolution) {
