@@ -9,8 +9,19 @@ import { kindClass, parseAddress } from '../protocol/event.js';
  * JSON values only, so the same class can run on a reader thread behind `CatalogueReads`.
  */
 
-const RECORD_KINDS = `${RECORD_KIND}, ${LEGACY_RECORD_KIND}`;
 const LIVE = '(e.expires_at IS NULL OR e.expires_at > @now)';
+
+/**
+ * The newest workout records matching `where`, walking `index` backwards once per record kind: an
+ * `IN` over both kinds would sort every matching record before applying the limit.
+ */
+function newestRecords(index: string, where: string): string {
+  const one = (kind: number) => `SELECT * FROM (SELECT e.seq, lower(hex(e.id)) AS id, lower(hex(e.pubkey)) AS pubkey, e.kind, e.created_at,
+      coalesce(w.start_at, e.created_at) AS start, w.end_at AS "end", w.title, w.type
+    FROM nostr_events e INDEXED BY ${index} JOIN workout_records w ON w.event_seq = e.seq
+    WHERE ${where} AND e.kind = ${kind} ORDER BY e.created_at DESC LIMIT @limit)`;
+  return `${one(RECORD_KIND)} UNION ALL ${one(LEGACY_RECORD_KIND)} ORDER BY created_at DESC LIMIT @limit`;
+}
 
 export const CATALOGUE_SQL = {
   /** exercises_by_address (UNIQUE on exercises.address), then the event by its primary key. */
@@ -30,7 +41,7 @@ export const CATALOGUE_SQL = {
     WHERE e.kind = @kind AND e.pubkey = @pubkey AND e.d = @d AND ${LIVE}`,
   /** events_by_id. */
   recordEvent: `SELECT e.seq, e.json FROM nostr_events e INDEXED BY events_by_id
-    WHERE e.id = @id AND e.kind IN (${RECORD_KINDS}) AND ${LIVE}`,
+    WHERE e.id = @id AND e.kind IN (${RECORD_KIND}, ${LEGACY_RECORD_KIND}) AND ${LIVE}`,
   /** templates' UNIQUE index on address. */
   templateTitle: 'SELECT address, title FROM templates WHERE address = ?',
   /** events_by_address (kind 0 is replaceable, d = ''). */
@@ -58,18 +69,14 @@ export const CATALOGUE_SQL = {
       (SELECT url FROM exercise_media m WHERE m.event_seq = x.event_seq AND m.mime LIKE 'image/%' ORDER BY position LIMIT 1) AS image
     FROM nostr_events e INDEXED BY events_by_author_kind JOIN exercises x ON x.event_seq = e.seq
     WHERE e.pubkey = ? AND e.kind = ${EXERCISE_KIND} ORDER BY x.title COLLATE NOCASE LIMIT 200`,
-  /** events_by_author_kind: one author's workout records, newest first. */
-  authorRecords: `SELECT e.seq, lower(hex(e.id)) AS id, e.kind, coalesce(w.start_at, e.created_at) AS start, w.end_at AS end,
-      w.title, w.type FROM nostr_events e INDEXED BY events_by_author_kind JOIN workout_records w ON w.event_seq = e.seq
-    WHERE e.pubkey = ? AND e.kind IN (${RECORD_KINDS}) ORDER BY e.created_at DESC LIMIT ?`,
+  /** events_by_author_kind, once per record kind: one author's workout records, newest first. */
+  authorRecords: newestRecords('events_by_author_kind', 'e.pubkey = @pubkey'),
   /** record_sets' primary key (record_seq, position), the exercise by addresses' and exercises' UNIQUE indexes. */
   recordSets: `SELECT a.address AS exercise, s.weight, s.reps, s.rpe, s.set_type AS setType, x.format, x.format_units AS formatUnits
     FROM record_sets s LEFT JOIN addresses a ON a.id = s.exercise_id LEFT JOIN exercises x ON x.address = a.address
     WHERE s.record_seq = ? ORDER BY s.position`,
-  /** events_by_kind: the newest workout records. */
-  recentRecords: `SELECT lower(hex(e.id)) AS id, e.kind, lower(hex(e.pubkey)) AS pubkey, coalesce(w.start_at, e.created_at) AS start,
-      w.title, w.type FROM nostr_events e INDEXED BY events_by_kind JOIN workout_records w ON w.event_seq = e.seq
-    WHERE e.kind IN (${RECORD_KINDS}) ORDER BY e.created_at DESC LIMIT ?`,
+  /** events_by_kind, once per record kind: the newest workout records. */
+  recentRecords: newestRecords('events_by_kind', '1'),
   /** Counts and facets over small tables, cached by the caller. */
   count: {
     events: 'SELECT COUNT(*) FROM nostr_events',
@@ -124,6 +131,8 @@ export interface Session {
   title: string | null;
   type: string | null;
 }
+
+type RecordRow = Session & { seq: number; pubkey: string; created_at: number };
 
 export interface LoggedSet {
   record: string;
@@ -184,33 +193,8 @@ export class CatalogueQueries {
     };
   }
 
-  /**
-   * The library: exercises matching the search (FTS5, best match first) and filters, else by title.
-   * The filters are residual conditions on the few rows a search or the title order yields.
-   */
   searchExercises(filters: ExerciseFilters): ExerciseCard[] {
-    const match = ftsMatch(filters.q);
-    const where: string[] = [];
-    const params: unknown[] = [];
-    let from = 'exercises x';
-    let order = 'x.title COLLATE NOCASE';
-    if (match !== undefined) {
-      from = 'powr_search s JOIN exercises x ON x.event_seq = s.rowid';
-      where.push('powr_search MATCH ?');
-      params.push(match);
-      order = 's.rank';
-    }
-    const condition = (sql: string, value: string) => {
-      if (!value) return;
-      where.push(sql);
-      params.push(value);
-    };
-    condition('x.equipment = ?', filters.equipment);
-    condition('x.difficulty = ?', filters.difficulty);
-    condition('EXISTS (SELECT 1 FROM json_each(x.hashtags) h WHERE h.value = ?)', filters.muscle);
-    const sql = `SELECT x.address, x.title, x.equipment, x.difficulty, x.hashtags,
-        (SELECT url FROM exercise_media m WHERE m.event_seq = x.event_seq AND m.mime LIKE 'image/%' ORDER BY position LIMIT 1) AS image
-      FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ${LIST_LIMIT}`;
+    const { sql, params } = exerciseSearch(filters);
     return (this.db.prepare(sql).all(...params) as (Omit<ExerciseCard, 'hashtags'> & { hashtags: string })[]).map(exerciseCard);
   }
 
@@ -291,18 +275,48 @@ export class CatalogueQueries {
 
   /** An author's newest `limit` workout records and every set in them: their training log. */
   trainingLog(pubkey: string, limit: number): TrainingLog {
-    const rows = this.stmt.authorRecords.all(Buffer.from(pubkey, 'hex'), limit) as (Session & { seq: number })[];
+    const rows = this.stmt.authorRecords.all({ pubkey: Buffer.from(pubkey, 'hex'), limit }) as RecordRow[];
     const sets: LoggedSet[] = [];
-    const sessions = rows.map(({ seq, ...session }) => {
-      for (const s of this.stmt.recordSets.all(seq) as Omit<LoggedSet, 'record'>[]) sets.push({ record: session.id, ...s });
-      return session;
+    const sessions = rows.map(({ seq, id, kind, start, end, title, type }) => {
+      for (const s of this.stmt.recordSets.all(seq) as Omit<LoggedSet, 'record'>[]) sets.push({ record: id, ...s });
+      return { id, kind, start, end, title, type };
     });
     return { sessions, sets };
   }
 
-  recentRecords(limit: number): (Omit<Session, 'end'> & { pubkey: string })[] {
-    return this.stmt.recentRecords.all(limit) as (Omit<Session, 'end'> & { pubkey: string })[];
+  recentRecords(limit: number): (Session & { pubkey: string })[] {
+    return (this.stmt.recentRecords.all({ limit }) as RecordRow[]).map(({ id, pubkey, kind, start, end, title, type }) => ({ id, pubkey, kind, start, end, title, type }));
   }
+}
+
+/**
+ * The library: exercises matching the search (FTS5, best match first) and filters, else in title
+ * order (exercises_by_title). The filters are residual conditions on the rows either yields.
+ */
+export function exerciseSearch(filters: ExerciseFilters): { sql: string; params: unknown[] } {
+  const match = ftsMatch(filters.q);
+  const where: string[] = [];
+  const params: unknown[] = [];
+  let from = 'exercises x INDEXED BY exercises_by_title';
+  let order = 'x.title COLLATE NOCASE';
+  if (match !== undefined) {
+    from = 'powr_search s JOIN exercises x ON x.event_seq = s.rowid';
+    where.push('powr_search MATCH ?');
+    params.push(match);
+    order = 's.rank';
+  }
+  const condition = (sql: string, value: string) => {
+    if (!value) return;
+    where.push(sql);
+    params.push(value);
+  };
+  condition('x.equipment = ?', filters.equipment);
+  condition('x.difficulty = ?', filters.difficulty);
+  condition('EXISTS (SELECT 1 FROM json_each(x.hashtags) h WHERE h.value = ?)', filters.muscle);
+  const sql = `SELECT x.address, x.title, x.equipment, x.difficulty, x.hashtags,
+      (SELECT url FROM exercise_media m WHERE m.event_seq = x.event_seq AND m.mime LIKE 'image/%' ORDER BY position LIMIT 1) AS image
+    FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ${LIST_LIMIT}`;
+  return { sql, params };
 }
 
 function exerciseCard(row: Omit<ExerciseCard, 'hashtags'> & { hashtags: string }): ExerciseCard {

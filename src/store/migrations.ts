@@ -190,8 +190,10 @@ export const MIGRATIONS: readonly string[] = [
     JOIN nostr_events e ON e.seq = p.seq;
   `,
   `
-  -- The web catalogue's templates browse filtered by type, newest first (src/store/catalogue-queries.ts).
+  -- The web catalogue (src/store/catalogue-queries.ts): templates browsed by type, newest first, and
+  -- the exercise library in title order, each a walk of an index that stops at the page's limit.
   CREATE INDEX templates_by_type ON templates (type, event_seq);
+  CREATE INDEX exercises_by_title ON exercises (title COLLATE NOCASE);
   `,
 ];
 
