@@ -27,7 +27,7 @@ function yAxis(max: number, unit: string): { top: number; grid: string; y: (v: n
     grid += `<line class="grid" x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(v)}" y2="${y(v)}"/>`
       + `<text class="axis" x="${PAD.left - 6}" y="${y(v) + 4}" text-anchor="end">${v >= 1000 ? `${num(v / 1000)}k` : num(v)}</text>`;
   }
-  grid += `<text class="axis" x="${PAD.left - 6}" y="12" text-anchor="end">${unit}</text>`;
+  grid += `<text class="axis" x="${PAD.left + 6}" y="${PAD.top - 6}">${unit}</text>`;
   return { top, grid, y };
 }
 

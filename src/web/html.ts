@@ -59,11 +59,11 @@ th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(-
 .side-by-side { display: grid; gap: 0 1.5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 24rem), 1fr)); align-items: start; }
 .media { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fill, minmax(min(100%, 16rem), 1fr)); }
 .media img, .media video { width: 100%; border-radius: .6rem; background: var(--rest); }
-figure { margin: 0 0 1rem; }
+figure { margin: 0 0 1rem; container-type: inline-size; }
 svg.chart, svg.calendar { width: 100%; height: auto; display: block; background: var(--card); border: 1px solid var(--line); border-radius: .6rem; }
 svg .grid { stroke: var(--line); } svg .axis { fill: var(--muted); font-size: 11px; }
-/* Chart text is in viewBox units: a phone draws a 640-unit chart at about half size. */
-@media (max-width: 40rem) { svg.chart .axis { font-size: 20px; } svg.chart circle { r: 6px; } }
+/* Chart text is in viewBox units: a chart drawn at half its 640 units (a phone, a column) needs it doubled. */
+@container (max-width: 36rem) { svg.chart .axis { font-size: 20px; } svg.chart circle { r: 6px; } }
 svg path.s0 { stroke: var(--accent); stroke-width: 2; } svg circle.s0 { fill: var(--accent); }
 svg path.s1 { stroke: var(--chart2); stroke-width: 2; stroke-dasharray: 5 4; } svg circle.s1 { fill: var(--chart2); }
 svg rect[data-week] { fill: var(--accent); }

@@ -4,7 +4,7 @@ import { barChart, calendar, lineChart } from './charts.js';
 import { esc } from './html.js';
 import { identifier, naddr, npub } from './ids.js';
 import { displayName, exerciseCards, exerciseHref, plural, readProfile, recordHref, templateCards } from './parts.js';
-import { day, progress, weekOf, weeklyVolume, type ExerciseSession } from './training.js';
+import { day, progress, volumeKg, weekOf, weeklyVolume, type ExerciseSession } from './training.js';
 import { num } from './units.js';
 import { RECORD_KIND } from '../powr/types.js';
 import type { TrainingLog } from '../store/catalogue-queries.js';
@@ -82,8 +82,11 @@ ${shown ? progressTable(points, author) : ''}
 <h3 id="prs">Personal records</h3>
 ${prTable(byExercise, titles, author)}
 <h3 id="workouts">Recent workouts</h3>
-<ul id="history">${sessions.slice(0, 20).map((s) => `<li><a href="${recordHref(s.id, author, s.kind)}">${esc(s.title || '(untitled workout)')}</a>
-<span class="muted">${day(s.start)}${s.type ? ` · ${esc(s.type)}` : ''}</span></li>`).join('')}</ul>`;
+<ul id="history">${sessions.slice(0, 20).map((s) => {
+    const kg = volumeKg(sets.filter((x) => x.record === s.id));
+    return `<li><a href="${recordHref(s.id, author, s.kind)}">${esc(s.title || '(untitled workout)')}</a>
+<span class="muted">${day(s.start)}${s.type ? ` · ${esc(s.type)}` : ''}${kg ? ` · ${num(kg)} kg` : ''}</span></li>`;
+  }).join('')}</ul>`;
 }
 
 function progressTable(points: readonly ExerciseSession[], author: string): string {

@@ -99,7 +99,7 @@ export async function exercisePage(ctx: PageContext, address: string): Promise<P
     : `<img src="${esc(m.url)}" alt="${esc(m.alt ?? `${x.title} demonstration`)}" loading="lazy">`)).join('');
   const tracks = x.format.map((p, i) => {
     const unit = x.formatUnits[i];
-    return `${p.replace('_', ' ')}${unit && !['count', 'enum'].includes(unit) ? ` (${unit})` : ''}`;
+    return `${p === 'rpe' ? 'RPE' : p.replace('_', ' ')}${unit && !['count', 'enum'].includes(unit) ? ` (${unit})` : ''}`;
   });
   const muscles = x.hashtags.filter((h) => h !== 'fitness');
   return {
