@@ -3,7 +3,7 @@ import type { CatalogueReads } from '../store/catalogue-queries.js';
 import { recordsListed, type Page, type PageContext } from './context.js';
 import { esc, page } from './html.js';
 import { addressFrom, COPY_SCRIPT, eventIdFrom, pubkeyFrom } from './ids.js';
-import { byline, exerciseCards, plural, recordHref, select, templateCards } from './parts.js';
+import { authorOf, byline, exerciseCards, plural, recordHref, select, templateCards } from './parts.js';
 import { profilePage } from './profile-page.js';
 import { day } from './training.js';
 import { exercisePage, recordPage, templatePage } from './workout-pages.js';
@@ -107,7 +107,7 @@ export class Catalogue {
       this.liveStats(), this.facetValues(), ctx.reads.searchExercises({ q, equipment, muscle, difficulty }),
       ctx.reads.browseTemplates({ type: '', difficulty: '' }, 12), showRecords ? ctx.reads.recentRecords(10) : Promise.resolve([]),
     ]);
-    const authors = [...found.map((x) => x.address.split(':')[1]!), ...templates.map((t) => t.address.split(':')[1]!), ...records.map((r) => r.pubkey)];
+    const authors = [...found.map((x) => authorOf(x.address)), ...templates.map((t) => authorOf(t.address)), ...records.map((r) => r.pubkey)];
     const profiles = await ctx.reads.profiles(authors);
     const workouts = showRecords
       ? `<ul id="recent-records" class="cards compact">${records.map((r) => `<li class="card"><h3><a href="${recordHref(r.id, r.pubkey, r.kind)}">${esc(r.title || '(untitled workout)')}</a></h3>
@@ -143,7 +143,7 @@ ${workouts}`,
   private async templates(params: URLSearchParams): Promise<Page> {
     const [type, difficulty] = ['type', 'difficulty'].map((k) => params.get(k)?.slice(0, 100) ?? '') as [string, string];
     const [facets, found] = await Promise.all([this.facetValues(), this.deps.reads.browseTemplates({ type, difficulty })]);
-    const profiles = await this.deps.reads.profiles(found.map((t) => t.address.split(':')[1]!));
+    const profiles = await this.deps.reads.profiles(found.map((t) => authorOf(t.address)));
     return {
       title: 'Workout templates',
       body: `<h1>Workout templates</h1>

@@ -54,7 +54,7 @@ export function describeSet(set: SetRef, { format, formatUnits }: Format): strin
   const weighted = has('weight') && Number(p.weight) !== 0;
   let text = has('reps') ? (weighted ? p.reps! : `${p.reps} reps`) : '';
   if (weighted) text = text ? `${text} @ ${withUnit('weight')}` : withUnit('weight');
-  for (const name of ['duration', 'distance']) if (has(name)) text = text ? `${text}, ${withUnit(name)}` : withUnit(name);
+  for (const name of ['distance', 'duration']) if (has(name)) text = text ? `${text}, ${withUnit(name)}` : withUnit(name);
   if (!text) text = has('weight') ? 'bodyweight' : 'open';
   if (has('rpe')) text += `, RPE ${p.rpe}`;
   const type = SET_TYPE_WORDS[(p.set_type ?? '').toLowerCase()];
