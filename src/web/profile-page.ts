@@ -4,7 +4,7 @@ import { barChart, calendar, lineChart } from './charts.js';
 import { esc } from './html.js';
 import { identifier, naddr, npub } from './ids.js';
 import { displayName, exerciseCards, exerciseHref, plural, readProfile, recordHref, templateCards } from './parts.js';
-import { day, progress, volumeKg, weekOf, weeklyVolume, type ExerciseSession } from './training.js';
+import { day, progress, volumeBySession, weekOf, weeklyVolume, type ExerciseSession } from './training.js';
 import { num } from './units.js';
 import { RECORD_KIND } from '../powr/types.js';
 import type { TrainingLog } from '../store/catalogue-queries.js';
@@ -58,6 +58,7 @@ async function trainingSection(ctx: PageContext, author: string, log: TrainingLo
   const trained = new Set(sessions.map((s) => day(s.start)));
   const volume = weeklyVolume(sessions, sets).filter((w) => Date.parse(w.week) / 1000 >= calendarStart);
 
+  const volumes = volumeBySession(sets);
   const points = shown ? byExercise.get(shown)! : [];
   const title = shown ? titles.get(shown) ?? 'an exercise missing from this relay' : '';
   const chart = shown ? lineChart('progress', `Progress in ${title}`,
@@ -83,7 +84,7 @@ ${shown ? progressTable(points, author) : ''}
 ${prTable(byExercise, titles, author)}
 <h3 id="workouts">Recent workouts</h3>
 <ul id="history">${sessions.slice(0, 20).map((s) => {
-    const kg = volumeKg(sets.filter((x) => x.record === s.id));
+    const kg = volumes.get(s.id) ?? 0;
     return `<li><a href="${recordHref(s.id, author, s.kind)}">${esc(s.title || '(untitled workout)')}</a>
 <span class="muted">${day(s.start)}${s.type ? ` · ${esc(s.type)}` : ''}${kg ? ` · ${num(kg)} kg` : ''}</span></li>`;
   }).join('')}</ul>`;

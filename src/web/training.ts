@@ -17,16 +17,32 @@ export function weekOf(t: number): string {
   return day(monday * DAY);
 }
 
-export function setKg(s: LoggedSet): number | null {
+/** A log repeats a handful of formats thousands of times: each is parsed once per page. */
+function parsedList(json: string | null, cache: Map<string, string[]>): string[] {
+  if (json === null) return [];
+  let list = cache.get(json);
+  if (!list) cache.set(json, (list = JSON.parse(json) as string[]));
+  return list;
+}
+
+export function setKg(s: LoggedSet, cache = new Map<string, string[]>()): number | null {
   if (s.weight === null) return null;
-  return weightKg(s.weight, s.format ? (JSON.parse(s.format) as string[]) : [], s.formatUnits ? (JSON.parse(s.formatUnits) as string[]) : []);
+  return weightKg(s.weight, parsedList(s.format, cache), parsedList(s.formatUnits, cache));
 }
 
 /** Weight × reps, in kg. */
 export function volumeKg(sets: readonly LoggedSet[]): number {
   let total = 0;
-  for (const s of sets) total += (setKg(s) ?? 0) * (s.reps ?? 0);
+  for (const kg of volumeBySession(sets).values()) total += kg;
   return total;
+}
+
+/** Volume (kg) per record id. */
+export function volumeBySession(sets: readonly LoggedSet[]): Map<string, number> {
+  const formats = new Map<string, string[]>();
+  const totals = new Map<string, number>();
+  for (const s of sets) totals.set(s.record, (totals.get(s.record) ?? 0) + (setKg(s, formats) ?? 0) * (s.reps ?? 0));
+  return totals;
 }
 
 /** Epley's estimate of the one-rep max; a single is its own. */
@@ -47,8 +63,9 @@ export interface ExerciseSession {
 export function progress(sessions: readonly Session[], sets: readonly LoggedSet[]): Map<string, ExerciseSession[]> {
   const startOf = new Map(sessions.map((s) => [s.id, s.start]));
   const best = new Map<string, ExerciseSession>(); // key: record + exercise
+  const formats = new Map<string, string[]>();
   for (const s of sets) {
-    const kg = setKg(s);
+    const kg = setKg(s, formats);
     if (!s.exercise || kg === null || kg <= 0 || !s.reps) continue;
     const key = `${s.record} ${s.exercise}`;
     const entry = best.get(key) ?? { record: s.record, start: startOf.get(s.record)!, heaviestKg: 0, e1rmKg: 0, pr: false };
@@ -79,9 +96,9 @@ export function weeklyVolume(sessions: readonly Session[], sets: readonly Logged
   if (sessions.length === 0) return [];
   const weekOfRecord = new Map(sessions.map((s) => [s.id, weekOf(s.start)]));
   const totals = new Map<string, number>();
-  for (const s of sets) {
-    const week = weekOfRecord.get(s.record)!;
-    totals.set(week, (totals.get(week) ?? 0) + volumeKg([s]));
+  for (const [record, kg] of volumeBySession(sets)) {
+    const week = weekOfRecord.get(record)!;
+    totals.set(week, (totals.get(week) ?? 0) + kg);
   }
   const starts = sessions.map((s) => s.start);
   const out: { week: string; kg: number }[] = [];
