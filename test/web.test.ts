@@ -11,7 +11,8 @@ import { startRelay, type RunningRelay } from './helpers/relay.js';
 const CHROMIUM = process.env.POWR_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const VIEWPORTS = [{ width: 1280, height: 900 }, { width: 390, height: 844 }];
+/** The phone is checked in dark mode, so both colour schemes meet the contrast rules. */
+const VIEWPORTS = [{ width: 1280, height: 900, colorScheme: 'light' }, { width: 390, height: 844, colorScheme: 'dark' }] as const;
 
 const lib = signer();
 const user = signer();
@@ -240,22 +241,31 @@ describe('web catalogue in headless Chromium', () => {
     for (const prefix of ['/exercises/', '/templates/', '/records/', '/profiles/']) expect(paths.some((p) => p.startsWith(prefix)), prefix).toBe(true);
     expect(paths).toContain('/templates');
     for (const url of Object.values(pageTypes())) expect(paths.map((p) => p.split('?')[0]), url).toContain(url);
-    // Every exercise, template, record and author on the home page links to its page.
-    await page.goto(relay.httpUrl);
-    for (const card of await page.locator('#exercises > li, #templates > li, #recent-records > li').all()) {
-      expect(await card.locator('h3 a').getAttribute('href')).toMatch(/^\/(exercises|templates|records)\/n(addr|event)1/);
-      expect(await card.locator('.byline a').getAttribute('href')).toMatch(/^\/profiles\/npub1/);
+    // Every exercise, template, record and author shown links to its page (a missing exercise is marked instead).
+    for (const path of Object.values(pageTypes())) {
+      await page.goto(relay.httpUrl + path);
+      for (const card of await page.locator('#exercises > li, #templates > li, #recent-records > li, main .cards > li').all()) {
+        expect(await card.locator('h3 a').getAttribute('href'), path).toMatch(/^\/(exercises|templates|records)\/n(addr|event)1/);
+      }
+      for (const by of await page.locator('.byline').all()) expect(await by.locator('a').getAttribute('href'), path).toMatch(/^\/profiles\/npub1/);
+      for (const group of await page.locator('#sets > li:not(:has(.missing)) > h3:not(.round), #sets li.member:not(:has(.missing))').all()) {
+        expect(await group.locator('a[href^="/exercises/naddr1"]').count(), path).toBe(1);
+      }
+      for (const item of await page.locator('#history li, #pr-table tbody tr, #used-by li').all()) {
+        expect(await item.locator('a').count(), path).toBeGreaterThan(0);
+      }
     }
   }, 120_000);
 
   for (const viewport of VIEWPORTS) {
-    it(`no page is wider than a ${viewport.width} px screen, and none has serious accessibility problems (screenshots)`, async () => {
-      const view = await browser.newPage({ viewport });
+    it(`no page is wider than a ${viewport.width} px screen, and none has serious accessibility problems in ${viewport.colorScheme} mode (screenshots)`, async () => {
+      const { colorScheme, ...size } = viewport;
+      const view = await browser.newPage({ viewport: size, colorScheme });
       for (const [name, path] of Object.entries(pageTypes())) {
         await view.goto(relay.httpUrl + path);
         const { scrollWidth, innerWidth } = await view.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
         expect(scrollWidth, `${name} at ${viewport.width} px`).toBeLessThanOrEqual(innerWidth);
-        const shot = await view.screenshot({ fullPage: true, path: join(ARTIFACTS, `${name}-${viewport.width}.png`) });
+        const shot = await view.screenshot({ fullPage: true, path: join(ARTIFACTS, `${name}-${viewport.width}-${colorScheme}.png`) });
         expect(shot.subarray(1, 4).toString()).toBe('PNG');
         await view.addScriptTag({ path: AXE });
         const violations = await view.evaluate(async () => {

@@ -77,8 +77,8 @@ function rounds(type: string, sets: readonly SetRef[], known: Map<string, KnownE
     byRound.set(n, [...(byRound.get(n) ?? []), s]);
   }
   if (![...byRound.values()].some((group) => new Set(group.map((s) => s.address)).size > 1)) return undefined;
-  return `<ol class="sets" id="sets">${[...byRound].sort(([a], [b]) => a - b).map(([n, group]) => `<li><h3>Round ${n}</h3>
-<ul>${group.map((s) => `<li>${exerciseName(s.address, known)}: <span class="prescription">${esc(describeSet(s, formatOf(s.address, known)))}</span></li>`).join('')}</ul></li>`).join('\n')}</ol>`;
+  return `<ol class="sets" id="sets">${[...byRound].sort(([a], [b]) => a - b).map(([n, group]) => `<li><h3 class="round">Round ${n}</h3>
+<ul>${group.map((s) => `<li class="member">${exerciseName(s.address, known)}: <span class="prescription">${esc(describeSet(s, formatOf(s.address, known)))}</span></li>`).join('')}</ul></li>`).join('\n')}</ol>`;
 }
 
 function missingNote(missing: readonly string[]): string {
