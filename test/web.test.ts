@@ -139,6 +139,17 @@ describe('web catalogue in headless Chromium', () => {
     expect(await page.locator('#exercises h3').allTextContents()).toEqual(['Barbell Back Squat']);
   });
 
+  it('browses templates by words, type and difficulty', async () => {
+    await page.goto(`${relay.httpUrl}/templates`);
+    expect((await page.locator('#templates h3').allTextContents()).sort()).toEqual(['Leg Day', 'Push and Legs Superset']);
+    await page.getByLabel('Type').selectOption('strength');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.waitForURL(/type=strength/);
+    expect(await page.locator('#templates h3').allTextContents()).toEqual(['Leg Day']);
+    await page.goto(`${relay.httpUrl}/templates?q=superset`);
+    expect(await page.locator('#templates h3').allTextContents()).toEqual(['Push and Legs Superset']);
+  });
+
   it('an exercise page: title, instructions, image, equipment, difficulty, muscles, author, templates using it', async () => {
     await page.goto(relay.httpUrl + pageTypes().exercise);
     expect(await page.locator('h1').textContent()).toBe('Barbell Back Squat');

@@ -11,6 +11,15 @@ import { kindClass, parseAddress } from '../protocol/event.js';
 
 const LIVE = '(e.expires_at IS NULL OR e.expires_at > @now)';
 
+/** What a template card shows: the template row, its set count and how many exercises it lacks. */
+const TEMPLATE_CARD = `SELECT t.address, t.title, t.type, t.difficulty,
+      (SELECT COUNT(*) FROM template_exercises s WHERE s.template_seq = t.event_seq) AS sets,
+      (SELECT COUNT(*) FROM missing_dependencies m WHERE m.referrer_seq = t.event_seq) AS missing`;
+
+/** What an exercise card shows: the exercise row and its first image. */
+const EXERCISE_CARD = `SELECT x.address, x.title, x.equipment, x.difficulty, x.hashtags,
+      (SELECT url FROM exercise_media m WHERE m.event_seq = x.event_seq AND m.mime LIKE 'image/%' ORDER BY position LIMIT 1) AS image`;
+
 /**
  * The newest workout records matching `where`, walking `index` backwards once per record kind: an
  * `IN` over both kinds would sort every matching record before applying the limit.
@@ -48,25 +57,23 @@ export const CATALOGUE_SQL = {
   profile: `SELECT e.json ->> '$.content' FROM nostr_events e INDEXED BY events_by_address
     WHERE e.kind = 0 AND e.pubkey = ? AND e.d = ''`,
   /** Rowid order of templates (newest first), or templates_by_type for a chosen type. */
-  browseTemplates: `SELECT t.address, t.title, t.type, t.difficulty,
-      (SELECT COUNT(*) FROM template_exercises s WHERE s.template_seq = t.event_seq) AS sets,
-      (SELECT COUNT(*) FROM missing_dependencies m WHERE m.referrer_seq = t.event_seq) AS missing
+  browseTemplates: `${TEMPLATE_CARD}
     FROM templates t WHERE (@type = '' OR t.type = @type) AND (@difficulty = '' OR t.difficulty = @difficulty)
     ORDER BY t.event_seq DESC LIMIT @limit`,
-  browseTemplatesOfType: `SELECT t.address, t.title, t.type, t.difficulty,
-      (SELECT COUNT(*) FROM template_exercises s WHERE s.template_seq = t.event_seq) AS sets,
-      (SELECT COUNT(*) FROM missing_dependencies m WHERE m.referrer_seq = t.event_seq) AS missing
+  browseTemplatesOfType: `${TEMPLATE_CARD}
     FROM templates t INDEXED BY templates_by_type WHERE t.type = @type AND (@difficulty = '' OR t.difficulty = @difficulty)
     ORDER BY t.event_seq DESC LIMIT @limit`,
+  /** The NIP-50 search index (templates are in it with exercises), best match first. */
+  searchTemplates: `${TEMPLATE_CARD}
+    FROM powr_search p JOIN templates t ON t.event_seq = p.rowid
+    WHERE powr_search MATCH @match AND (@type = '' OR t.type = @type) AND (@difficulty = '' OR t.difficulty = @difficulty)
+    ORDER BY p.rank LIMIT @limit`,
   /** events_by_author_kind: one author's templates, newest first. */
-  authorTemplates: `SELECT t.address, t.title, t.type, t.difficulty,
-      (SELECT COUNT(*) FROM template_exercises s WHERE s.template_seq = t.event_seq) AS sets,
-      (SELECT COUNT(*) FROM missing_dependencies m WHERE m.referrer_seq = t.event_seq) AS missing
+  authorTemplates: `${TEMPLATE_CARD}
     FROM nostr_events e INDEXED BY events_by_author_kind JOIN templates t ON t.event_seq = e.seq
     WHERE e.pubkey = ? AND e.kind = ${TEMPLATE_KIND} ORDER BY e.created_at DESC LIMIT 100`,
   /** events_by_author_kind: one author's exercises. */
-  authorExercises: `SELECT x.address, x.title, x.equipment, x.difficulty, x.hashtags,
-      (SELECT url FROM exercise_media m WHERE m.event_seq = x.event_seq AND m.mime LIKE 'image/%' ORDER BY position LIMIT 1) AS image
+  authorExercises: `${EXERCISE_CARD}
     FROM nostr_events e INDEXED BY events_by_author_kind JOIN exercises x ON x.event_seq = e.seq
     WHERE e.pubkey = ? AND e.kind = ${EXERCISE_KIND} ORDER BY x.title COLLATE NOCASE LIMIT 200`,
   /** events_by_author_kind, once per record kind: one author's workout records, newest first. */
@@ -159,6 +166,7 @@ export interface ExerciseFilters {
 }
 
 export interface TemplateFilters {
+  q: string;
   type: string;
   difficulty: string;
 }
@@ -198,9 +206,13 @@ export class CatalogueQueries {
     return (this.db.prepare(sql).all(...params) as (Omit<ExerciseCard, 'hashtags'> & { hashtags: string })[]).map(exerciseCard);
   }
 
+  /** Templates matching words (best match first), else newest first, of a type and difficulty if chosen. */
   browseTemplates(filters: TemplateFilters, limit = LIST_LIMIT): TemplateCard[] {
-    const stmt = filters.type ? this.stmt.browseTemplatesOfType : this.stmt.browseTemplates;
-    return stmt.all({ ...filters, limit }) as TemplateCard[];
+    const { q, type, difficulty } = filters;
+    const match = ftsMatch(q);
+    if (match !== undefined) return this.stmt.searchTemplates.all({ match, type, difficulty, limit }) as TemplateCard[];
+    const stmt = type ? this.stmt.browseTemplatesOfType : this.stmt.browseTemplates;
+    return stmt.all({ type, difficulty, limit }) as TemplateCard[];
   }
 
   /** Kind-0 contents (JSON text as published) by pubkey, for the pubkeys that have one. */
@@ -313,8 +325,7 @@ export function exerciseSearch(filters: ExerciseFilters): { sql: string; params:
   condition('x.equipment = ?', filters.equipment);
   condition('x.difficulty = ?', filters.difficulty);
   condition('EXISTS (SELECT 1 FROM json_each(x.hashtags) h WHERE h.value = ?)', filters.muscle);
-  const sql = `SELECT x.address, x.title, x.equipment, x.difficulty, x.hashtags,
-      (SELECT url FROM exercise_media m WHERE m.event_seq = x.event_seq AND m.mime LIKE 'image/%' ORDER BY position LIMIT 1) AS image
+  const sql = `${EXERCISE_CARD}
     FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ${LIST_LIMIT}`;
   return { sql, params };
 }

@@ -105,7 +105,7 @@ export class Catalogue {
     const showRecords = recordsListed(ctx);
     const [stats, facets, found, templates, records] = await Promise.all([
       this.liveStats(), this.facetValues(), ctx.reads.searchExercises({ q, equipment, muscle, difficulty }),
-      ctx.reads.browseTemplates({ type: '', difficulty: '' }, 12), showRecords ? ctx.reads.recentRecords(10) : Promise.resolve([]),
+      ctx.reads.browseTemplates({ q: '', type: '', difficulty: '' }, 12), showRecords ? ctx.reads.recentRecords(10) : Promise.resolve([]),
     ]);
     const authors = [...found.map((x) => authorOf(x.address)), ...templates.map((t) => authorOf(t.address)), ...records.map((r) => r.pubkey)];
     const profiles = await ctx.reads.profiles(authors);
@@ -141,18 +141,19 @@ ${workouts}`,
   }
 
   private async templates(params: URLSearchParams): Promise<Page> {
-    const [type, difficulty] = ['type', 'difficulty'].map((k) => params.get(k)?.slice(0, 100) ?? '') as [string, string];
-    const [facets, found] = await Promise.all([this.facetValues(), this.deps.reads.browseTemplates({ type, difficulty })]);
+    const [q, type, difficulty] = ['q', 'type', 'difficulty'].map((k) => params.get(k)?.slice(0, 100) ?? '') as [string, string, string];
+    const [facets, found] = await Promise.all([this.facetValues(), this.deps.reads.browseTemplates({ q, type, difficulty })]);
     const profiles = await this.deps.reads.profiles(found.map((t) => authorOf(t.address)));
     return {
       title: 'Workout templates',
       body: `<h1>Workout templates</h1>
 <form class="filters" method="get" action="/templates" role="search" aria-label="Filter templates">
+  <label>Search<input type="search" name="q" value="${esc(q)}" placeholder="leg day, full body…"></label>
   ${select('type', 'Type', facets.templateTypes, type)}
   ${select('difficulty', 'Difficulty', facets.difficulty, difficulty)}
   <button type="submit">Show</button>
 </form>
-<p class="muted" id="result-count">${found.length === 100 ? 'The newest 100 templates' : plural(found.length, 'template')}</p>
+<p class="muted" id="result-count">${found.length === 100 ? 'The first 100 templates' : plural(found.length, 'template')}</p>
 <ul class="cards" id="templates">${templateCards(found, profiles)}</ul>`,
     };
   }
