@@ -197,7 +197,10 @@ describe('web catalogue in headless Chromium', () => {
     // The old way in: a hex id still opens it, and 404s for what is not there.
     expect((await page.goto(`${relay.httpUrl}/records/${last.event.id}`))?.status()).toBe(200);
     expect((await page.goto(`${relay.httpUrl}/records/${'0'.repeat(64)}`))?.status()).toBe(404);
+    expect(await page.locator('#why').textContent()).toBe('This relay has no public workout record with that identifier.');
     expect((await page.goto(`${relay.httpUrl}/templates/nonsense`))?.status()).toBe(404);
+    expect(await page.locator('#why').textContent()).toBe('“nonsense” is not a template address (naddr or 33402:<pubkey>:<d>).');
+    expect((await page.goto(`${relay.httpUrl}/profiles/%E0%A4%A`))?.status()).toBe(404);
   });
 
   it('a profile: name, ten weeks on the calendar, weekly volume and the progress chart with one point per session', async () => {

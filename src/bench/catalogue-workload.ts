@@ -13,6 +13,7 @@ function pagePaths(meta: CorpusMeta, rng: Rng): Record<string, () => string> {
     'library search': () => `/?q=${rng.pick(['squat', 'press', 'row', 'legs', 'kettlebell'])}`,
     'templates browse': () => '/templates',
     'templates by type': () => `/templates?type=${rng.pick(['strength', 'circuit', 'emom', 'amrap'])}`,
+    'templates search': () => `/templates?q=${rng.pick(['workout', 'tpl', 'lib'])}`,
     exercise: () => `/exercises/${q(rng.pick(meta.exerciseAddresses))}`,
     template: () => `/templates/${q(rng.pick(meta.templateAddresses))}`,
     record: () => `/records/${rng.pick(meta.recordIds)}`,

@@ -34,17 +34,26 @@ setInterval(refresh, 5000);`;
 
 type Cached<T> = { at: number; value: T } | undefined;
 
-/** Path patterns of the pages; identifiers may be NIP-19 codes, hex or coordinates. */
-const ROUTES: [RegExp, (ctx: PageContext, id: string, url: URL) => Promise<Page | undefined>][] = [
-  [/^\/exercises\/([^/]+)$/, (ctx, id) => withId(addressFrom(id), (a) => exercisePage(ctx, a))],
-  [/^\/templates\/([^/]+)$/, (ctx, id) => withId(addressFrom(id), (a) => templatePage(ctx, a))],
-  [/^\/records\/([^/]+)$/, (ctx, id) => withId(eventIdFrom(id), (i) => recordPage(ctx, i))],
-  [/^\/profiles\/([^/]+)$/, (ctx, id, url) => withId(pubkeyFrom(id), (p) => profilePage(ctx, p, addressFrom(url.searchParams.get('exercise') ?? '')))],
-];
-
-function withId<T>(id: T | undefined, render: (id: T) => Promise<Page | undefined>): Promise<Page | undefined> {
-  return id === undefined ? Promise.resolve(undefined) : render(id);
+interface Route {
+  pattern: RegExp;
+  /** What the identifier should be, and what the page shows, for the 404s. */
+  expected: string;
+  noun: string;
+  parse: (value: string) => string | undefined;
+  render: (ctx: PageContext, id: string, url: URL) => Promise<Page | undefined>;
 }
+
+/** The pages with an identifier in their path: NIP-19 codes, hex or coordinates. */
+const ROUTES: Route[] = [
+  { pattern: /^\/exercises\/([^/]+)$/, expected: 'an exercise address (naddr or 33401:<pubkey>:<d>)', noun: 'exercise',
+    parse: addressFrom, render: exercisePage },
+  { pattern: /^\/templates\/([^/]+)$/, expected: 'a template address (naddr or 33402:<pubkey>:<d>)', noun: 'workout template',
+    parse: addressFrom, render: templatePage },
+  { pattern: /^\/records\/([^/]+)$/, expected: 'an event id (nevent, note or hex)', noun: 'public workout record',
+    parse: eventIdFrom, render: recordPage },
+  { pattern: /^\/profiles\/([^/]+)$/, expected: 'a public key (npub, nprofile or hex)', noun: 'profile', parse: pubkeyFrom,
+    render: (ctx, pubkey, url) => profilePage(ctx, pubkey, addressFrom(url.searchParams.get('exercise') ?? '')) },
+];
 
 /**
  * The web catalogue: what a browser sees at the relay's URL. Server-rendered HTML built only from
@@ -63,17 +72,19 @@ export class Catalogue {
     const ctx: PageContext = { reads: this.deps.reads, now: Math.floor(Date.now() / 1000), privateRecords: this.deps.config.privateRecords };
     if (url.pathname === '/') return this.html(await this.home(ctx, url.searchParams), LIVE_STATS);
     if (url.pathname === '/templates') return this.html(await this.templates(url.searchParams));
-    for (const [pattern, render] of ROUTES) {
-      const m = pattern.exec(url.pathname);
+    for (const route of ROUTES) {
+      const m = route.pattern.exec(url.pathname);
       if (!m) continue;
-      let id: string;
+      let raw: string;
       try {
-        id = decodeURIComponent(m[1]!);
+        raw = decodeURIComponent(m[1]!);
       } catch {
-        return this.notFound();
+        raw = m[1]!;
       }
-      const found = await render(ctx, id, url);
-      return found ? this.html(found) : this.notFound();
+      const id = route.parse(raw);
+      if (id === undefined) return this.notFound(`“${raw.slice(0, 120)}” is not ${route.expected}.`);
+      const found = await route.render(ctx, id, url);
+      return found ? this.html(found) : this.notFound(`This relay has no ${route.noun} with that identifier.`);
     }
     return undefined;
   }
@@ -82,9 +93,8 @@ export class Catalogue {
     return { status: p.status ?? 200, type: 'text/html; charset=utf-8', body: page(p.title, this.deps.config.name, p.body, script + COPY_SCRIPT) };
   }
 
-  private notFound(): Response {
-    return this.html({ status: 404, title: 'Not found',
-      body: '<h1>Not found</h1><p>This relay has nothing public at that address.</p><p><a href="/">Back to the library</a></p>' });
+  private notFound(why: string): Response {
+    return this.html({ status: 404, title: 'Not found', body: `<h1>Not found</h1><p id="why">${esc(why)}</p><p><a href="/">Back to the library</a></p>` });
   }
 
   private async liveStats(): Promise<Record<string, number>> {
