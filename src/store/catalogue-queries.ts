@@ -33,7 +33,7 @@ function newestRecords(index: string, where: string): string {
 }
 
 export const CATALOGUE_SQL = {
-  /** exercises_by_address (UNIQUE on exercises.address), then the event by its primary key. */
+  /** exercises' UNIQUE index on address, then the event by its primary key. */
   exerciseEvent: `SELECT e.seq, e.json FROM exercises x JOIN nostr_events e ON e.seq = x.event_seq
     WHERE x.address = @address AND ${LIVE}`,
   /** exercise_media's primary key (event_seq, position). */
@@ -84,7 +84,7 @@ export const CATALOGUE_SQL = {
     WHERE s.record_seq = ? ORDER BY s.position`,
   /** events_by_kind, once per record kind: the newest workout records. */
   recentRecords: newestRecords('events_by_kind', '1'),
-  /** Counts and facets over small tables, cached by the caller. */
+  /** Counts and facets: whole-table aggregates, which the catalogue caches for seconds. */
   count: {
     events: 'SELECT COUNT(*) FROM nostr_events',
     exercises: 'SELECT COUNT(*) FROM exercises',
@@ -241,7 +241,7 @@ export class CatalogueQueries {
     if (!a || a.kind !== TEMPLATE_KIND) return undefined;
     const row = this.stmt.addressEvent.get({ kind: a.kind, pubkey: Buffer.from(a.pubkey, 'hex'), d: kindClass(a.kind) === 'addressable' ? a.d : '', now }) as
       { json: string } | undefined;
-    return row && this.resolve(row.json, now);
+    return row && resolveExercises(this.stmt.exerciseEvent, row.json, now);
   }
 
   /** A workout record by id with its exercises and the template it followed (if stored). */
@@ -251,21 +251,8 @@ export class CatalogueQueries {
     const tags = (JSON.parse(row.json) as { tags: string[][] }).tags;
     const templateAddress = tags.find((t) => t[0] === 'template' || (t[0] === 'a' && t[1]?.startsWith(`${TEMPLATE_KIND}:`)))?.[1];
     const template = templateAddress ? (this.stmt.templateTitle.get(templateAddress) as { address: string; title: string } | undefined) : undefined;
-    return { ...this.resolve(row.json, now), template: template ?? null };
+    return { ...resolveExercises(this.stmt.exerciseEvent, row.json, now), template: template ?? null };
   }
-
-  private readonly resolve = (json: string, now: number): Resolved => {
-    const tags = (JSON.parse(json) as { tags: string[][] }).tags;
-    const referenced = new Set(tags.filter((t) => t[0] === 'exercise' && t[1]).map((t) => t[1]!));
-    const exercises: string[] = [];
-    const missing: string[] = [];
-    for (const address of referenced) {
-      const row = this.stmt.exerciseEvent.get({ address, now }) as { json: string } | undefined;
-      if (row) exercises.push(row.json);
-      else missing.push(address);
-    }
-    return { json, exercises, missing };
-  };
 
   authorExercises(pubkey: string): ExerciseCard[] {
     return (this.stmt.authorExercises.all(Buffer.from(pubkey, 'hex')) as (Omit<ExerciseCard, 'hashtags'> & { hashtags: string })[]).map(exerciseCard);
@@ -299,6 +286,20 @@ export class CatalogueQueries {
   recentRecords(limit: number): (Session & { pubkey: string })[] {
     return (this.stmt.recentRecords.all({ limit }) as RecordRow[]).map(({ id, pubkey, kind, start, end, title, type }) => ({ id, pubkey, kind, start, end, title, type }));
   }
+}
+
+/** The exercises a template or record references, found by `exerciseEvent`, and those not stored. */
+function resolveExercises(exerciseEvent: Statement, json: string, now: number): Resolved {
+  const tags = (JSON.parse(json) as { tags: string[][] }).tags;
+  const referenced = new Set(tags.filter((t) => t[0] === 'exercise' && t[1]).map((t) => t[1]!));
+  const exercises: string[] = [];
+  const missing: string[] = [];
+  for (const address of referenced) {
+    const row = exerciseEvent.get({ address, now }) as { json: string } | undefined;
+    if (row) exercises.push(row.json);
+    else missing.push(address);
+  }
+  return { json, exercises, missing };
 }
 
 /**

@@ -37,7 +37,7 @@ function notes(text: string): string {
   return text.trim() ? text.trim().split(/\n\s*\n/).map((p) => `<p>${esc(p).replace(/\n/g, '<br>')}</p>`).join('') : '';
 }
 
-const seconds = (s: number | null) => (s === null ? null : s % 60 === 0 && s >= 60 ? `${s / 60} min` : `${s} s`);
+const asDuration = (s: number | null) => (s === null ? null : s % 60 === 0 && s >= 60 ? `${s / 60} min` : `${s} s`);
 
 /** An exercise's name linked to its page, or marked as missing without breaking the layout. */
 function exerciseName(address: string | null, known: Map<string, KnownExercise>): string {
@@ -132,8 +132,8 @@ export async function templatePage(ctx: PageContext, address: string): Promise<P
     title: t.title || 'Template',
     body: `<h1>${esc(t.title || '(untitled template)')}</h1>
 ${byline(e.pubkey, profiles)}
-${facts([['Type', t.workoutType], ['Difficulty', t.difficulty], ['Rounds', t.rounds], ['Rest between sets', seconds(t.restBetweenSets)],
-    ['Rest between rounds', seconds(t.restBetweenRounds)], ['Interval', seconds(t.interval)], ['Time', seconds(t.duration)],
+${facts([['Type', t.workoutType], ['Difficulty', t.difficulty], ['Rounds', t.rounds], ['Rest between sets', asDuration(t.restBetweenSets)],
+    ['Rest between rounds', asDuration(t.restBetweenRounds)], ['Interval', asDuration(t.interval)], ['Time', asDuration(t.duration)],
     ['Exercises', new Set(t.sets.map((s) => s.address)).size], ['Sets', t.sets.length]])}
 ${notes(t.description)}
 <h2>Sets</h2>
@@ -172,8 +172,8 @@ export async function recordPage(ctx: PageContext, id: string): Promise<Page | u
   const volumeOf = (address: string | null) => volumeKg(sets.filter((s) => s.exercise === address));
   const start = r.start ?? e.created_at;
   const durationTag = firstTagValue(e, 'duration');
-  const duration = r.end && r.start && r.end > r.start ? seconds(Math.round((r.end - r.start) / 60) * 60)
-    : durationTag && /^\d+$/.test(durationTag) ? seconds(Number(durationTag)) : durationTag;
+  const duration = r.end && r.start && r.end > r.start ? asDuration(Math.round((r.end - r.start) / 60) * 60)
+    : durationTag && /^\d+$/.test(durationTag) ? asDuration(Number(durationTag)) : durationTag;
   const templateAddress = r.templateAddress;
   const template = templateAddress
     ? `<p>Followed <a href="${templateHref(templateAddress)}">${found.template ? esc(found.template.title || '(untitled template)') : `template ${esc(shorten(naddr(templateAddress)))}`}</a>${found.template ? '' : ' <span class="missing">(not on this relay)</span>'}</p>`
