@@ -28,7 +28,7 @@ code { font-size: .9em; }
 .stats strong { display: block; font-size: 1.35rem; }
 form.filters { display: flex; flex-wrap: wrap; gap: .75rem; align-items: end; }
 form.filters label { display: flex; flex-direction: column; font-size: .9rem; max-width: 100%; }
-input, select, button { font: inherit; padding: .4rem .55rem; border: 1px solid var(--line); border-radius: .4rem; background: var(--card); color: var(--fg); max-width: 100%; }
+input, select, button { font: inherit; min-height: 2.4rem; padding: .4rem .55rem; border: 1px solid var(--line); border-radius: .4rem; background: var(--card); color: var(--fg); max-width: 100%; }
 button { cursor: pointer; }
 .cards { list-style: none; padding: 0; display: grid; gap: .9rem; align-items: start; grid-template-columns: repeat(auto-fill, minmax(min(100%, 17rem), 1fr)); }
 .cards h3 a, .sets h3 a { text-decoration: none; } .cards h3 a:hover, .sets h3 a:hover { text-decoration: underline; }
@@ -43,7 +43,7 @@ button { cursor: pointer; }
 .sets { list-style: none; padding: 0; margin: 0; display: grid; gap: .75rem; }
 .sets > li { background: var(--card); border: 1px solid var(--line); border-radius: .75rem; padding: .75rem 1rem; }
 .sets ul { list-style: none; margin: .25rem 0 0; padding: 0; } .sets ul li { padding: .1rem 0; }
-.group-note { margin: .35rem 0 0; font-size: .9rem; color: var(--muted); }
+.group-note { margin: .35rem 0 0; font-size: .9rem; color: var(--muted); } .group-note .pr { margin: 0 .3rem 0 0; }
 .prescription { font-variant-numeric: tabular-nums; font-weight: 600; }
 .missing { color: var(--warn); font-weight: 600; }
 .pr { display: inline-block; font-size: .75rem; font-weight: 700; color: var(--bg); background: var(--good); border-radius: .3rem; padding: 0 .4rem; margin-left: .4rem; }

@@ -6,8 +6,8 @@ import type { LoggedSet } from '../store/catalogue-queries.js';
 import { anonymousMayRead, recordsListed, type Page, type PageContext } from './context.js';
 import { esc } from './html.js';
 import { identifier, naddr, nevent, npub, shorten } from './ids.js';
-import { byline, embeddable, exerciseHref, plural, profileHref, templateHref } from './parts.js';
-import { day, progress, volumeKg } from './training.js';
+import { byline, displayName, embeddable, exerciseHref, plural, profileHref, templateHref } from './parts.js';
+import { progress, volumeKg } from './training.js';
 import { collapseSets, describeSet, num, UNKNOWN_FORMAT, type Format } from './units.js';
 
 /** Exercise, template and workout record pages. */
@@ -194,7 +194,8 @@ ${perExercise(r.sets, known, (address) => {
     const pr = address && prs.has(address) ? '<span class="pr" title="Personal record: heavier than every earlier session">PR</span> ' : '';
     return pr || v ? `<p class="group-note">${pr}${v ? `${num(v)} kg volume` : ''}</p>` : '';
   })}
-<p class="muted">Volume is weight × reps over every set, in kg. All times UTC; ${esc(day(start))} in <a href="${profileHref(e.pubkey)}">the lifter's history</a>.</p>
+<p class="muted">Volume is weight × reps over every set, in kg; times are UTC. More of
+<a href="${profileHref(e.pubkey)}#training">${esc(displayName(e.pubkey, profiles))}'s training</a>.</p>
 <h2>Share</h2>
 ${identifier('Workout', nevent(id, e.pubkey, e.kind))}${identifier('Author', npub(e.pubkey))}`,
   };
