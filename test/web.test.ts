@@ -234,6 +234,15 @@ describe('web catalogue in headless Chromium', () => {
     expect(await ident.locator('button').getAttribute('data-copy')).toBe(code);
     expect(await ident.locator('a').getAttribute('href')).toBe(`nostr:${code}`);
     expect(await page.locator('main').textContent()).not.toMatch(/[0-9a-f]{64}/);
+    // The copy button (shown only where the clipboard works) copies the whole code.
+    const context = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
+    const tab = await context.newPage();
+    await tab.goto(relay.httpUrl + pageTypes().exercise);
+    const button = tab.locator('.ident', { hasText: 'Exercise' }).getByRole('button', { name: 'Copy Exercise code' });
+    await button.click();
+    await tab.waitForFunction(() => document.querySelector('button.copy')?.textContent === 'Copied');
+    expect(await tab.evaluate(() => navigator.clipboard.readText())).toBe(code);
+    await context.close();
   });
 
   it('every page type is reachable by links from /, and every link on them leads to a page', async () => {

@@ -61,12 +61,13 @@ export function shorten(code: string): string {
 export function identifier(label: string, code: string): string {
   return `<div class="ident"><span class="ident-label">${esc(label)}</span>
 <code title="${esc(code)}">${esc(shorten(code))}</code>
-<button type="button" class="copy" data-copy="${esc(code)}" aria-label="Copy ${esc(label)} code">Copy</button>
+<button type="button" class="copy" hidden data-copy="${esc(code)}" aria-label="Copy ${esc(label)} code">Copy</button>
 <a href="nostr:${esc(code)}" aria-label="Open in client: ${esc(label)}">Open in client</a></div>`;
 }
 
-/** Copies an identifier (progressive enhancement: the full text is in the title and the link). */
+/** Copy buttons appear only where they can work; without JavaScript the full code is in the title and the link. */
 export const COPY_SCRIPT = `
+if (navigator.clipboard) for (const b of document.querySelectorAll('button.copy')) b.hidden = false;
 document.addEventListener('click', (e) => {
   const b = e.target.closest('button.copy');
   if (!b || !navigator.clipboard) return;
