@@ -201,6 +201,7 @@ describe('web catalogue in headless Chromium', () => {
     expect((await page.goto(`${relay.httpUrl}/templates/nonsense`))?.status()).toBe(404);
     expect(await page.locator('#why').textContent()).toBe('“nonsense” is not a template address (naddr or 33402:<pubkey>:<d>).');
     expect((await page.goto(`${relay.httpUrl}/profiles/%E0%A4%A`))?.status()).toBe(404);
+    expect((await page.goto(`${relay.httpUrl}/profiles/${npub(signer().pubkey)}`))?.status()).toBe(404);
   });
 
   it('a profile: name, ten weeks on the calendar, weekly volume and the progress chart with one point per session', async () => {

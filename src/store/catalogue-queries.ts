@@ -174,6 +174,8 @@ export interface TemplateFilters {
 const LIST_LIMIT = 100;
 
 export class CatalogueQueries {
+  /** The library's statements, one per combination of filters in use (at most 16). */
+  private readonly searches = new Map<string, Statement>();
   private readonly stmt: { [K in keyof typeof CATALOGUE_SQL]: (typeof CATALOGUE_SQL)[K] extends string ? Statement : Record<string, Statement> };
 
   constructor(private readonly db: Database) {
@@ -203,7 +205,9 @@ export class CatalogueQueries {
 
   searchExercises(filters: ExerciseFilters): ExerciseCard[] {
     const { sql, params } = exerciseSearch(filters);
-    return (this.db.prepare(sql).all(...params) as (Omit<ExerciseCard, 'hashtags'> & { hashtags: string })[]).map(exerciseCard);
+    let stmt = this.searches.get(sql);
+    if (!stmt) this.searches.set(sql, (stmt = this.db.prepare(sql)));
+    return (stmt.all(...params) as (Omit<ExerciseCard, 'hashtags'> & { hashtags: string })[]).map(exerciseCard);
   }
 
   /** Templates matching words (best match first), else newest first, of a type and difficulty if chosen. */

@@ -15,12 +15,14 @@ import type { TrainingLog } from '../store/catalogue-queries.js';
 const HISTORY = 1000;
 const CALENDAR_WEEKS = { min: 12, max: 26 };
 
-export async function profilePage(ctx: PageContext, pubkey: string, chosenExercise: string | undefined): Promise<Page> {
+/** Undefined (404) for a pubkey that has published nothing this page may show. */
+export async function profilePage(ctx: PageContext, pubkey: string, chosenExercise: string | undefined): Promise<Page | undefined> {
   const showRecords = recordsListed(ctx);
   const [profiles, exercises, templates, log] = await Promise.all([
     ctx.reads.profiles([pubkey]), ctx.reads.authorExercises(pubkey), ctx.reads.authorTemplates(pubkey),
     showRecords ? ctx.reads.trainingLog(pubkey, HISTORY) : Promise.resolve({ sessions: [], sets: [] }),
   ]);
+  if (profiles[pubkey] === undefined && exercises.length + templates.length + log.sessions.length === 0) return undefined;
   const profile = readProfile(profiles[pubkey]);
   const name = displayName(pubkey, profiles);
   const training = showRecords
