@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
+import { catalogueLatency, type CatalogueResult } from './catalogue-workload.js';
 import { freshEvents, loadCorpus, readLines, type Corpus } from './corpus.js';
 import { startRelayProcess, type RelayProcess } from './relay-process.js';
 import { round, type Summary } from './stats.js';
@@ -20,8 +21,8 @@ const USAGE = `npm run bench -- [--size small|full] [--url ws://host:port] [--se
   --out          where to write the JSON results (default .bench/results-<size>.json)`;
 
 const PLANS = {
-  small: { sizes: [10_000], ingestEvents: 3000, querySeconds: 4, resolutionSamples: 100, fanoutEvents: 10, idle: [1000, 5000] },
-  full: { sizes: [100_000, 1_000_000], ingestEvents: 20_000, querySeconds: 10, resolutionSamples: 300, fanoutEvents: 20, idle: [1000, 5000] },
+  small: { sizes: [10_000], ingestEvents: 3000, querySeconds: 4, resolutionSamples: 100, fanoutEvents: 10, idle: [1000, 5000], pageSamples: 30 },
+  full: { sizes: [100_000, 1_000_000], ingestEvents: 20_000, querySeconds: 10, resolutionSamples: 300, fanoutEvents: 20, idle: [1000, 5000], pageSamples: 100 },
 };
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -33,6 +34,7 @@ interface SizeResult {
   size: number;
   load: IngestResult;
   queries: QueryResult[];
+  catalogue?: CatalogueResult;
   resolution?: ResolutionResult;
   fanout?: { subscribers: number; events: number; deliveries: number; latency: Summary };
   ingestWhenFull?: IngestResult;
@@ -63,6 +65,10 @@ async function measureSize(corpus: Corpus, plan: (typeof PLANS)['small'], extern
     for (const clients of [1, 16]) {
       log(`query mix, ${clients} client(s), ${plan.querySeconds} s`);
       result.queries.push(await queries(url, corpus.meta, clients, plan.querySeconds, seed));
+    }
+    if (!external) {
+      log(`catalogue pages, ${plan.pageSamples} of each type`);
+      result.catalogue = await catalogueLatency(url, corpus.meta, plan.pageSamples, seed);
     }
     if (!last) return result;
     log('template resolution');
@@ -156,6 +162,10 @@ function targets(levels: IngestLevels, sizes: SizeResult[]): [string, string, bo
     [`database per event at ${largest.size} ≤ 2,000 B`, skipped(largest.dbBytesPerEvent, 'B'), check(largest.dbBytesPerEvent, (v) => v <= 2000)],
     ['relay memory per idle connection ≤ 16 KiB', skipped(idle, 'KiB'), check(idle, (v) => v <= 16)],
     ['relay RSS at start ≤ 80 MiB', skipped(levels.startRssMiB, 'MiB'), check(levels.startRssMiB, (v) => v <= 80)],
+    ...sizes.map((s): [string, string, boolean | undefined] => {
+      const worstPage = s.catalogue && Math.max(...Object.values(s.catalogue).map((c) => c.p99));
+      return [`every catalogue page at ${s.size}: p99 ≤ 50 ms`, worstPage === undefined ? 'skipped' : `worst ${round(worstPage)} ms`, check(worstPage, (v) => v <= 50)];
+    }),
   ];
 }
 
@@ -178,6 +188,10 @@ function markdown(machine: Record<string, unknown>, levels: IngestLevels, sizes:
     for (const name of Object.keys(one!.byName).sort()) {
       out.push(`| ${name} | ${round(one!.byName[name]!.meanEvents, 1)} | ${ms(one!.byName[name])} | ${ms(sixteen!.byName[name])} |`);
     }
+  }
+  for (const s of sizes.filter((x) => x.catalogue)) {
+    out.push('', `### Catalogue pages at ${s.size} stored events (HTTP GET, full HTML)`, '', '| page | p50 / p99 ms |', '| --- | --- |');
+    for (const [name, summary] of Object.entries(s.catalogue!)) out.push(`| ${name} | ${ms(summary)} |`);
   }
   const last = sizes[sizes.length - 1]!;
   if (last.resolution) {

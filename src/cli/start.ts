@@ -7,7 +7,6 @@ import { Metrics } from '../relay/metrics.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
-import { openReadConnection } from '../store/sqlite/database.js';
 import { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
 import { listenForMetrics } from './metrics-listener.js';
@@ -36,7 +35,7 @@ export async function start(): Promise<void> {
   store.onChange(metrics.onChange);
   const limits = new RateLimits(config);
   const ingest = new Ingest(config, store, verifier, fanout, limits, log);
-  const catalogue = new Catalogue({ config, db: openReadConnection(config.db), bundles, connections: () => server?.connections ?? 0 });
+  const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, log });
 
   let address;

@@ -1,6 +1,7 @@
 import type { Filter } from '../protocol/filter.js';
 import type { Viewers } from '../powr/privacy.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
+import type { CatalogueReads } from './catalogue.js';
 
 /**
  * The storage port: everything the relay, the web catalogue and the CLI ask of storage, asynchronous
@@ -120,6 +121,8 @@ export interface StoragePort {
   checkpoint(): Promise<void>;
   loadCacheCounts(): Promise<[string, number][]>;
   saveCacheCounts(counts: [string, number][], now: number): Promise<void>;
+  /** What the web catalogue reads. */
+  readonly catalogue: CatalogueReads;
   /** Subscribes to the committed-change feed; returns the unsubscribe function. */
   onChange(listener: (change: CommittedChange) => void): () => void;
   /** Waits for every write handed over so far to be committed. */

@@ -1,4 +1,5 @@
 import type { Filter } from '../../protocol/filter.js';
+import type { CATALOGUE_METHODS } from '../catalogue.js';
 import type {
   BundleRoot,
   CommittedChange,
@@ -54,7 +55,8 @@ export type ReadRequest =
   | { op: 'exportPage'; options: ExportOptions; now: number; afterSeq: number; limit: number }
   | { op: 'stats' }
   | { op: 'loadCacheCounts' }
-  | { op: 'backup'; target: string };
+  | { op: 'backup'; target: string }
+  | { op: 'catalogue'; method: (typeof CATALOGUE_METHODS)[number]; args: unknown[] };
 
 export type ReadResult =
   | { ok: true; value: unknown }

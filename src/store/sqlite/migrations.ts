@@ -242,6 +242,12 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   INSERT INTO relay_state (key, value) VALUES ('rebuild_processed', 1);
   `,
+  `
+  -- The web catalogue (src/store/sqlite/catalogue-queries.ts): templates browsed by type, newest first, and
+  -- the exercise library in title order, each a walk of an index that stops at the page's limit.
+  CREATE INDEX templates_by_type ON templates (type, event_seq);
+  CREATE INDEX exercises_by_title ON exercises (title COLLATE NOCASE);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -2,19 +2,21 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { databaseBytes } from './database.js';
 import { openReadConnection } from './database.js';
 import { BundleReads } from './bundles.js';
+import { CatalogueQueries } from './catalogue-queries.js';
 import { EventReads } from './event-reads.js';
 import type { ReadRequest, ReadResult, ThreadOptions } from './messages.js';
 import { QueryTimeout, type StoreStats } from '../port.js';
 
 /**
- * A reader thread: one read-only connection answering REQ, COUNT, duplicate checks, bundles, export
- * pages, stats and backups, so reads run beside each other and beside the writer (WAL snapshots).
+ * A reader thread: one read-only connection answering REQ, COUNT, duplicate checks, bundles, the web
+ * catalogue, export pages, stats and backups, so reads run beside each other and beside the writer (WAL snapshots).
  */
 
 const options = workerData as ThreadOptions;
 const db = openReadConnection(options.path);
 const events = new EventReads(db);
 const bundles = new BundleReads(db);
+const catalogue = new CatalogueQueries(db);
 const count = (sql: string) => db.prepare(sql).pluck().get() as number;
 
 function stats(): StoreStats {
@@ -51,6 +53,8 @@ async function answer(request: ReadRequest): Promise<unknown> {
     case 'backup':
       await db.backup(request.target);
       return undefined;
+    case 'catalogue':
+      return (catalogue[request.method] as (...args: unknown[]) => unknown)(...request.args);
   }
 }
 

@@ -16,6 +16,7 @@ import {
   type VerifiedEvent,
   type WriteOutcome,
 } from '../port.js';
+import { CATALOGUE_METHODS, type CatalogueReads } from '../catalogue.js';
 import { DatabaseOpenError } from './database.js';
 import type { FromWriter, ReadRequest, ReadResult, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 
@@ -48,8 +49,13 @@ export class SqliteStorage implements StoragePort {
   private drained: (() => void)[] = [];
   private closed: (() => void) | undefined;
   private stopping = false;
+  /** The web catalogue's reads, answered by the reader threads. */
+  readonly catalogue: CatalogueReads;
 
-  private constructor(private readonly options: SqliteStorageOptions) {}
+  private constructor(private readonly options: SqliteStorageOptions) {
+    this.catalogue = Object.fromEntries(CATALOGUE_METHODS.map((method) =>
+      [method, (...args: unknown[]) => this.read({ op: 'catalogue', method, args })])) as unknown as CatalogueReads;
+  }
 
   /** Opens (creating and migrating) the database; rejects with DatabaseOpenError when it cannot. */
   static async open(options: SqliteStorageOptions): Promise<SqliteStorage> {

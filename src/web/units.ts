@@ -1,0 +1,73 @@
+import { DEFAULT_FORMAT, readSet } from '../powr/params.js';
+import type { SetRef } from '../powr/types.js';
+
+/**
+ * Units of set values: the one place the catalogue reads them, from the exercise's format_units.
+ * Weights are compared and summed in kilograms.
+ */
+
+const KG_PER_LB = 0.45359237;
+
+const SHORT_UNITS: Record<string, string> = {
+  kg: 'kg', kgs: 'kg', lb: 'lb', lbs: 'lb', pounds: 'lb', seconds: 's', sec: 's', s: 's', minutes: 'min', min: 'min',
+  meters: 'm', m: 'm', km: 'km', miles: 'mi', yards: 'yd',
+};
+
+/** The short unit a parameter's values are in ('' when it has none worth showing: counts, enums). */
+export function unitOf(param: string, format: readonly string[], formatUnits: readonly string[]): string {
+  const unit = (formatUnits[format.indexOf(param)] ?? '').toLowerCase();
+  if (SHORT_UNITS[unit]) return SHORT_UNITS[unit];
+  // The spec's units when an exercise gives none: weight in kg, duration in seconds, distance in metres.
+  return ({ weight: 'kg', duration: 's', distance: 'm' } as Record<string, string>)[param] ?? '';
+}
+
+/** A weight in kilograms, from a value in the unit its exercise declares. */
+export function weightKg(weight: number, format: readonly string[], formatUnits: readonly string[]): number {
+  return unitOf('weight', format, formatUnits) === 'lb' ? weight * KG_PER_LB : weight;
+}
+
+/** Round for display: whole numbers stay whole, others get at most one decimal. */
+export function num(value: number): string {
+  return Number.isInteger(value) ? value.toLocaleString('en') : (Math.round(value * 10) / 10).toLocaleString('en');
+}
+
+const SET_TYPE_WORDS: Record<string, string> = { warmup: 'warm-up', drop: 'drop set', failure: 'to failure' };
+
+/** An exercise's format, or the one POWR apps publish when the relay does not have the exercise. */
+export interface Format {
+  format: string[];
+  formatUnits: string[];
+}
+
+export const UNKNOWN_FORMAT: Format = { format: DEFAULT_FORMAT, formatUnits: [] };
+
+/**
+ * One set the way lifters write it, without the count: `5 @ 80 kg, RPE 8`, `60 s`, `400 m`, with
+ * a set type other than normal/working after it.
+ */
+export function describeSet(set: SetRef, { format, formatUnits }: Format): string {
+  const read = readSet(set, format) ?? readSet(set, DEFAULT_FORMAT);
+  if (!read) return set.values.filter(Boolean).join(' ');
+  const p = read.params;
+  const has = (name: string) => p[name] !== undefined && p[name] !== '';
+  const withUnit = (name: string) => `${p[name]} ${unitOf(name, format, formatUnits)}`.trim();
+  const weighted = has('weight') && Number(p.weight) !== 0;
+  let text = has('reps') ? (weighted ? p.reps! : `${p.reps} reps`) : '';
+  if (weighted) text = text ? `${text} @ ${withUnit('weight')}` : withUnit('weight');
+  for (const name of ['distance', 'duration']) if (has(name)) text = text ? `${text}, ${withUnit(name)}` : withUnit(name);
+  if (!text) text = has('weight') ? 'bodyweight' : 'open';
+  if (has('rpe')) text += `, RPE ${p.rpe}`;
+  const type = SET_TYPE_WORDS[(p.set_type ?? '').toLowerCase()];
+  return type ? `${text} (${type})` : text;
+}
+
+/** Consecutive identical sets as lifters write them: `3 × 5 @ 80 kg, RPE 8`. */
+export function collapseSets(descriptions: readonly string[]): string[] {
+  const out: { text: string; count: number }[] = [];
+  for (const text of descriptions) {
+    const last = out[out.length - 1];
+    if (last?.text === text) last.count++;
+    else out.push({ text, count: 1 });
+  }
+  return out.map(({ text, count }) => (count > 1 ? `${count} × ${text}` : text));
+}

@@ -1,0 +1,203 @@
+import { readSet } from '../powr/params.js';
+import { analyze } from '../powr/analyze.js';
+import type { SetRef } from '../powr/types.js';
+import { firstTagValue, type NostrEvent } from '../protocol/event.js';
+import type { LoggedSet } from '../store/catalogue.js';
+import { anonymousMayRead, recordsListed, type Page, type PageContext } from './context.js';
+import { esc } from './html.js';
+import { identifier, naddr, nevent, npub, shorten } from './ids.js';
+import { byline, displayName, embeddable, exerciseHref, plural, profileHref, templateHref } from './parts.js';
+import { progress, volumeKg } from './training.js';
+import { collapseSets, describeSet, num, UNKNOWN_FORMAT, type Format } from './units.js';
+
+/** Exercise, template and workout record pages. */
+
+interface KnownExercise {
+  title: string;
+  format: Format;
+}
+
+function knownExercises(jsons: readonly string[]): Map<string, KnownExercise> {
+  const known = new Map<string, KnownExercise>();
+  for (const json of jsons) {
+    const e = JSON.parse(json) as NostrEvent;
+    const record = analyze(e).record;
+    if (record?.type !== 'exercise') continue;
+    known.set(record.address, { title: record.title, format: { format: record.format, formatUnits: record.formatUnits } });
+  }
+  return known;
+}
+
+function facts(items: [string, string | number | null | undefined][]): string {
+  const shown = items.filter(([, v]) => v !== null && v !== undefined && v !== '');
+  return shown.length ? `<dl class="facts">${shown.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>` : '';
+}
+
+function notes(text: string): string {
+  return text.trim() ? text.trim().split(/\n\s*\n/).map((p) => `<p>${esc(p).replace(/\n/g, '<br>')}</p>`).join('') : '';
+}
+
+const asDuration = (s: number | null) => (s === null ? null : s % 60 === 0 && s >= 60 ? `${s / 60} min` : `${s} s`);
+
+/** An exercise's name linked to its page, or marked as missing without breaking the layout. */
+function exerciseName(address: string | null, known: Map<string, KnownExercise>): string {
+  const x = address ? known.get(address) : undefined;
+  if (x) return `<a href="${exerciseHref(address!)}">${esc(x.title || '(untitled exercise)')}</a>`;
+  if (!address) return '<span class="missing">An exercise only its app knows</span>';
+  return `<span class="missing">Missing exercise</span> <code title="${esc(address)}">${esc(shorten(naddr(address)))}</code>
+<span class="muted">(not on this relay)</span>`;
+}
+
+const formatOf = (address: string | null, known: Map<string, KnownExercise>) => (address && known.get(address)?.format) || UNKNOWN_FORMAT;
+
+/** Sets per exercise, in the order each exercise first appears, identical consecutive sets collapsed. */
+function perExercise(sets: readonly SetRef[], known: Map<string, KnownExercise>, extra: (address: string | null) => string = () => ''): string {
+  const groups = new Map<string | null, SetRef[]>();
+  for (const s of sets) groups.set(s.address, [...(groups.get(s.address) ?? []), s]);
+  return `<ol class="sets" id="sets">${[...groups].map(([address, group]) => {
+    const lines = collapseSets(group.map((s) => describeSet(s, formatOf(address, known))));
+    return `<li><h3>${exerciseName(address, known)}</h3>${extra(address)}
+<ul>${lines.map((l) => `<li class="prescription">${esc(l)}</li>`).join('')}</ul></li>`;
+  }).join('\n')}</ol>`;
+}
+
+/** Workout types whose exercises are done together, round after round. */
+const ROUND_TYPES = ['superset', 'circuit', 'emom', 'amrap'];
+
+/**
+ * Supersets and circuits: sets of different exercises with the same set_number are done together,
+ * so they are shown as rounds. (In straight-set templates set_number only counts each exercise's sets.)
+ */
+function rounds(type: string, sets: readonly SetRef[], known: Map<string, KnownExercise>): string | undefined {
+  if (!ROUND_TYPES.includes(type.toLowerCase())) return undefined;
+  const byRound = new Map<number, SetRef[]>();
+  for (const s of sets) {
+    const n = readSet(s, formatOf(s.address, known).format)?.setNumber;
+    if (!n) return undefined;
+    byRound.set(n, [...(byRound.get(n) ?? []), s]);
+  }
+  if (![...byRound.values()].some((group) => new Set(group.map((s) => s.address)).size > 1)) return undefined;
+  return `<ol class="sets" id="sets">${[...byRound].sort(([a], [b]) => a - b).map(([n, group]) => `<li><h3 class="round">Round ${n}</h3>
+<ul>${group.map((s) => `<li class="member">${exerciseName(s.address, known)}: <span class="prescription">${esc(describeSet(s, formatOf(s.address, known)))}</span></li>`).join('')}</ul></li>`).join('\n')}</ol>`;
+}
+
+function missingNote(missing: readonly string[]): string {
+  return missing.length
+    ? `<p class="missing" id="missing">${plural(missing.length, 'referenced exercise')} ${missing.length === 1 ? 'is' : 'are'} not on this relay.</p>`
+    : '';
+}
+
+export async function exercisePage(ctx: PageContext, address: string): Promise<Page | undefined> {
+  const found = await ctx.reads.exercise(address, ctx.now);
+  if (!found) return undefined;
+  const e = JSON.parse(found.json) as NostrEvent;
+  const x = analyze(e).record;
+  if (x?.type !== 'exercise') return undefined;
+  const profiles = await ctx.reads.profiles([e.pubkey]);
+  const media = found.media.filter((m) => embeddable(m.url)).map((m) => (m.mime?.startsWith('video/')
+    ? `<video controls preload="none" src="${esc(m.url)}" aria-label="${esc(m.alt ?? `${x.title} demonstration`)}"></video>`
+    : `<img src="${esc(m.url)}" alt="${esc(m.alt ?? `${x.title} demonstration`)}" loading="lazy">`)).join('');
+  const tracks = x.format.map((p, i) => {
+    const unit = x.formatUnits[i];
+    return `${p === 'rpe' ? 'RPE' : p.replace('_', ' ')}${unit && !['count', 'enum'].includes(unit) ? ` (${unit})` : ''}`;
+  });
+  const muscles = x.hashtags.filter((h) => h !== 'fitness');
+  return {
+    title: x.title || 'Exercise',
+    body: `<h1>${esc(x.title || '(untitled exercise)')}</h1>
+${byline(e.pubkey, profiles)}
+${facts([['Equipment', x.equipment], ['Difficulty', x.difficulty], ['Tracks', tracks.join(' · ')]])}
+${muscles.length ? `<p aria-label="Muscle groups">${muscles.map((h) => `<span class="tag">${esc(h)}</span>`).join('')}</p>` : ''}
+${media ? `<h2>Demonstration</h2><div class="media">${media}</div>` : ''}
+<h2>Instructions</h2>
+${notes(x.description) || '<p class="muted">The author gave no instructions.</p>'}
+<h2>Templates using it</h2>
+${found.usedBy.length
+    ? `<ul id="used-by">${found.usedBy.map((t) => `<li><a href="${templateHref(t.address)}">${esc(t.title || '(untitled template)')}</a></li>`).join('')}</ul>`
+    : '<p class="muted">No template on this relay uses it yet.</p>'}
+<h2>Share</h2>
+${identifier('Exercise', naddr(address))}${identifier('Author', npub(e.pubkey))}`,
+  };
+}
+
+export async function templatePage(ctx: PageContext, address: string): Promise<Page | undefined> {
+  const found = await ctx.reads.template(address, ctx.now);
+  if (!found) return undefined;
+  const e = JSON.parse(found.json) as NostrEvent;
+  const t = analyze(e).record;
+  if (t?.type !== 'template') return undefined;
+  const known = knownExercises(found.exercises);
+  const profiles = await ctx.reads.profiles([e.pubkey]);
+  return {
+    title: t.title || 'Template',
+    body: `<h1>${esc(t.title || '(untitled template)')}</h1>
+${byline(e.pubkey, profiles)}
+${facts([['Type', t.workoutType], ['Difficulty', t.difficulty], ['Rounds', t.rounds], ['Rest between sets', asDuration(t.restBetweenSets)],
+    ['Rest between rounds', asDuration(t.restBetweenRounds)], ['Interval', asDuration(t.interval)], ['Time', asDuration(t.duration)],
+    ['Exercises', new Set(t.sets.map((s) => s.address)).size], ['Sets', t.sets.length]])}
+${notes(t.description)}
+<h2>Sets</h2>
+${missingNote(found.missing)}
+${rounds(t.workoutType, t.sets, known) ?? perExercise(t.sets, known)}
+<h2>Share</h2>
+${identifier('Template', naddr(address))}${identifier('Author', npub(e.pubkey))}`,
+  };
+}
+
+/** A set of a record as the training log has it, so volume and PRs are computed one way everywhere. */
+function loggedSet(record: string, s: SetRef, f: Format): LoggedSet {
+  const params = (readSet(s, f.format) ?? readSet(s, UNKNOWN_FORMAT.format))?.params ?? {};
+  const n = (v: string | undefined) => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : null);
+  return { record, exercise: s.address, weight: n(params.weight), reps: n(params.reps), rpe: n(params.rpe), setType: params.set_type ?? null,
+    format: JSON.stringify(f.format), formatUnits: JSON.stringify(f.formatUnits) };
+}
+
+/** How much of a lifter's log is read to find the records a workout beat. */
+const PR_HISTORY = 1000;
+
+export async function recordPage(ctx: PageContext, id: string): Promise<Page | undefined> {
+  if (!recordsListed(ctx)) return undefined;
+  const found = await ctx.reads.record(id, ctx.now);
+  if (!found) return undefined;
+  const e = JSON.parse(found.json) as NostrEvent;
+  const r = analyze(e).record;
+  if (r?.type !== 'record' || !anonymousMayRead(ctx, e)) return undefined;
+  const known = knownExercises(found.exercises);
+  const [profiles, log] = await Promise.all([ctx.reads.profiles([e.pubkey]), ctx.reads.trainingLog(e.pubkey, PR_HISTORY)]);
+  const prs = new Set<string>();
+  for (const [exercise, sessions] of progress(log.sessions, log.sets)) {
+    if (sessions.some((s) => s.record === id && s.pr)) prs.add(exercise);
+  }
+  const sets = r.sets.map((s) => loggedSet(id, s, formatOf(s.address, known)));
+  const volumeOf = (address: string | null) => volumeKg(sets.filter((s) => s.exercise === address));
+  const start = r.start ?? e.created_at;
+  const durationTag = firstTagValue(e, 'duration');
+  const duration = r.end && r.start && r.end > r.start ? asDuration(Math.round((r.end - r.start) / 60) * 60)
+    : durationTag && /^\d+$/.test(durationTag) ? asDuration(Number(durationTag)) : durationTag;
+  const templateAddress = r.templateAddress;
+  const template = templateAddress
+    ? `<p>Followed <a href="${templateHref(templateAddress)}">${found.template ? esc(found.template.title || '(untitled template)') : `template ${esc(shorten(naddr(templateAddress)))}`}</a>${found.template ? '' : ' <span class="missing">(not on this relay)</span>'}</p>`
+    : '';
+  const total = volumeKg(sets);
+  return {
+    title: r.title || 'Workout',
+    body: `<h1>${esc(r.title || '(untitled workout)')}</h1>
+${byline(e.pubkey, profiles)}
+${facts([['Date', `${new Date(start * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`], ['Duration', duration], ['Type', r.workoutType],
+    ['Completed', r.completed === null ? null : r.completed ? 'yes' : 'no'], ['Sets', r.sets.length], ['Total volume', total ? `${num(total)} kg` : null]])}
+${template}
+${notes(e.content)}
+<h2>Sets</h2>
+${missingNote(found.missing)}
+${perExercise(r.sets, known, (address) => {
+    const v = volumeOf(address);
+    const pr = address && prs.has(address) ? '<span class="pr" title="Personal record: heavier than every earlier session">PR</span> ' : '';
+    return pr || v ? `<p class="group-note">${pr}${v ? `${num(v)} kg volume` : ''}</p>` : '';
+  })}
+<p class="muted">Volume is weight × reps over every set, in kg; times are UTC. More of
+<a href="${profileHref(e.pubkey)}#training">${esc(displayName(e.pubkey, profiles))}'s training</a>.</p>
+<h2>Share</h2>
+${identifier('Workout', nevent(id, e.pubkey, e.kind))}${identifier('Author', npub(e.pubkey))}`,
+  };
+}
+
