@@ -9,10 +9,10 @@ const lib = signer();
 const user = signer();
 
 /** A spec example re-signed: LIB and USER become keys we hold, in the pubkey and in every reference. */
-function example(name: string, change: (tags: string[][]) => string[][] = (t) => t) {
+function example(name: string, change: (tags: string[][]) => string[][] = (t) => t, later = 0) {
   const swapped = JSON.parse(JSON.stringify(EXAMPLES[name]).replaceAll(LIB, lib.pubkey).replaceAll(USER, user.pubkey));
   const key: Signer = EXAMPLES[name]!.pubkey === LIB ? lib : user;
-  return key.sign({ kind: swapped.kind, created_at: swapped.created_at, content: swapped.content, tags: change(swapped.tags) });
+  return key.sign({ kind: swapped.kind, created_at: swapped.created_at + later, content: swapped.content, tags: change(swapped.tags) });
 }
 
 const libExercise = (d: string, title: string, extra: string[][] = []) =>
@@ -63,7 +63,8 @@ describe('spec section 4 examples, signed, in both modes', () => {
   it('E1 exercise template: accepted in both modes, also with the legacy set_type unit', async () => {
     expect(await c.publish(example('E1'))).toEqual([true, '']);
     expect(await s.publish(example('E1'))).toEqual([true, '']);
-    const legacy = example('E1', (tags) => tags.map((t) => (t[0] === 'format_units' ? ['format_units', 'kg', 'count', '0-10', 'warmup|normal|drop|failure'] : t)));
+    // A second later, so it replaces E1 whichever id is lower.
+    const legacy = example('E1', (tags) => tags.map((t) => (t[0] === 'format_units' ? ['format_units', 'kg', 'count', '0-10', 'warmup|normal|drop|failure'] : t)), 1);
     expect((await s.publish(legacy))[0]).toBe(true);
     for (const e of [pushUp, pullUp]) {
       expect(await c.publish(e)).toEqual([true, '']);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { nip19 } from 'nostr-tools';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KG_PER_LB } from '../src/powr/units.js';
 import { RawClient, signer, type Signer } from './helpers/client.js';
 import { startRelay, type RunningRelay } from './helpers/relay.js';
 
@@ -53,7 +54,6 @@ const sessions = Array.from({ length: 20 }, (_, i) => {
     ['start', String(start)], ['end', String(start + 3600)], ['completed', 'true'], ['template', `33402:${lib.pubkey}:leg-day`, ''], ...sets] });
   return { event, start, weight, day: new Date(start * 1000).toISOString().slice(0, 10) };
 });
-const KG_PER_LB = 0.45359237;
 const sessionVolume = (i: number) => 40 * 5 + 3 * 5 * sessions[i]!.weight + (i % 2 === 1 ? 3 * 5 * 135 * KG_PER_LB : 0);
 const profiles = [
   lib.sign({ kind: 0, content: JSON.stringify({ name: 'powr-library', display_name: 'POWR Library' }) }),

@@ -47,7 +47,10 @@ export interface Session {
 export interface LoggedSet {
   record: string;
   exercise: string | null;
+  /** As published, in the exercise's unit. */
   weight: number | null;
+  /** Normalised by the processed tables (lbs and other units converted). */
+  weightKg: number | null;
   reps: number | null;
   rpe: number | null;
   setType: string | null;

@@ -1,5 +1,4 @@
 import type { LoggedSet, Session } from '../store/catalogue.js';
-import { weightKg } from './units.js';
 
 /**
  * What a lifter's log adds up to: volume, heaviest sets, estimated one-rep maxes and personal
@@ -17,18 +16,6 @@ export function weekOf(t: number): string {
   return day(monday * DAY);
 }
 
-/** A log repeats a handful of formats thousands of times: each is parsed once per page. */
-function parsedList(json: string | null, cache: Map<string, string[]>): string[] {
-  if (json === null) return [];
-  let list = cache.get(json);
-  if (!list) cache.set(json, (list = JSON.parse(json) as string[]));
-  return list;
-}
-
-export function setKg(s: LoggedSet, cache = new Map<string, string[]>()): number | null {
-  if (s.weight === null) return null;
-  return weightKg(s.weight, parsedList(s.format, cache), parsedList(s.formatUnits, cache));
-}
 
 /** Weight × reps, in kg. */
 export function volumeKg(sets: readonly LoggedSet[]): number {
@@ -39,9 +26,8 @@ export function volumeKg(sets: readonly LoggedSet[]): number {
 
 /** Volume (kg) per record id. */
 export function volumeBySession(sets: readonly LoggedSet[]): Map<string, number> {
-  const formats = new Map<string, string[]>();
   const totals = new Map<string, number>();
-  for (const s of sets) totals.set(s.record, (totals.get(s.record) ?? 0) + (setKg(s, formats) ?? 0) * (s.reps ?? 0));
+  for (const s of sets) totals.set(s.record, (totals.get(s.record) ?? 0) + (s.weightKg ?? 0) * (s.reps ?? 0));
   return totals;
 }
 
@@ -63,9 +49,8 @@ export interface ExerciseSession {
 export function progress(sessions: readonly Session[], sets: readonly LoggedSet[]): Map<string, ExerciseSession[]> {
   const startOf = new Map(sessions.map((s) => [s.id, s.start]));
   const best = new Map<string, ExerciseSession>(); // key: record + exercise
-  const formats = new Map<string, string[]>();
   for (const s of sets) {
-    const kg = setKg(s, formats);
+    const kg = s.weightKg;
     if (!s.exercise || kg === null || kg <= 0 || !s.reps) continue;
     const key = `${s.record} ${s.exercise}`;
     const entry = best.get(key) ?? { record: s.record, start: startOf.get(s.record)!, heaviestKg: 0, e1rmKg: 0, pr: false };

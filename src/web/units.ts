@@ -2,11 +2,9 @@ import { DEFAULT_FORMAT, readSet } from '../powr/params.js';
 import type { SetRef } from '../powr/types.js';
 
 /**
- * Units of set values: the one place the catalogue reads them, from the exercise's format_units.
- * Weights are compared and summed in kilograms.
+ * Units of set values as the catalogue shows them, from the exercise's format_units. Sums and
+ * comparisons use the processed tables' normalised kilograms (record_sets.weight_kg).
  */
-
-const KG_PER_LB = 0.45359237;
 
 const SHORT_UNITS: Record<string, string> = {
   kg: 'kg', kgs: 'kg', lb: 'lb', lbs: 'lb', pounds: 'lb', seconds: 's', sec: 's', s: 's', minutes: 'min', min: 'min',
@@ -19,11 +17,6 @@ export function unitOf(param: string, format: readonly string[], formatUnits: re
   if (SHORT_UNITS[unit]) return SHORT_UNITS[unit];
   // The spec's units when an exercise gives none: weight in kg, duration in seconds, distance in metres.
   return ({ weight: 'kg', duration: 's', distance: 'm' } as Record<string, string>)[param] ?? '';
-}
-
-/** A weight in kilograms, from a value in the unit its exercise declares. */
-export function weightKg(weight: number, format: readonly string[], formatUnits: readonly string[]): number {
-  return unitOf('weight', format, formatUnits) === 'lb' ? weight * KG_PER_LB : weight;
 }
 
 /** Round for display: whole numbers stay whole, others get at most one decimal. */

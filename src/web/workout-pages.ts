@@ -1,4 +1,4 @@
-import { readSet } from '../powr/params.js';
+import { readSet, setColumns } from '../powr/params.js';
 import { analyze } from '../powr/analyze.js';
 import type { SetRef } from '../powr/types.js';
 import { firstTagValue, type NostrEvent } from '../protocol/event.js';
@@ -146,9 +146,9 @@ ${identifier('Template', naddr(address))}${identifier('Author', npub(e.pubkey))}
 
 /** A set of a record as the training log has it, so volume and PRs are computed one way everywhere. */
 function loggedSet(record: string, s: SetRef, f: Format): LoggedSet {
-  const params = (readSet(s, f.format) ?? readSet(s, UNKNOWN_FORMAT.format))?.params ?? {};
-  const n = (v: string | undefined) => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : null);
-  return { record, exercise: s.address, weight: n(params.weight), reps: n(params.reps), rpe: n(params.rpe), setType: params.set_type ?? null,
+  const known = f !== UNKNOWN_FORMAT;
+  const c = setColumns(s, known ? f.format : undefined, known ? f.formatUnits : undefined);
+  return { record, exercise: s.address, weight: c.weight, weightKg: c.weightKg, reps: c.reps, rpe: c.rpe, setType: c.setType,
     format: JSON.stringify(f.format), formatUnits: JSON.stringify(f.formatUnits) };
 }
 

@@ -94,7 +94,7 @@ export const CATALOGUE_SQL = {
   /** events_by_author_kind, once per record kind: one author's workout records, newest first. */
   authorRecords: newestRecords('events_by_author_kind', 'e.pubkey = @pubkey'),
   /** record_sets' primary key (record_seq, position), the exercise by addresses' and exercises' UNIQUE indexes. */
-  recordSets: `SELECT a.address AS exercise, s.weight, s.reps, s.rpe, s.set_type AS setType, x.format, x.format_units AS formatUnits
+  recordSets: `SELECT a.address AS exercise, s.weight, s.weight_kg AS weightKg, s.reps, s.rpe, s.set_type AS setType, x.format, x.format_units AS formatUnits
     FROM record_sets s LEFT JOIN addresses a ON a.id = s.exercise_id LEFT JOIN exercises x ON x.address = a.address
     WHERE s.record_seq = ? ORDER BY s.position`,
   /** events_by_kind, once per record kind: the newest workout records. */
