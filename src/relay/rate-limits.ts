@@ -1,5 +1,4 @@
 import { BlockList, isIP } from 'node:net';
-import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/settings.js';
 
 const MINUTE_MS = 60_000;
@@ -29,21 +28,29 @@ function contains(list: BlockList, address: string): boolean {
 /**
  * Token buckets by key: `perMinute` tokens refilled evenly over a minute, holding at most `perMinute`
  * (so a client may burst a minute's worth). A bucket unused for a minute is full again, which is
- * exactly what forgetting it means, so idle keys simply expire.
+ * exactly what forgetting it means, so idle keys are swept once a minute. A plain Map grows with the
+ * keys in use; a preallocated LRU of the same reach cost 26 MiB of memory at start.
  */
 class Buckets {
-  private readonly buckets = new LRUCache<string, { tokens: number; at: number }>({ max: 200_000, ttl: MINUTE_MS });
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private sweptAt = performance.now();
 
   constructor(private readonly perMinute: number) {}
 
   take(key: string, now = performance.now()): boolean {
-    const b = this.buckets.get(key) ?? { tokens: this.perMinute, at: now };
+    if (now - this.sweptAt > MINUTE_MS) this.sweep(now);
+    let b = this.buckets.get(key);
+    if (!b) this.buckets.set(key, (b = { tokens: this.perMinute, at: now }));
     b.tokens = Math.min(this.perMinute, b.tokens + ((now - b.at) * this.perMinute) / MINUTE_MS);
     b.at = now;
     const ok = b.tokens >= 1;
     if (ok) b.tokens -= 1;
-    this.buckets.set(key, b);
     return ok;
+  }
+
+  private sweep(now: number): void {
+    this.sweptAt = now;
+    for (const [key, b] of this.buckets) if (now - b.at > MINUTE_MS) this.buckets.delete(key);
   }
 }
 

@@ -44,6 +44,7 @@ export class Session {
   /** Pubkeys this connection has proved it holds (NIP-42); a client may authenticate as several. */
   private readonly authed = new Set<string>();
   private closed = false;
+  private corked = false;
   /** The tail of this connection's REQ/COUNT/CLOSE handling (see inOrder). */
   private reads: Promise<void> = Promise.resolve();
   private lastMessageAt = Date.now();
@@ -75,7 +76,26 @@ export class Session {
       this.disconnect(`blocked: you are not reading what the relay sends (more than ${this.deps.config.maxOutboundBytes} bytes queued)`, 1008);
       return;
     }
+    this.corkUntilNextTick();
     this.ws.send(frame);
+  }
+
+  /**
+   * Frames sent to one client in one turn (a REQ's events and EOSE, a commit's live events) leave in
+   * one write: without it each frame is its own writev system call, a sixth of the main thread's
+   * time under a query load.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    // ws has no public cork; its socket is the net.Socket it writes frames to.
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket) return;
+    socket.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   /** Tells the client why, then closes; a peer that does not finish the close handshake is cut off. */
@@ -274,9 +294,10 @@ export class Session {
     this.send(frames.eose(subId));
     // The connection closed while the query ran.
     if (this.subscriptions.get(subId) !== sub) return;
-    const stored = new Set(events.map(idOfCanonical));
     const late = held;
     held = undefined;
+    if (late.length === 0) return;
+    const stored = new Set(events.map(idOfCanonical));
     for (const { json, event } of late) {
       if (stored.has(event.id)) continue;
       this.send(frames.event(subId, json));

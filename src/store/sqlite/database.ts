@@ -41,10 +41,10 @@ function assertDatabaseFile(path: string): void {
   if (!header.equals(SQLITE_HEADER)) throw Object.assign(new Error('not a database'), { code: 'SQLITE_NOTADB' });
 }
 
-/** Pages the write-ahead log may hold before a commit checkpoints it (16 KiB pages: 16 MiB). */
-const WAL_AUTOCHECKPOINT_PAGES = 1024;
+/** Pages the write-ahead log may hold before a commit checkpoints it (16 KiB pages: 4 MiB). */
+const WAL_AUTOCHECKPOINT_PAGES = 256;
 /** What a checkpointed WAL is truncated to, so the database directory carries no stale log. */
-const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
+const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /**
  * Opens (creating if needed) the SQLite file for writing, checks it really is a readable database,

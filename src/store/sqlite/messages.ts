@@ -1,4 +1,3 @@
-import type { Filter } from '../../protocol/filter.js';
 import type { CATALOGUE_METHODS } from '../catalogue.js';
 import type {
   BundleRoot,
@@ -48,8 +47,9 @@ export type FromWriter =
   | { type: 'closed' };
 
 export type ReadRequest =
-  | { op: 'query'; filters: readonly Filter[]; now: number; options: QueryOptions }
-  | { op: 'count'; filters: readonly Filter[]; now: number; options: QueryOptions }
+  /** Filters as JSON text without their derived Sets, which the planner does not use: cheaper to send. */
+  | { op: 'query'; filters: string; now: number; options: QueryOptions }
+  | { op: 'count'; filters: string; now: number; options: QueryOptions }
   | { op: 'has'; id: string }
   | { op: 'bundle'; root: BundleRoot; now: number }
   | { op: 'exportPage'; options: ExportOptions; now: number; afterSeq: number; limit: number }

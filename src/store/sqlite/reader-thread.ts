@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import type { Filter } from '../../protocol/filter.js';
 import { databaseBytes } from './database.js';
 import { openReadConnection } from './database.js';
 import { BundleReads } from './bundles.js';
@@ -37,9 +38,9 @@ function stats(): StoreStats {
 async function answer(request: ReadRequest): Promise<unknown> {
   switch (request.op) {
     case 'query':
-      return events.query(request.filters, request.now, request.options);
+      return events.query(JSON.parse(request.filters) as Filter[], request.now, request.options);
     case 'count':
-      return events.count(request.filters, request.now, request.options);
+      return events.count(JSON.parse(request.filters) as Filter[], request.now, request.options);
     case 'has':
       return events.has(request.id);
     case 'bundle':

@@ -29,6 +29,11 @@ export interface SqliteStorageOptions {
   log: Logger;
 }
 
+/** Filters for a reader thread (see ReadRequest). */
+function filtersText(filters: readonly Filter[]): string {
+  return JSON.stringify(filters, (_key, value: unknown) => (value instanceof Set ? undefined : value));
+}
+
 interface Waiting<T> {
   resolve: (value: T) => void;
   reject: (err: Error) => void;
@@ -186,11 +191,11 @@ export class SqliteStorage implements StoragePort {
   }
 
   query(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<string[]> {
-    return this.read({ op: 'query', filters, now, options });
+    return this.read({ op: 'query', filters: filtersText(filters), now, options });
   }
 
   count(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<number> {
-    return this.read({ op: 'count', filters, now, options });
+    return this.read({ op: 'count', filters: filtersText(filters), now, options });
   }
 
   bundle(root: BundleRoot, now: number): Promise<Bundle | undefined> {
