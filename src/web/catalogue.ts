@@ -53,7 +53,8 @@ const ROUTES: Route[] = [
   { pattern: /^\/records\/([^/]+)$/, expected: 'an event id (nevent, note or hex)', noun: 'public workout record',
     parse: eventIdFrom, render: recordPage },
   { pattern: /^\/profiles\/([^/]+)$/, expected: 'a public key (npub, nprofile or hex)', noun: 'profile', parse: pubkeyFrom,
-    render: (ctx, pubkey, url) => profilePage(ctx, pubkey, addressFrom(url.searchParams.get('exercise') ?? '')) },
+    render: (ctx, pubkey, url) => profilePage(ctx, pubkey, {
+      exercise: addressFrom(url.searchParams.get('exercise') ?? ''), activity: url.searchParams.get('activity')?.slice(0, 100) || undefined }) },
 ];
 
 /**

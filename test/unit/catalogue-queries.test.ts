@@ -34,6 +34,12 @@ const PARAMS: Record<string, unknown[]> = {
   recordSets: [1],
   recentRecords: [{ limit: 10 }],
   templateTypes: [],
+  templateGroups: [1],
+  authorActivities: [{ pubkey: KEY, limit: 10 }],
+  activity: [1],
+  activitySets: [1],
+  recordTotals: [KEY],
+  activityTotals: [KEY],
 };
 
 /** The index (or key) each query must use; every step listed must appear in its plan. */
@@ -56,6 +62,15 @@ const EXPECTED: Record<string, RegExp[]> = {
   recordSets: [/SEARCH s USING PRIMARY KEY \(record_seq=\?\)/, /SEARCH a USING INTEGER PRIMARY KEY/, /sqlite_autoindex_exercises_1 \(address=\?\)/],
   recentRecords: [/SEARCH e USING INDEX events_by_kind \(kind=\?\)/, /SEARCH w USING INTEGER PRIMARY KEY/],
   templateTypes: [/SCAN templates USING COVERING INDEX templates_by_type/],
+  templateGroups: [/SEARCH template_exercises USING PRIMARY KEY \(template_seq=\?\)/],
+  authorActivities: [/SEARCH e USING INDEX events_by_author_kind \(pubkey=\? AND kind=\?\)/, /SEARCH a USING INTEGER PRIMARY KEY/,
+    /SEARCH s USING PRIMARY KEY \(record_seq=\?\)/],
+  activity: [/SEARCH a USING INTEGER PRIMARY KEY/, /SEARCH e USING INTEGER PRIMARY KEY/, /SEARCH s USING PRIMARY KEY \(record_seq=\?\)/],
+  activitySets: [/SEARCH activity_sets USING PRIMARY KEY \(record_seq=\?\)/],
+  recordTotals: [/SEARCH e USING (COVERING )?INDEX events_by_author_kind \(pubkey=\? AND kind=\?\)/, /SEARCH w USING INTEGER PRIMARY KEY/,
+    /SEARCH s USING PRIMARY KEY \(record_seq=\?\)/],
+  activityTotals: [/SEARCH e USING (COVERING )?INDEX events_by_author_kind \(pubkey=\? AND kind=\?\)/, /SEARCH a USING INTEGER PRIMARY KEY/,
+    /SEARCH s USING PRIMARY KEY \(record_seq=\?\)/],
 };
 
 /** Small per-page aggregates over the processed tables, which the catalogue caches for seconds. */
