@@ -152,10 +152,13 @@ export interface CatalogueReads {
   /** Lifetime totals of an author's workouts and activities. */
   trainingTotals(pubkey: string): Promise<TrainingTotals>;
   recentRecords(limit: number): Promise<(Session & { pubkey: string })[]>;
+  /** The activities received last. */
+  recentActivities(limit: number): Promise<(ActivitySession & { pubkey: string })[]>;
 }
 
 /** Every CatalogueReads method, for backends that forward them by name. */
 export const CATALOGUE_METHODS = [
   'stats', 'facets', 'searchExercises', 'browseTemplates', 'profiles', 'exercise', 'template', 'record',
   'authorExercises', 'authorTemplates', 'exerciseTitles', 'trainingLog', 'activityLog', 'trainingTotals', 'recentRecords',
+  'recentActivities',
 ] as const satisfies readonly (keyof CatalogueReads)[];

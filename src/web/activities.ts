@@ -76,7 +76,7 @@ export async function activityPage(ctx: PageContext, e: NostrEvent, a: ActivityD
     ? `${amount(a.distance, a.distanceUnit)}${a.distanceUnit?.toLowerCase() === 'km' ? '' : ` (${km(a.distanceM)})`}`
     : null;
   const sets = a.sets.length
-    ? `<h2>Sets</h2><ol class="sets" id="sets"><li><h3>${esc(activityName(a.activity))}</h3><ul>${a.sets.map((s) => `<li>Set ${s.setNumber}: <span class="prescription">${
+    ? `<h2>Sets</h2><ol class="sets" id="activity-sets"><li><h3>${esc(activityName(a.activity))}</h3><ul>${a.sets.map((s) => `<li>Set ${s.setNumber}: <span class="prescription">${
       [s.reps === null ? null : `${num(s.reps)} reps`, s.weight === null ? null : amount(s.weight, s.weightUnit)].filter((x) => x !== null).join(' @ ') || 'open'}</span></li>`).join('')}</ul></li></ol>`
     : '';
   return {

@@ -131,6 +131,9 @@ export const CATALOGUE_SQL = {
       coalesce(SUM((SELECT SUM(s.weight_kg * s.reps) FROM activity_sets s WHERE s.record_seq = a.event_seq)), 0) AS volumeKg
     FROM nostr_events e INDEXED BY events_by_author_kind JOIN activity_records a ON a.event_seq = e.seq
     WHERE e.pubkey = ? AND e.kind = ${RECORD_KIND}`,
+  /** activity_records in rowid (arrival) order, newest first, stopping at the limit: no activity index needed. */
+  recentActivities: `${ACTIVITY}, lower(hex(e.pubkey)) AS pubkey
+    FROM activity_records a JOIN nostr_events e ON e.seq = a.event_seq ORDER BY a.event_seq DESC LIMIT @limit`,
   /** events_by_kind, once per record kind: the newest workout records. */
   recentRecords: newestRecords('events_by_kind', '1'),
   /** Counts and facets: whole-table aggregates, which the catalogue caches for seconds. */
@@ -279,6 +282,10 @@ export class CatalogueQueries implements CatalogueQueriesOf<CatalogueReads> {
 
   activityLog(pubkey: string, limit: number): ActivitySession[] {
     return this.stmt.authorActivities.all({ pubkey: Buffer.from(pubkey, 'hex'), limit }) as ActivitySession[];
+  }
+
+  recentActivities(limit: number): (ActivitySession & { pubkey: string })[] {
+    return this.stmt.recentActivities.all({ limit }) as (ActivitySession & { pubkey: string })[];
   }
 
   trainingTotals(pubkey: string): TrainingTotals {
