@@ -1,4 +1,5 @@
 import type { SetGroup } from '../powr/groups.js';
+import type { ActivitySet } from '../powr/types.js';
 
 /**
  * What the web catalogue reads, backend-neutral: plain JSON in and out, asynchronous, so a backend
@@ -77,14 +78,6 @@ export interface ActivitySession {
   paceSPerKm: number | null;
   /** Weight × reps over its strength sets, in kg; null when it has none. */
   volumeKg: number | null;
-}
-
-export interface ActivitySet {
-  setNumber: number;
-  reps: number | null;
-  weight: number | null;
-  weightUnit: string | null;
-  weightKg: number | null;
 }
 
 export interface ActivityDetail extends ActivitySession {
