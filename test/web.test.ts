@@ -56,8 +56,8 @@ const sessions = Array.from({ length: 20 }, (_, i) => {
 });
 const sessionVolume = (i: number) => 40 * 5 + 3 * 5 * sessions[i]!.weight + (i % 2 === 1 ? 3 * 5 * 135 * KG_PER_LB : 0);
 /**
- * A RUNSTR runner, after the lifter's ten weeks: five weekly runs (one published in miles) and a ride,
- * so the catalogue's recent workouts show both people.
+ * A runner, after the lifter's ten weeks: five weekly runs from RUNSTR (one published in miles) and a
+ * ride from Amethyst (no title, no client), so the catalogue's recent workouts show both people.
  */
 const runner = signer();
 const METRES_PER_MILE = 1609.344;
@@ -65,7 +65,8 @@ const RUNS_FROM = MONDAY + 10 * 7 * 86_400 + 2 * 86_400 + 7 * 3600;
 const clockTag = (s: number) => [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60].map((n) => String(n).padStart(2, '0')).join(':');
 const runnerActivity = (d: string, verb: string, start: number, seconds: number, distance: string, unit: string, content = '') => runner.sign({
   kind: 1301, created_at: start + seconds, content, tags: [['d', d], ['title', `${verb[0]!.toUpperCase()}${verb.slice(1)} Workout`], ['exercise', verb],
-    ['duration', clockTag(seconds)], ['source', 'gps'], ['client', 'RUNSTR', '1.4.9'], ['distance', distance, unit], ['workout_start_time', String(start)]],
+    ['duration', clockTag(seconds)], ['source', 'gps'], ['client', 'RUNSTR', '1.4.9'], ['t', 'Running'], ['distance', distance, unit],
+    ['workout_start_time', String(start)]],
 });
 const runs = [['5.00', 'km', 5000, 1695], ['5.50', 'km', 5500, 1830], ['6.00', 'km', 6000, 1980], ['5.00', 'mi', 5 * METRES_PER_MILE, 2700],
   ['10.00', 'km', 10_000, 3300]].map(([distance, unit, metres, seconds], i) => {
@@ -73,7 +74,9 @@ const runs = [['5.00', 'km', 5000, 1695], ['5.50', 'km', 5500, 1830], ['6.00', '
   const event = runnerActivity(`run-${i}`, 'running', start, seconds as number, distance as string, unit as string, i === 0 ? 'Morning 5K - felt great!' : '');
   return { event, metres: metres as number, seconds: seconds as number, day: new Date(start * 1000).toISOString().slice(0, 10) };
 });
-const ride = runnerActivity('ride', 'cycling', RUNS_FROM + 3 * 86_400, 3600, '30', 'km');
+const RIDE_AT = RUNS_FROM + 3 * 86_400;
+const ride = runner.sign({ kind: 1301, created_at: RIDE_AT + 3600, content: 'Gravel loop', tags: [['d', 'c0ffee00-1111-4222-8333-444455556666'],
+  ['exercise', 'cycling'], ['t', 'cycling'], ['duration', '01:00:00'], ['distance', '30', 'km'], ['workout_start_time', String(RIDE_AT)]] });
 const round2 = (v: number) => Math.round(v * 100) / 100;
 
 const profiles = [
@@ -255,20 +258,22 @@ describe('web catalogue in headless Chromium', () => {
     await page.goto(relay.httpUrl + pageTypes().runner);
     expect(await page.locator('h1').textContent()).toBe('Riley Runner');
     const trained = await page.locator('#calendar rect.trained').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-date')));
-    expect(trained.sort()).toEqual([...runs.map((r) => r.day), new Date((RUNS_FROM + 3 * 86_400) * 1000).toISOString().slice(0, 10)].sort());
+    const rideDay = new Date(RIDE_AT * 1000).toISOString().slice(0, 10);
+    expect(trained.sort()).toEqual([...runs.map((r) => r.day), rideDay].sort());
     const series = (chart: string) => page.locator(`#${chart} circle`).evaluateAll((cs) => cs.map((c) => [c.getAttribute('data-date'), Number(c.getAttribute('data-value'))]));
     expect(await series('activity-distance')).toEqual(runs.map((r) => [r.day, round2(r.metres / 1000)]));
     expect(await series('activity-pace')).toEqual(runs.map((r) => [r.day, round2(r.seconds / (r.metres / 1000) / 60)]));
     expect(await page.locator('#activity-distance-title').textContent()).toBe('Running: distance per session');
     expect(await page.locator('#activity-table tbody tr').count()).toBe(runs.length);
     const totals = await page.locator('#totals [data-total]').evaluateAll((ts) => ts.map((t) => [t.getAttribute('data-total'), Number(t.getAttribute('data-value'))]));
-    expect(totals).toEqual([['workouts', 0], ['activities', 6], ['volume', 0],
+    expect(totals).toEqual([['activities', 6],
       ['distance', Math.round((runs.reduce((sum, r) => sum + r.metres, 0) + 30_000) * 10) / 10], ['time', runs.reduce((sum, r) => sum + r.seconds, 3600)]]);
     expect(await page.locator('#history li').count()).toBe(6);
+    expect(await page.locator('#history li', { hasText: rideDay }).textContent()).toContain('Cycling');
     expect(await page.locator('#progress, #weekly-volume, #pr-table').count()).toBe(0);
-    await page.getByRole('link', { name: 'Cycling', exact: true }).click();
+    await page.locator('.choices').getByRole('link', { name: 'Cycling' }).click();
     await page.waitForURL(/activity=cycling/);
-    expect(await series('activity-distance')).toEqual([[new Date((RUNS_FROM + 3 * 86_400) * 1000).toISOString().slice(0, 10), 30]]);
+    expect(await series('activity-distance')).toEqual([[rideDay, 30]]);
 
     await page.goto(relay.httpUrl + pageTypes().activity);
     expect(await page.locator('h1').textContent()).toBe('Running Workout');

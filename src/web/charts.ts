@@ -24,7 +24,7 @@ export interface Scale {
   decimals: number;
 }
 
-export const KG: Scale = { unit: 'kg', text: (v) => `${num(v)} kg`, decimals: 1 };
+const KG: Scale = { unit: 'kg', text: (v) => `${num(v)} kg`, decimals: 1 };
 
 const exact = (value: number, decimals: number) => Math.round(value * 10 ** decimals) / 10 ** decimals;
 

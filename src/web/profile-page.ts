@@ -92,12 +92,12 @@ ${activities.length ? `<h3 id="activities-heading">Activities</h3>\n${activityCh
 <ul id="history">${recent.map((r) => r.html).join('')}</ul>`;
 }
 
-/** Lifetime numbers across workouts and activities. */
+/** Lifetime numbers across workouts and activities; what is zero (a runner's volume) is left out. */
 function totalsList(t: TrainingTotals): string {
   const items: [string, number, string][] = [['workouts', t.workouts, t.workouts.toLocaleString('en')],
-    ['activities', t.activities, t.activities.toLocaleString('en')], ['volume', t.volumeKg, `${num(t.volumeKg)} kg`],
+    ['activities', t.activities, t.activities.toLocaleString('en')], ['volume', t.volumeKg, `${Math.round(t.volumeKg).toLocaleString('en')} kg`],
     ['distance', t.distanceM, km(t.distanceM)], ['time', t.durationS, hoursMinutes(t.durationS)]];
-  return `<ul class="stats" id="totals" aria-label="All-time totals">${items.map(([key, value, text]) =>
+  return `<ul class="stats" id="totals" aria-label="All-time totals">${items.filter(([, value]) => value > 0).map(([key, value, text]) =>
     `<li><strong data-total="${key}" data-value="${Math.round(value * 10) / 10}">${text}</strong>${key}</li>`).join('')}</ul>`;
 }
 
