@@ -1,3 +1,4 @@
+import { activityCharts, activityLine } from './activities.js';
 import type { Page, PageContext } from './context.js';
 import { recordsListed } from './context.js';
 import { barChart, calendar, lineChart } from './charts.js';
@@ -8,7 +9,6 @@ import { day, progress, volumeBySession, weekOf, weeklyVolume, type ExerciseSess
 import { hoursMinutes, km, num } from './units.js';
 import { RECORD_KIND } from '../powr/types.js';
 import type { ActivitySession, TrainingLog, TrainingTotals } from '../store/catalogue.js';
-import { activityCharts, activityLine } from './activities.js';
 
 /** One person: who they are (kind 0), their training (history, volume, progress, PRs) and what they published. */
 
