@@ -1,7 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KG_PER_LB } from '../src/powr/units.js';
-import { WorkoutHistory } from '../src/store/sqlite/workout-history.js';
 import { RawClient, signer, type Signer } from './helpers/client.js';
 import { openStorage, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
 import { EXAMPLES, LIB, PARTNER, RUNNER, USER } from './fixtures/nip101e-examples.js';
@@ -302,43 +301,49 @@ describe('units follow the exercise', () => {
   });
 });
 
-describe('history for charts and totals', () => {
-  const withHistory = <T>(relay: RunningRelay, read: (h: WorkoutHistory) => T): T => {
-    const db = new BetterSqlite3(relay.db, { readonly: true });
-    try {
-      return read(new WorkoutHistory(db));
-    } finally {
-      db.close();
-    }
-  };
+describe('the catalogue shows the 2026 shapes from the processed tables', () => {
+  async function html(relay: RunningRelay, path: string): Promise<string> {
+    const res = await fetch(relay.httpUrl + path, { headers: { accept: 'text/html' } });
+    expect(res.status, path).toBe(200);
+    return res.text();
+  }
+  const all = (text: string, pattern: RegExp) => [...text.matchAll(pattern)].map((m) => m.slice(1));
+  const points = (page: string, series: string) =>
+    all(page, new RegExp(`data-series="${series}" data-date="([^"]+)" data-value="([^"]+)"`, 'g')).map(([d, v]) => [d, Number(v)]);
+  const totals = (page: string) => Object.fromEntries(all(page, /data-total="(\w+)" data-value="([^"]+)"/g).map(([k, v]) => [k, Number(v)]));
+  const tenths = (v: number) => Math.round(v * 10) / 10;
+  const text = (page: string) => page.replace(/<[^>]+>/g, '');
 
-  it('charts a lifter\'s exercise in kg whatever the unit, and a rower\'s in metres and seconds', () => {
-    const swing = withHistory(compat, (h) => h.exerciseProgress(user.pubkey, exerciseAddress('russian-kettlebell-swing')));
-    expect(swing).toEqual([{ recordId: e15.id, at: 1774453800, sets: 3, reps: 45, topWeightKg: expect.closeTo(53 * KG_PER_LB, 9),
-      volumeKg: expect.closeTo(3 * 53 * 15 * KG_PER_LB, 9), distanceM: null, durationS: null }]);
-    const rowing = withHistory(strict, (h) => h.exerciseProgress(user.pubkey, exerciseAddress('rowing-erg')));
-    expect(rowing).toEqual([{ recordId: e15.id, at: 1774453800, sets: 3, reps: null, topWeightKg: null, volumeKg: null,
-      distanceM: 1500, durationS: 363 }]);
+  it('a record counts lbs sets in kg and shows rowing sets in metres and seconds', async () => {
+    const page = text(await html(strict, `/records/${e15.id}`));
+    expect(page).toContain(`${tenths(3 * 53 * 15 * KG_PER_LB).toLocaleString('en')} kg`);
+    for (const set of ['500 m, 118 s', '500 m, 121 s', '500 m, 124 s', '15 @ 53 lb, RPE 9']) expect(page).toContain(set);
+    expect(totals(await html(compat, `/profiles/${user.pubkey}`))).toEqual({ workouts: 1,
+      volume: tenths(3 * 53 * 15 * KG_PER_LB), distance: 1500, time: 1774455060 - 1774453800 });
   });
 
-  it('charts a runner\'s activities like a lifter\'s workouts, and totals both', () => {
-    expect(withHistory(compat, (h) => h.activityProgress(runner.pubkey, 'running'))).toEqual([
-      { recordId: e16.id, at: 1767600000, activity: 'running', distanceM: 5000, durationS: 1695, paceSPerKm: 339 },
-    ]);
-    expect(withHistory(compat, (h) => h.activityProgress(runner.pubkey)).map((p) => p.activity)).toEqual(['running', 'strength']);
-    expect(withHistory(compat, (h) => h.totals(runner.pubkey))).toEqual({ workouts: 0, activities: 2,
-      volumeKg: expect.closeTo(10 * (135 + 135 + 145) * KG_PER_LB, 9), distanceM: 5000, durationS: 1695 + 2530 });
-    expect(withHistory(compat, (h) => h.totals(user.pubkey))).toMatchObject({ workouts: 1, activities: 0, distanceM: 1500, durationS: 363 });
+  it('charts a runner\'s distance and pace per run like a lifter\'s progress, and totals activities with workouts', async () => {
+    const page = await html(compat, `/profiles/${runner.pubkey}`);
+    expect(points(page, 'distance')).toEqual([['2026-01-05', 5]]);
+    expect(points(page, 'pace')).toEqual([['2026-01-05', Math.round((339 / 60) * 100) / 100]]);
+    expect(totals(page)).toEqual({ activities: 2, volume: tenths(10 * (135 + 135 + 145) * KG_PER_LB), distance: 5000,
+      time: 1695 + 2530 });
+    expect(all(page, /<ul id="history">(.*?)<\/ul>/gs).flat().join('')).toMatch(/Strength Workout.*Running Workout/s);
   });
 
-  it('lists the set groups of superset and metcon templates', () => {
-    const [bp, br] = [exerciseAddress('barbell-bench-press'), exerciseAddress('barbell-row')];
-    expect(withHistory(compat, (h) => h.templateSetGroups(coord(33402, user.pubkey, 'bench-press-barbell-row-superset-1754006400000')))).toEqual([
-      { groupIndex: 1, setNumber: 1, exercises: [bp, br] }, { groupIndex: 2, setNumber: 2, exercises: [bp, br] },
-      { groupIndex: 3, setNumber: 3, exercises: [bp, br] },
-    ]);
-    expect(withHistory(compat, (h) => h.templateSetGroups(e14Address))).toEqual([{ groupIndex: 1, setNumber: 1,
-      exercises: ['rowing-erg', 'russian-kettlebell-swing', 'push-up'].map(exerciseAddress) }]);
+  it('a RUNSTR record has a page: activity, distance with its unit, duration, pace; strength sets in their unit', async () => {
+    const run = text(await html(compat, `/records/${e16.id}`));
+    for (const fact of ['Running Workout', 'Running', '5 km', '28:15', '5:39 /km', '45 m', 'RUNSTR', 'Morning 5K']) expect(run).toContain(fact);
+    const lift = text(await html(compat, `/records/${e16s.id}`));
+    for (const set of ['Set 1: 10 reps @ 135 lb', 'Set 3: 10 reps @ 145 lb', `${tenths(10 * 415 * KG_PER_LB).toLocaleString('en')} kg`]) expect(lift).toContain(set);
+  });
+
+  it('shows superset and metcon templates by their processed set groups', async () => {
+    const rounds = (page: string) => all(page, /<h3 class="round">([^<]+)<\/h3>\s*<ul>(.*?)<\/ul>/gs)
+      .map(([heading, members]) => [heading, all(members!, /class="member"><a [^>]+>([^<]+)<\/a>/g).flat()]);
+    const superset = await html(compat, `/templates/${coord(33402, user.pubkey, 'bench-press-barbell-row-superset-1754006400000')}`);
+    expect(rounds(superset)).toEqual([1, 2, 3].map((n) => [`Round ${n}`, ['Barbell Bench Press', 'Barbell Row']]));
+    expect(rounds(await html(compat, `/templates/${e14Address}`))).toEqual([['Each round', ['Rowing (Erg)', 'Russian Kettlebell Swing', 'Push-Up']]]);
   });
 });
 

@@ -55,9 +55,34 @@ const sessions = Array.from({ length: 20 }, (_, i) => {
   return { event, start, weight, day: new Date(start * 1000).toISOString().slice(0, 10) };
 });
 const sessionVolume = (i: number) => 40 * 5 + 3 * 5 * sessions[i]!.weight + (i % 2 === 1 ? 3 * 5 * 135 * KG_PER_LB : 0);
+/**
+ * A runner, after the lifter's ten weeks: five weekly runs from RUNSTR (one published in miles) and a
+ * ride from Amethyst (no title, no client), so the catalogue's recent workouts show both people.
+ */
+const runner = signer();
+const METRES_PER_MILE = 1609.344;
+const RUNS_FROM = MONDAY + 10 * 7 * 86_400 + 2 * 86_400 + 7 * 3600;
+const clockTag = (s: number) => [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60].map((n) => String(n).padStart(2, '0')).join(':');
+const runnerActivity = (d: string, verb: string, start: number, seconds: number, distance: string, unit: string, content = '') => runner.sign({
+  kind: 1301, created_at: start + seconds, content, tags: [['d', d], ['title', `${verb[0]!.toUpperCase()}${verb.slice(1)} Workout`], ['exercise', verb],
+    ['duration', clockTag(seconds)], ['source', 'gps'], ['client', 'RUNSTR', '1.4.9'], ['t', 'Running'], ['distance', distance, unit],
+    ['workout_start_time', String(start)]],
+});
+const runs = [['5.00', 'km', 5000, 1695], ['5.50', 'km', 5500, 1830], ['6.00', 'km', 6000, 1980], ['5.00', 'mi', 5 * METRES_PER_MILE, 2700],
+  ['10.00', 'km', 10_000, 3300]].map(([distance, unit, metres, seconds], i) => {
+  const start = RUNS_FROM + i * 7 * 86_400;
+  const event = runnerActivity(`run-${i}`, 'running', start, seconds as number, distance as string, unit as string, i === 0 ? 'Morning 5K - felt great!' : '');
+  return { event, metres: metres as number, seconds: seconds as number, day: new Date(start * 1000).toISOString().slice(0, 10) };
+});
+const RIDE_AT = RUNS_FROM + 3 * 86_400;
+const ride = runner.sign({ kind: 1301, created_at: RIDE_AT + 3600, content: 'Gravel loop', tags: [['d', 'c0ffee00-1111-4222-8333-444455556666'],
+  ['exercise', 'cycling'], ['t', 'cycling'], ['duration', '01:00:00'], ['distance', '30', 'km'], ['workout_start_time', String(RIDE_AT)]] });
+const round2 = (v: number) => Math.round(v * 100) / 100;
+
 const profiles = [
   lib.sign({ kind: 0, content: JSON.stringify({ name: 'powr-library', display_name: 'POWR Library' }) }),
   lifter.sign({ kind: 0, content: JSON.stringify({ name: 'alex', display_name: 'Alex Lifter', about: 'Squats on Mondays.' }) }),
+  runner.sign({ kind: 0, content: JSON.stringify({ name: 'riley', display_name: 'Riley Runner' }) }),
 ];
 
 const npub = (pubkey: string) => nip19.npubEncode(pubkey);
@@ -72,6 +97,8 @@ const pageTypes = () => ({
   superset: `/templates/${naddr(33402, lib, 'push-legs')}`,
   record: `/records/${nip19.neventEncode({ id: sessions[19]!.event.id, author: lifter.pubkey, kind: 1301 })}`,
   profile: `/profiles/${npub(lifter.pubkey)}`,
+  runner: `/profiles/${npub(runner.pubkey)}`,
+  activity: `/records/${nip19.neventEncode({ id: runs[3]!.event.id, author: runner.pubkey, kind: 1301 })}`,
 });
 
 async function launch(): Promise<Browser> {
@@ -89,7 +116,8 @@ async function publishAll(url: string, events: { id: string }[]): Promise<void> 
   c.close();
 }
 
-const ALL_EVENTS = [squat, goblet, bench, ...pushUps, legDay, superset, record, ...sessions.map((s) => s.event), ...profiles];
+const ALL_EVENTS = [squat, goblet, bench, ...pushUps, legDay, superset, record, ...sessions.map((s) => s.event), ...runs.map((r) => r.event), ride,
+  ...profiles];
 
 describe('web catalogue in headless Chromium', () => {
   let relay: RunningRelay;
@@ -226,6 +254,34 @@ describe('web catalogue in headless Chromium', () => {
     expect(benchPoints).toEqual(Array(10).fill(Math.round(135 * KG_PER_LB * 10) / 10));
   });
 
+  it('a runner\'s profile: runs on the calendar, distance and pace with one point per run, totals, and a run\'s own page', async () => {
+    await page.goto(relay.httpUrl + pageTypes().runner);
+    expect(await page.locator('h1').textContent()).toBe('Riley Runner');
+    const trained = await page.locator('#calendar rect.trained').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-date')));
+    const rideDay = new Date(RIDE_AT * 1000).toISOString().slice(0, 10);
+    expect(trained.sort()).toEqual([...runs.map((r) => r.day), rideDay].sort());
+    const series = (chart: string) => page.locator(`#${chart} circle`).evaluateAll((cs) => cs.map((c) => [c.getAttribute('data-date'), Number(c.getAttribute('data-value'))]));
+    expect(await series('activity-distance')).toEqual(runs.map((r) => [r.day, round2(r.metres / 1000)]));
+    expect(await series('activity-pace')).toEqual(runs.map((r) => [r.day, round2(r.seconds / (r.metres / 1000) / 60)]));
+    expect(await page.locator('#activity-distance-title').textContent()).toBe('Running: distance per session');
+    expect(await page.locator('#activity-table tbody tr').count()).toBe(runs.length);
+    const totals = await page.locator('#totals [data-total]').evaluateAll((ts) => ts.map((t) => [t.getAttribute('data-total'), Number(t.getAttribute('data-value'))]));
+    expect(totals).toEqual([['activities', 6],
+      ['distance', Math.round((runs.reduce((sum, r) => sum + r.metres, 0) + 30_000) * 10) / 10], ['time', runs.reduce((sum, r) => sum + r.seconds, 3600)]]);
+    expect(await page.locator('#history li').count()).toBe(6);
+    expect(await page.locator('#history li', { hasText: rideDay }).textContent()).toContain('Cycling');
+    expect(await page.locator('#progress, #weekly-volume, #pr-table').count()).toBe(0);
+    await page.locator('.choices').getByRole('link', { name: 'Cycling' }).click();
+    await page.waitForURL(/activity=cycling/);
+    expect(await series('activity-distance')).toEqual([[rideDay, 30]]);
+
+    await page.goto(relay.httpUrl + pageTypes().activity);
+    expect(await page.locator('h1').textContent()).toBe('Running Workout');
+    const facts = Object.fromEntries(await page.locator('.facts div').evaluateAll((ds) => ds.map((d) => [d.querySelector('dt')!.textContent, d.querySelector('dd')!.textContent])));
+    expect(facts).toMatchObject({ Activity: 'Running', Distance: '5 mi (8.05 km)', Duration: '45:00', Pace: '5:36 /km', 'Logged with': 'RUNSTR' });
+    expect(await page.getByRole('link', { name: 'Riley Runner\'s training' }).getAttribute('href')).toBe(`${pageTypes().runner}#training`);
+  });
+
   it('identifiers as NIP-19 codes, shortened, with a copy control and a nostr: link', async () => {
     await page.goto(relay.httpUrl + pageTypes().exercise);
     const code = naddr(33401, lib, 'back-squat');
@@ -332,7 +388,8 @@ describe('web catalogue in privacy mode', () => {
     expect((await page.goto(relay.httpUrl + types.profile))?.status()).toBe(200);
     expect(await page.locator('h1').textContent()).toBe('Alex Lifter');
     expect(await page.locator('#private').count()).toBe(1);
-    expect(await page.locator('#calendar, #weekly-volume, #progress, #pr-table, #history').count()).toBe(0);
+    expect(await page.locator('#calendar, #weekly-volume, #progress, #pr-table, #history, #totals, #activity-distance').count()).toBe(0);
+    expect((await page.goto(relay.httpUrl + types.activity))?.status()).toBe(404);
     await page.goto(relay.httpUrl);
     expect(await page.locator('a[href^="/records/"]').count()).toBe(0);
     expect(await page.locator('main').textContent()).not.toContain('Session');

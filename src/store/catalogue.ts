@@ -1,3 +1,6 @@
+import type { SetGroup } from '../powr/groups.js';
+import type { ActivitySet } from '../powr/types.js';
+
 /**
  * What the web catalogue reads, backend-neutral: plain JSON in and out, asynchronous, so a backend
  * answers it from wherever its reads run (the SQLite backend: its reader threads).
@@ -59,6 +62,42 @@ export interface LoggedSet {
   formatUnits: string | null;
 }
 
+/** A RUNSTR/Amethyst activity (a 1301 with a verb in exercise[1]) as the processed tables have it. */
+export interface ActivitySession {
+  id: string;
+  /** workout_start_time, or when it was published if it gives none. */
+  start: number;
+  title: string | null;
+  /** Lower-case verb: running, cycling, strength… */
+  activity: string;
+  /** As published, with its unit. */
+  distance: number | null;
+  distanceUnit: string | null;
+  distanceM: number | null;
+  durationS: number | null;
+  paceSPerKm: number | null;
+  /** Weight × reps over its strength sets, in kg; null when it has none. */
+  volumeKg: number | null;
+}
+
+export interface ActivityDetail extends ActivitySession {
+  elevationGainM: number | null;
+  calories: number | null;
+  sets: ActivitySet[];
+}
+
+/** Everything one person logged, POWR workouts and activities together. */
+export interface TrainingTotals {
+  workouts: number;
+  activities: number;
+  /** Weight × reps in kg, over workout sets and activities' strength sets. */
+  volumeKg: number;
+  /** Metres: distance sets of workouts and activities' distances. */
+  distanceM: number;
+  /** Seconds: workouts from start to end, and activities' durations. */
+  durationS: number;
+}
+
 export interface TrainingLog {
   sessions: Session[];
   sets: LoggedSet[];
@@ -93,17 +132,26 @@ export interface CatalogueReads {
   /** Display names from stored kind-0 profiles, by pubkey. */
   profiles(pubkeys: string[]): Promise<Record<string, string>>;
   exercise(address: string, now: number): Promise<{ json: string; media: MediaItem[]; usedBy: { address: string; title: string }[] } | undefined>;
-  template(address: string, now: number): Promise<Resolved | undefined>;
-  record(id: string, now: number): Promise<(Resolved & { template: { address: string; title: string } | null }) | undefined>;
+  /** `groups`: the processed set groups of a superset, circuit or metcon template (empty for other types). */
+  template(address: string, now: number): Promise<(Resolved & { groups: SetGroup[] }) | undefined>;
+  /** `activity`: the processed activity when the record is in the RUNSTR/Amethyst dialect. */
+  record(id: string, now: number): Promise<(Resolved & { template: { address: string; title: string } | null; activity: ActivityDetail | null }) | undefined>;
   authorExercises(pubkey: string): Promise<ExerciseCard[]>;
   authorTemplates(pubkey: string): Promise<TemplateCard[]>;
   exerciseTitles(addresses: string[]): Promise<Record<string, string>>;
   trainingLog(pubkey: string, limit: number): Promise<TrainingLog>;
+  /** An author's newest `limit` activities. */
+  activityLog(pubkey: string, limit: number): Promise<ActivitySession[]>;
+  /** Lifetime totals of an author's workouts and activities. */
+  trainingTotals(pubkey: string): Promise<TrainingTotals>;
   recentRecords(limit: number): Promise<(Session & { pubkey: string })[]>;
+  /** The activities received last. */
+  recentActivities(limit: number): Promise<(ActivitySession & { pubkey: string })[]>;
 }
 
 /** Every CatalogueReads method, for backends that forward them by name. */
 export const CATALOGUE_METHODS = [
   'stats', 'facets', 'searchExercises', 'browseTemplates', 'profiles', 'exercise', 'template', 'record',
-  'authorExercises', 'authorTemplates', 'exerciseTitles', 'trainingLog', 'recentRecords',
+  'authorExercises', 'authorTemplates', 'exerciseTitles', 'trainingLog', 'activityLog', 'trainingTotals', 'recentRecords',
+  'recentActivities',
 ] as const satisfies readonly (keyof CatalogueReads)[];

@@ -1,12 +1,15 @@
 import type { Config } from '../config/settings.js';
 import { viewersFor } from '../powr/privacy.js';
+import { RECORD_KIND } from '../powr/types.js';
 import type { CatalogueReads, CatalogueStats } from '../store/catalogue.js';
+import { activityName } from './activities.js';
 import { recordsListed, type Page, type PageContext } from './context.js';
 import { esc, page } from './html.js';
 import { addressFrom, COPY_SCRIPT, eventIdFrom, pubkeyFrom } from './ids.js';
 import { authorOf, byline, exerciseCards, plural, recordHref, select, templateCards } from './parts.js';
 import { profilePage } from './profile-page.js';
 import { day } from './training.js';
+import { km } from './units.js';
 import { exercisePage, recordPage, templatePage } from './workout-pages.js';
 
 export interface CatalogueDeps {
@@ -53,7 +56,8 @@ const ROUTES: Route[] = [
   { pattern: /^\/records\/([^/]+)$/, expected: 'an event id (nevent, note or hex)', noun: 'public workout record',
     parse: eventIdFrom, render: recordPage },
   { pattern: /^\/profiles\/([^/]+)$/, expected: 'a public key (npub, nprofile or hex)', noun: 'profile', parse: pubkeyFrom,
-    render: (ctx, pubkey, url) => profilePage(ctx, pubkey, addressFrom(url.searchParams.get('exercise') ?? '')) },
+    render: (ctx, pubkey, url) => profilePage(ctx, pubkey, {
+      exercise: addressFrom(url.searchParams.get('exercise') ?? ''), activity: url.searchParams.get('activity')?.slice(0, 100) || undefined }) },
 ];
 
 /**
@@ -114,15 +118,23 @@ export class Catalogue {
     const { config } = this.deps;
     const [q, equipment, muscle, difficulty] = ['q', 'equipment', 'muscle', 'difficulty'].map((k) => params.get(k)?.slice(0, 100) ?? '') as [string, string, string, string];
     const showRecords = recordsListed(ctx);
-    const [stats, facets, found, templates, records] = await Promise.all([
+    const [stats, facets, found, templates, records, activities] = await Promise.all([
       this.liveStats(), this.facetValues(), ctx.reads.searchExercises({ q, equipment, muscle, difficulty }),
       ctx.reads.browseTemplates({ q: '', type: '', difficulty: '' }, 12), showRecords ? ctx.reads.recentRecords(10) : Promise.resolve([]),
+      showRecords ? ctx.reads.recentActivities(10) : Promise.resolve([]),
     ]);
-    const authors = [...found.map((x) => authorOf(x.address)), ...templates.map((t) => authorOf(t.address)), ...records.map((r) => r.pubkey)];
+    const authors = [...found.map((x) => authorOf(x.address)), ...templates.map((t) => authorOf(t.address)), ...records.map((r) => r.pubkey),
+      ...activities.map((a) => a.pubkey)];
     const profiles = await ctx.reads.profiles(authors);
+    const cards = [
+      ...records.map((r) => ({ start: r.start, pubkey: r.pubkey, href: recordHref(r.id, r.pubkey, r.kind), title: r.title || '(untitled workout)',
+        detail: r.type ? ` · ${esc(r.type)}` : '' })),
+      ...activities.map((a) => ({ start: a.start, pubkey: a.pubkey, href: recordHref(a.id, a.pubkey, RECORD_KIND), title: a.title || activityName(a.activity),
+        detail: ` · ${esc(activityName(a.activity))}${a.distanceM ? ` · ${km(a.distanceM)}` : ''}` })),
+    ].sort((a, b) => b.start - a.start).slice(0, 10);
     const workouts = showRecords
-      ? `<ul id="recent-records" class="cards compact">${records.map((r) => `<li class="card"><h3><a href="${recordHref(r.id, r.pubkey, r.kind)}">${esc(r.title || '(untitled workout)')}</a></h3>
-<p class="muted">${day(r.start)}${r.type ? ` · ${esc(r.type)}` : ''}</p>${byline(r.pubkey, profiles)}</li>`).join('\n')}</ul>`
+      ? `<ul id="recent-records" class="cards compact">${cards.map((c) => `<li class="card"><h3><a href="${c.href}">${esc(c.title)}</a></h3>
+<p class="muted">${day(c.start)}${c.detail}</p>${byline(c.pubkey, profiles)}</li>`).join('\n')}</ul>`
       : '<p class="muted">Workout records on this relay are private: only their authors see them, in a Nostr client that signs in.</p>';
     return {
       title: 'Exercise library',

@@ -17,6 +17,17 @@ function frame(id: string, title: string, desc: string, inner: string, height = 
 <title id="${id}-title">${esc(title)}</title><desc id="${id}-desc">${esc(desc)}</desc>${inner}</svg>`;
 }
 
+/** What a chart's values are: the unit on its axis, how one value reads, and to how many decimals data-value keeps it. */
+export interface Scale {
+  unit: string;
+  text: (value: number) => string;
+  decimals: number;
+}
+
+const KG: Scale = { unit: 'kg', text: (v) => `${num(v)} kg`, decimals: 1 };
+
+const exact = (value: number, decimals: number) => Math.round(value * 10 ** decimals) / 10 ** decimals;
+
 /** Round axis maximum and a few gridlines. */
 function yAxis(max: number, unit: string): { top: number; grid: string; y: (v: number) => number } {
   const step = niceStep(max / 4);
@@ -48,18 +59,18 @@ export interface Series {
   points: Point[];
 }
 
-/** Values over time, one marker per point, for one or more series in kg. */
-export function lineChart(id: string, title: string, desc: string, series: Series[]): string {
+/** Values over time, one marker per point, for one or more series on one scale. */
+export function lineChart(id: string, title: string, desc: string, series: Series[], scale: Scale = KG): string {
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) return '';
   const t0 = Math.min(...all.map((p) => p.t));
   const t1 = Math.max(...all.map((p) => p.t));
   const x = (t: number) => (t1 === t0 ? (PAD.left + W - PAD.right) / 2 : PAD.left + ((W - PAD.left - PAD.right) * (t - t0)) / (t1 - t0));
-  const { grid, y } = yAxis(Math.max(...all.map((p) => p.value)), 'kg');
+  const { grid, y } = yAxis(Math.max(...all.map((p) => p.value)), scale.unit);
   const lines = series.map((s, i) => {
     const path = s.points.map((p, j) => `${j ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.value).toFixed(1)}`).join('');
     const marks = s.points.map((p) => `<circle class="s${i}" cx="${x(p.t).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="4"
- data-series="${esc(s.name)}" data-date="${day(p.t)}" data-value="${Math.round(p.value * 10) / 10}"><title>${esc(s.label)} ${day(p.t)}: ${num(p.value)} kg</title></circle>`).join('');
+ data-series="${esc(s.name)}" data-date="${day(p.t)}" data-value="${exact(p.value, scale.decimals)}"><title>${esc(s.label)} ${day(p.t)}: ${esc(scale.text(p.value))}</title></circle>`).join('');
     return `<path class="s${i}" d="${path}" fill="none"/>${marks}`;
   }).join('');
   const legend = series.map((s, i) => `<span class="key s${i}">${esc(s.label)}</span>`).join(' ');

@@ -73,4 +73,15 @@ export function select(name: string, label: string, values: readonly string[], c
     .map((v) => `<option${v === chosen ? ' selected' : ''}>${esc(v)}</option>`).join('')}</select></label>`;
 }
 
+/** A page's key facts as a definition list; empty values are left out. */
+export function facts(items: [string, string | number | null | undefined][]): string {
+  const shown = items.filter(([, v]) => v !== null && v !== undefined && v !== '');
+  return shown.length ? `<dl class="facts">${shown.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>` : '';
+}
+
+/** Free text as paragraphs (blank lines), line breaks kept. */
+export function notes(text: string): string {
+  return text.trim() ? text.trim().split(/\n\s*\n/).map((p) => `<p>${esc(p).replace(/\n/g, '<br>')}</p>`).join('') : '';
+}
+
 export const plural = (n: number, word: string) => `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`;

@@ -9,6 +9,9 @@ const DAY = 86_400;
 
 export const day = (t: number): string => new Date(t * 1000).toISOString().slice(0, 10);
 
+/** Date and time to the minute, UTC. */
+export const dateTime = (t: number): string => `${new Date(t * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
 /** The Monday (UTC) of the week containing t, as YYYY-MM-DD. */
 export function weekOf(t: number): string {
   const dayNumber = Math.floor(t / DAY);

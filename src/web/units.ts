@@ -8,7 +8,7 @@ import type { SetRef } from '../powr/types.js';
 
 const SHORT_UNITS: Record<string, string> = {
   kg: 'kg', kgs: 'kg', lb: 'lb', lbs: 'lb', pounds: 'lb', seconds: 's', sec: 's', s: 's', minutes: 'min', min: 'min',
-  meters: 'm', m: 'm', km: 'km', miles: 'mi', yards: 'yd',
+  meters: 'm', m: 'm', km: 'km', miles: 'mi', mi: 'mi', yards: 'yd', ft: 'ft', feet: 'ft',
 };
 
 /** The short unit a parameter's values are in ('' when it has none worth showing: counts, enums). */
@@ -22,6 +22,34 @@ export function unitOf(param: string, format: readonly string[], formatUnits: re
 /** Round for display: whole numbers stay whole, others get at most one decimal. */
 export function num(value: number): string {
   return Number.isInteger(value) ? value.toLocaleString('en') : (Math.round(value * 10) / 10).toLocaleString('en');
+}
+
+/** A value as published with its short unit, at most two decimals: `5 km`, `3.11 mi`, `135 lb`. */
+export function amount(value: number, unit: string | null): string {
+  const short = unit ? SHORT_UNITS[unit.toLowerCase()] ?? unit : '';
+  return `${(Math.round(value * 100) / 100).toLocaleString('en')} ${short}`.trim();
+}
+
+/** Metres as kilometres, at most two decimals. */
+export const km = (metres: number): string => `${(Math.round(metres / 10) / 100).toLocaleString('en')} km`;
+
+/** A duration as a stopwatch shows it: `28:15`, `1:02:03`. */
+export function clock(seconds: number): string {
+  const s = Math.round(seconds);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}:${two(m)}:${two(s % 60)}` : `${m}:${two(s % 60)}`;
+}
+
+/** Running pace as runners say it: `5:39 /km`. */
+export const pace = (secondsPerKm: number): string => `${clock(secondsPerKm)} /km`;
+
+/** A long time in hours and minutes: `1 h 10 min`, `28 min`. */
+export function hoursMinutes(seconds: number): string {
+  const minutes = Math.round(seconds / 60);
+  const h = Math.floor(minutes / 60);
+  return h ? `${h.toLocaleString('en')} h ${minutes % 60} min` : `${minutes} min`;
 }
 
 const SET_TYPE_WORDS: Record<string, string> = { warmup: 'warm-up', drop: 'drop set', failure: 'to failure' };

@@ -1,13 +1,15 @@
-import { readSet, setColumns } from '../powr/params.js';
+import { setColumns } from '../powr/params.js';
 import { analyze } from '../powr/analyze.js';
+import type { SetGroup } from '../powr/groups.js';
 import type { SetRef } from '../powr/types.js';
 import { firstTagValue, type NostrEvent } from '../protocol/event.js';
 import type { LoggedSet } from '../store/catalogue.js';
+import { activityPage } from './activities.js';
 import { anonymousMayRead, recordsListed, type Page, type PageContext } from './context.js';
 import { esc } from './html.js';
 import { identifier, naddr, nevent, npub, shorten } from './ids.js';
-import { byline, displayName, embeddable, exerciseHref, plural, profileHref, templateHref } from './parts.js';
-import { progress, volumeKg } from './training.js';
+import { byline, displayName, embeddable, exerciseHref, facts, notes, plural, profileHref, templateHref } from './parts.js';
+import { dateTime, progress, volumeKg } from './training.js';
 import { collapseSets, describeSet, num, UNKNOWN_FORMAT, type Format } from './units.js';
 
 /** Exercise, template and workout record pages. */
@@ -26,15 +28,6 @@ function knownExercises(jsons: readonly string[]): Map<string, KnownExercise> {
     known.set(record.address, { title: record.title, format: { format: record.format, formatUnits: record.formatUnits } });
   }
   return known;
-}
-
-function facts(items: [string, string | number | null | undefined][]): string {
-  const shown = items.filter(([, v]) => v !== null && v !== undefined && v !== '');
-  return shown.length ? `<dl class="facts">${shown.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>` : '';
-}
-
-function notes(text: string): string {
-  return text.trim() ? text.trim().split(/\n\s*\n/).map((p) => `<p>${esc(p).replace(/\n/g, '<br>')}</p>`).join('') : '';
 }
 
 const asDuration = (s: number | null) => (s === null ? null : s % 60 === 0 && s >= 60 ? `${s / 60} min` : `${s} s`);
@@ -61,24 +54,17 @@ function perExercise(sets: readonly SetRef[], known: Map<string, KnownExercise>,
   }).join('\n')}</ol>`;
 }
 
-/** Workout types whose exercises are done together, round after round. */
-const ROUND_TYPES = ['superset', 'circuit', 'emom', 'amrap'];
-
 /**
- * Supersets and circuits: sets of different exercises with the same set_number are done together,
- * so they are shown as rounds. (In straight-set templates set_number only counts each exercise's sets.)
+ * Supersets, circuits and metcons: the processed set groups (sets sharing a set_number are done
+ * together), shown round by round. Undefined when no group holds more than one set.
  */
-function rounds(type: string, sets: readonly SetRef[], known: Map<string, KnownExercise>): string | undefined {
-  if (!ROUND_TYPES.includes(type.toLowerCase())) return undefined;
-  const byRound = new Map<number, SetRef[]>();
-  for (const s of sets) {
-    const n = readSet(s, formatOf(s.address, known).format)?.setNumber;
-    if (!n) return undefined;
-    byRound.set(n, [...(byRound.get(n) ?? []), s]);
-  }
-  if (![...byRound.values()].some((group) => new Set(group.map((s) => s.address)).size > 1)) return undefined;
-  return `<ol class="sets" id="sets">${[...byRound].sort(([a], [b]) => a - b).map(([n, group]) => `<li><h3 class="round">Round ${n}</h3>
-<ul>${group.map((s) => `<li class="member">${exerciseName(s.address, known)}: <span class="prescription">${esc(describeSet(s, formatOf(s.address, known)))}</span></li>`).join('')}</ul></li>`).join('\n')}</ol>`;
+function rounds(groups: readonly SetGroup[], sets: readonly SetRef[], known: Map<string, KnownExercise>): string | undefined {
+  if (!groups.some((g) => g.positions.length > 1)) return undefined;
+  const byPosition = new Map(sets.map((s) => [s.position, s]));
+  // One group is one round repeated (the template's rounds say how often).
+  const heading = (i: number) => (groups.length === 1 ? 'Each round' : `Round ${i + 1}`);
+  return `<ol class="sets" id="sets">${groups.map((g, i) => `<li><h3 class="round">${heading(i)}</h3>
+<ul>${g.positions.map((p) => byPosition.get(p)).filter((s) => s !== undefined).map((s) => `<li class="member">${exerciseName(s.address, known)}: <span class="prescription">${esc(describeSet(s, formatOf(s.address, known)))}</span></li>`).join('')}</ul></li>`).join('\n')}</ol>`;
 }
 
 function missingNote(missing: readonly string[]): string {
@@ -138,7 +124,7 @@ ${facts([['Type', t.workoutType], ['Difficulty', t.difficulty], ['Rounds', t.rou
 ${notes(t.description)}
 <h2>Sets</h2>
 ${missingNote(found.missing)}
-${rounds(t.workoutType, t.sets, known) ?? perExercise(t.sets, known)}
+${rounds(found.groups, t.sets, known) ?? perExercise(t.sets, known)}
 <h2>Share</h2>
 ${identifier('Template', naddr(address))}${identifier('Author', npub(e.pubkey))}`,
   };
@@ -161,7 +147,9 @@ export async function recordPage(ctx: PageContext, id: string): Promise<Page | u
   if (!found) return undefined;
   const e = JSON.parse(found.json) as NostrEvent;
   const r = analyze(e).record;
-  if (r?.type !== 'record' || !anonymousMayRead(ctx, e)) return undefined;
+  if (!anonymousMayRead(ctx, e)) return undefined;
+  if (found.activity) return activityPage(ctx, e, found.activity);
+  if (r?.type !== 'record') return undefined;
   const known = knownExercises(found.exercises);
   const [profiles, log] = await Promise.all([ctx.reads.profiles([e.pubkey]), ctx.reads.trainingLog(e.pubkey, PR_HISTORY)]);
   const prs = new Set<string>();
@@ -183,7 +171,7 @@ export async function recordPage(ctx: PageContext, id: string): Promise<Page | u
     title: r.title || 'Workout',
     body: `<h1>${esc(r.title || '(untitled workout)')}</h1>
 ${byline(e.pubkey, profiles)}
-${facts([['Date', `${new Date(start * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`], ['Duration', duration], ['Type', r.workoutType],
+${facts([['Date', dateTime(start)], ['Duration', duration], ['Type', r.workoutType],
     ['Completed', r.completed === null ? null : r.completed ? 'yes' : 'no'], ['Sets', r.sets.length], ['Total volume', total ? `${num(total)} kg` : null]])}
 ${template}
 ${notes(e.content)}

@@ -2,7 +2,10 @@ import type { Database, Statement } from 'better-sqlite3';
 import { ftsMatch } from '../../powr/search.js';
 import { EXERCISE_KIND, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../../powr/types.js';
 import { kindClass, parseAddress } from '../../protocol/event.js';
+import type { SetGroup } from '../../powr/groups.js';
 import type {
+  ActivityDetail,
+  ActivitySession,
   CatalogueReads,
   ExerciseCard,
   ExerciseFilters,
@@ -13,6 +16,7 @@ import type {
   TemplateCard,
   TemplateFilters,
   TrainingLog,
+  TrainingTotals,
 } from '../catalogue.js';
 
 /** The synchronous form of an asynchronous interface. */
@@ -46,6 +50,11 @@ function newestRecords(index: string, where: string): string {
     WHERE ${where} AND e.kind = ${kind} ORDER BY e.created_at DESC LIMIT @limit)`;
   return `${one(RECORD_KIND)} UNION ALL ${one(LEGACY_RECORD_KIND)} ORDER BY created_at DESC LIMIT @limit`;
 }
+
+/** What the catalogue shows of an activity: its processed row and the volume of its strength sets. */
+const ACTIVITY = `SELECT lower(hex(e.id)) AS id, coalesce(a.start_at, e.created_at) AS start, a.title, a.activity, a.distance,
+      a.distance_unit AS distanceUnit, a.distance_m AS distanceM, a.duration_s AS durationS, a.pace_s_per_km AS paceSPerKm,
+      (SELECT SUM(s.weight_kg * s.reps) FROM activity_sets s WHERE s.record_seq = a.event_seq) AS volumeKg`;
 
 export const CATALOGUE_SQL = {
   /** exercises' UNIQUE index on address, then the event by its primary key. */
@@ -97,6 +106,34 @@ export const CATALOGUE_SQL = {
   recordSets: `SELECT a.address AS exercise, s.weight, s.weight_kg AS weightKg, s.reps, s.rpe, s.set_type AS setType, x.format, x.format_units AS formatUnits
     FROM record_sets s LEFT JOIN addresses a ON a.id = s.exercise_id LEFT JOIN exercises x ON x.address = a.address
     WHERE s.record_seq = ? ORDER BY s.position`,
+  /** template_exercises' primary key (template_seq, position): the sets that belong to a group. */
+  templateGroups: `SELECT position, set_number AS setNumber, group_index AS groupIndex FROM template_exercises
+    WHERE template_seq = ? AND group_index IS NOT NULL ORDER BY position`,
+  /** events_by_author_kind: one author's 1301s, newest first, those that are activities. */
+  authorActivities: `${ACTIVITY}
+    FROM nostr_events e INDEXED BY events_by_author_kind JOIN activity_records a ON a.event_seq = e.seq
+    WHERE e.pubkey = @pubkey AND e.kind = ${RECORD_KIND} ORDER BY e.created_at DESC LIMIT @limit`,
+  /** activity_records' primary key. */
+  activity: `${ACTIVITY}, a.elevation_gain_m AS elevationGainM, a.calories
+    FROM activity_records a JOIN nostr_events e ON e.seq = a.event_seq WHERE a.event_seq = ?`,
+  /** activity_sets' primary key (record_seq, position). */
+  activitySets: `SELECT set_number AS setNumber, reps, weight, weight_unit AS weightUnit, weight_kg AS weightKg
+    FROM activity_sets WHERE record_seq = ? ORDER BY position`,
+  /** events_by_author_kind, then each record's sets by record_sets' primary key. */
+  recordTotals: `SELECT COUNT(*) AS workouts,
+      coalesce(SUM(CASE WHEN w.end_at > w.start_at THEN w.end_at - w.start_at END), 0) AS durationS,
+      coalesce(SUM((SELECT SUM(s.weight_kg * s.reps) FROM record_sets s WHERE s.record_seq = w.event_seq)), 0) AS volumeKg,
+      coalesce(SUM((SELECT SUM(s.distance_m) FROM record_sets s WHERE s.record_seq = w.event_seq)), 0) AS distanceM
+    FROM nostr_events e INDEXED BY events_by_author_kind JOIN workout_records w ON w.event_seq = e.seq
+    WHERE e.pubkey = ? AND e.kind IN (${RECORD_KIND}, ${LEGACY_RECORD_KIND})`,
+  /** events_by_author_kind, then each activity's strength sets by activity_sets' primary key. */
+  activityTotals: `SELECT COUNT(*) AS activities, coalesce(SUM(a.duration_s), 0) AS durationS, coalesce(SUM(a.distance_m), 0) AS distanceM,
+      coalesce(SUM((SELECT SUM(s.weight_kg * s.reps) FROM activity_sets s WHERE s.record_seq = a.event_seq)), 0) AS volumeKg
+    FROM nostr_events e INDEXED BY events_by_author_kind JOIN activity_records a ON a.event_seq = e.seq
+    WHERE e.pubkey = ? AND e.kind = ${RECORD_KIND}`,
+  /** activity_records in rowid (arrival) order, newest first, stopping at the limit: no activity index needed. */
+  recentActivities: `${ACTIVITY}, lower(hex(e.pubkey)) AS pubkey
+    FROM activity_records a JOIN nostr_events e ON e.seq = a.event_seq ORDER BY a.event_seq DESC LIMIT @limit`,
   /** events_by_kind, once per record kind: the newest workout records. */
   recentRecords: newestRecords('events_by_kind', '1'),
   /** Counts and facets: whole-table aggregates, which the catalogue caches for seconds. */
@@ -185,23 +222,33 @@ export class CatalogueQueries implements CatalogueQueriesOf<CatalogueReads> {
     };
   }
 
-  /** A template (the latest version of its address) with the exercises it references. */
-  template(address: string, now: number): Resolved | undefined {
+  /** A template (the latest version of its address) with the exercises it references and its set groups. */
+  template(address: string, now: number): (Resolved & { groups: SetGroup[] }) | undefined {
     const a = parseAddress(address);
     if (!a || a.kind !== TEMPLATE_KIND) return undefined;
     const row = this.stmt.addressEvent.get({ kind: a.kind, pubkey: Buffer.from(a.pubkey, 'hex'), d: kindClass(a.kind) === 'addressable' ? a.d : '', now }) as
-      { json: string } | undefined;
-    return row && resolveExercises(this.stmt.exerciseEvent, row.json, now);
+      { seq: number; json: string } | undefined;
+    if (!row) return undefined;
+    // group_index numbers the groups in the order their first set appears, so walking by position meets them in order.
+    const groups = new Map<number, SetGroup>();
+    for (const s of this.stmt.templateGroups.all(row.seq) as { position: number; setNumber: number | null; groupIndex: number }[]) {
+      const group = groups.get(s.groupIndex);
+      if (group) group.positions.push(s.position);
+      else groups.set(s.groupIndex, { setNumber: s.setNumber, positions: [s.position] });
+    }
+    return { ...resolveExercises(this.stmt.exerciseEvent, row.json, now), groups: [...groups.values()] };
   }
 
-  /** A workout record by id with its exercises and the template it followed (if stored). */
-  record(id: string, now: number): (Resolved & { template: { address: string; title: string } | null }) | undefined {
-    const row = this.stmt.recordEvent.get({ id: Buffer.from(id, 'hex'), now }) as { json: string } | undefined;
+  /** A workout record by id with its exercises, the template it followed (if stored) and, for an activity, its processed row. */
+  record(id: string, now: number): (Resolved & { template: { address: string; title: string } | null; activity: ActivityDetail | null }) | undefined {
+    const row = this.stmt.recordEvent.get({ id: Buffer.from(id, 'hex'), now }) as { seq: number; json: string } | undefined;
     if (!row) return undefined;
+    const activity = this.stmt.activity.get(row.seq) as Omit<ActivityDetail, 'sets'> | undefined;
     const tags = (JSON.parse(row.json) as { tags: string[][] }).tags;
     const templateAddress = tags.find((t) => t[0] === 'template' || (t[0] === 'a' && t[1]?.startsWith(`${TEMPLATE_KIND}:`)))?.[1];
     const template = templateAddress ? (this.stmt.templateTitle.get(templateAddress) as { address: string; title: string } | undefined) : undefined;
-    return { ...resolveExercises(this.stmt.exerciseEvent, row.json, now), template: template ?? null };
+    return { ...resolveExercises(this.stmt.exerciseEvent, row.json, now), template: template ?? null,
+      activity: activity ? { ...activity, sets: this.stmt.activitySets.all(row.seq) as ActivityDetail['sets'] } : null };
   }
 
   authorExercises(pubkey: string): ExerciseCard[] {
@@ -231,6 +278,22 @@ export class CatalogueQueries implements CatalogueQueriesOf<CatalogueReads> {
       return { id, kind, start, end, title, type };
     });
     return { sessions, sets };
+  }
+
+  activityLog(pubkey: string, limit: number): ActivitySession[] {
+    return this.stmt.authorActivities.all({ pubkey: Buffer.from(pubkey, 'hex'), limit }) as ActivitySession[];
+  }
+
+  recentActivities(limit: number): (ActivitySession & { pubkey: string })[] {
+    return this.stmt.recentActivities.all({ limit }) as (ActivitySession & { pubkey: string })[];
+  }
+
+  trainingTotals(pubkey: string): TrainingTotals {
+    const key = Buffer.from(pubkey, 'hex');
+    const r = this.stmt.recordTotals.get(key) as Omit<TrainingTotals, 'activities'>;
+    const a = this.stmt.activityTotals.get(key) as Omit<TrainingTotals, 'workouts'>;
+    return { workouts: r.workouts, activities: a.activities, volumeKg: r.volumeKg + a.volumeKg, distanceM: r.distanceM + a.distanceM,
+      durationS: r.durationS + a.durationS };
   }
 
   recentRecords(limit: number): (Session & { pubkey: string })[] {
