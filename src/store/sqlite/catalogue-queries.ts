@@ -30,6 +30,9 @@ type CatalogueQueriesOf<T> = { [K in keyof T]: T[K] extends (...args: infer A) =
 
 const LIVE = '(e.expires_at IS NULL OR e.expires_at > @now)';
 
+/** Matches of a search that are ranked at most (see searchTemplates). */
+const SEARCH_CANDIDATES = 2000;
+
 /** What a template card shows: the template row, its set count and how many exercises it lacks. */
 const TEMPLATE_CARD = `SELECT t.address, t.title, t.type, t.difficulty,
       (SELECT COUNT(*) FROM template_exercises s WHERE s.template_seq = t.event_seq) AS sets,
@@ -87,10 +90,15 @@ export const CATALOGUE_SQL = {
   browseTemplatesOfType: `${TEMPLATE_CARD}
     FROM templates t INDEXED BY templates_by_type WHERE t.type = @type AND (@difficulty = '' OR t.difficulty = @difficulty)
     ORDER BY t.event_seq DESC LIMIT @limit`,
-  /** The NIP-50 search index (templates are in it with exercises), best match first. */
+  /**
+   * The NIP-50 search index (templates are in it with exercises), best match first among the newest
+   * SEARCH_CANDIDATES matches: ranking every match of a common word ("workout" at 1M events) took
+   * 40 ms; a word that common says little about which of its thousands of matches is best.
+   */
   searchTemplates: `${TEMPLATE_CARD}
-    FROM powr_search p JOIN templates t ON t.event_seq = p.rowid
-    WHERE powr_search MATCH @match AND (@type = '' OR t.type = @type) AND (@difficulty = '' OR t.difficulty = @difficulty)
+    FROM (SELECT rowid, rank FROM powr_search WHERE powr_search MATCH @match ORDER BY rowid DESC LIMIT ${SEARCH_CANDIDATES}) p
+    JOIN templates t ON t.event_seq = p.rowid
+    WHERE (@type = '' OR t.type = @type) AND (@difficulty = '' OR t.difficulty = @difficulty)
     ORDER BY p.rank LIMIT @limit`,
   /** events_by_author_kind: one author's templates, newest first. */
   authorTemplates: `${TEMPLATE_CARD}

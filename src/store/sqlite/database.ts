@@ -96,6 +96,5 @@ export function openReadConnection(path: string): Database {
   db.pragma('busy_timeout = 5000');
   db.pragma('cache_size = -16384');
   db.pragma('temp_store = MEMORY');
-  db.pragma('mmap_size = 1073741824');
   return db;
 }
