@@ -248,6 +248,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX templates_by_type ON templates (type, event_seq);
   CREATE INDEX exercises_by_title ON exercises (title COLLATE NOCASE);
   `,
+  `
+  -- Indexes no query uses (every planned query's index is checked by the plan tests): each cost
+  -- every write an extra b-tree insert and the database its pages. The flag counts of
+  -- powr-relay stats read the small event_flags table whole instead.
+  DROP INDEX missing_by_address;
+  DROP INDEX event_flags_by_code;
+  DROP INDEX activity_records_by_activity;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
