@@ -248,6 +248,27 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX templates_by_type ON templates (type, event_seq);
   CREATE INDEX exercises_by_title ON exercises (title COLLATE NOCASE);
   `,
+  `
+  -- Moderation (NIP-86, powr-relay ban|allow): one row per value on a list (bannedPubkeys, bannedEvents,
+  -- allowedKinds, blockedIps, ...), relay information changed at run time, and NIP-62 vanish requests:
+  -- an author's events up to until are gone and refused. moderation_version counts decisions, so a
+  -- running relay notices the ones another process (the CLI) made.
+  CREATE TABLE moderation (
+    list   TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (list, value)
+  ) WITHOUT ROWID;
+  CREATE TABLE relay_info (
+    field TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE vanished_authors (
+    pubkey BLOB    PRIMARY KEY,
+    until  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO relay_state (key, value) VALUES ('moderation_version', 0);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
