@@ -60,27 +60,35 @@ const put = (list: ModerationList, opposite: ModerationList | undefined, value: 
 });
 const take = (list: ModerationList, value: string): ModerationDecision => ({ add: [], drop: [{ list, value }] });
 
+/**
+ * Allowing what is refused lifts the refusal and nothing more (so an unban never turns on an allow
+ * list); otherwise the value joins `list`, which, once not empty, is the only values accepted.
+ */
+const lift = (list: ModerationList, refusing: ModerationList, value: string, reason: string, state: ModerationState): ModerationDecision =>
+  state.lists[refusing].some((e) => e.value === value) ? take(refusing, value) : put(list, undefined, value, reason);
+
 type Method =
-  | { decide: (params: Params) => ModerationDecision }
+  | { decide: (params: Params, state: ModerationState) => ModerationDecision }
   | { list: (state: ModerationState) => unknown };
 
 const entries = (key: string, list: ModerationList) => (state: ModerationState) =>
   state.lists[list].map((e) => ({ [key]: e.value, reason: e.reason }));
 
 /**
- * NIP-86 methods. Bans and blocks take effect at once; allowpubkey and allowkind also start an allow
- * list (when any pubkey or kind is allowed explicitly, only those are accepted).
+ * NIP-86 methods. Bans and blocks take effect at once. allowpubkey lifts a ban, or else puts the pubkey
+ * on the allowed list; allowkind and disallowkind each lift the other, or else list the kind (allowed
+ * kinds, once any, are the only ones accepted). docs/operators.md states these rules.
  */
 const METHODS: Record<string, Method> = {
   banpubkey: { decide: (p) => put('bannedPubkeys', 'allowedPubkeys', pubkeyParam(p), reasonParam(p)) },
-  allowpubkey: { decide: (p) => put('allowedPubkeys', 'bannedPubkeys', pubkeyParam(p), reasonParam(p)) },
+  allowpubkey: { decide: (p, s) => lift('allowedPubkeys', 'bannedPubkeys', pubkeyParam(p), reasonParam(p), s) },
   listbannedpubkeys: { list: entries('pubkey', 'bannedPubkeys') },
   listallowedpubkeys: { list: entries('pubkey', 'allowedPubkeys') },
   banevent: { decide: (p) => put('bannedEvents', undefined, idParam(p), reasonParam(p)) },
   allowevent: { decide: (p) => take('bannedEvents', idParam(p)) },
   listbannedevents: { list: entries('id', 'bannedEvents') },
-  allowkind: { decide: (p) => put('allowedKinds', 'disallowedKinds', kindParam(p), '') },
-  disallowkind: { decide: (p) => put('disallowedKinds', 'allowedKinds', kindParam(p), '') },
+  allowkind: { decide: (p, s) => lift('allowedKinds', 'disallowedKinds', kindParam(p), '', s) },
+  disallowkind: { decide: (p, s) => lift('disallowedKinds', 'allowedKinds', kindParam(p), '', s) },
   listallowedkinds: { list: (s) => s.lists.allowedKinds.map((e) => Number(e.value)) },
   blockip: { decide: (p) => put('blockedIps', undefined, ipParam(p), reasonParam(p)) },
   unblockip: { decide: (p) => take('blockedIps', ipParam(p)) },
@@ -105,7 +113,8 @@ export async function runMethod(name: unknown, params: unknown, store: StoragePo
   if (name === 'supportedmethods') return { result: METHOD_NAMES, decided: false };
   const method = Object.hasOwn(METHODS, name) ? METHODS[name]! : undefined;
   if (!method) throw new MethodError(`invalid: unknown method ${JSON.stringify(name.slice(0, 100))}; supportedmethods lists them`);
-  if ('list' in method) return { result: method.list(await store.moderation()), decided: false };
-  await store.moderate(method.decide(params));
+  const state = await store.moderation();
+  if ('list' in method) return { result: method.list(state), decided: false };
+  await store.moderate(method.decide(params, state));
   return { result: true, decided: true };
 }
