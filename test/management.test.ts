@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
-import { runCli, startRelay, type RunningRelay } from './helpers/relay.js';
+import { runCli, startRelay, startRelayWithPublicUrl, type RunningRelay } from './helpers/relay.js';
 
 const admin = signer();
 const stranger = signer();
@@ -54,21 +53,10 @@ async function result(relay: RunningRelay, method: string, params: unknown[] = [
 
 const ADMINS = { POWR_RELAY_ADMIN_PUBKEYS: admin.pubkey };
 
-/** A free loopback port, so a relay with a public URL (which its start log names instead) can still be reached. */
-function freePort(): Promise<number> {
-  const server = createServer();
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as { port: number };
-    server.close(() => resolve(port));
-  }));
-}
-
 describe('NIP-86 authorization (NIP-98)', () => {
   let relay: RunningRelay;
   beforeAll(async () => {
-    const port = await freePort();
-    const started = await startRelay({ ...ADMINS, POWR_RELAY_PORT: String(port), POWR_RELAY_PUBLIC_URL: 'wss://relay.example.com' });
-    relay = { ...started, url: `ws://127.0.0.1:${port}`, httpUrl: `http://127.0.0.1:${port}` };
+    relay = await startRelayWithPublicUrl('wss://relay.example.com', ADMINS);
   });
   afterAll(() => relay.stop());
 
