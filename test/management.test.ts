@@ -145,6 +145,12 @@ describe('NIP-86 authorization (NIP-98)', () => {
     }
   });
 
+  it('answers 413 to a body larger than 64 KiB', async () => {
+    const big = JSON.stringify({ method: 'changerelaydescription', params: ['x'.repeat(70_000)] });
+    const answer = await post(relay, big, authorization(relay, admin, big));
+    expect(answer).toEqual({ status: 413, body: { error: 'invalid: the request body is larger than 65536 bytes' } });
+  });
+
   it('is not reached with another content type', async () => {
     const res = await fetch(relay.httpUrl, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
     expect(res.status).toBe(405);

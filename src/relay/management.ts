@@ -33,11 +33,10 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      if (size > MAX_BODY_BYTES) return; // refused: the rest is read and dropped, so the answer reaches the client
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new HttpRefusal(413, `invalid: the request body is larger than ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-      } else chunks.push(chunk);
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else reject(new HttpRefusal(413, `invalid: the request body is larger than ${MAX_BODY_BYTES} bytes`));
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
