@@ -29,7 +29,8 @@ Commands:
                            ban an author (their events are deleted), an event, a kind, an address;
                            a running relay applies it within a second (same as the NIP-86 API)
   allow pubkey|event|kind|ip <value> [--reason <text>]
-                           lift a ban; allowing a pubkey or kind also starts an allow list
+                           lift a ban; allowing a pubkey or kind that was not refused starts an
+                           allow list (then only listed pubkeys or kinds are accepted)
   list banned-pubkeys|allowed-pubkeys|banned-events|allowed-kinds|blocked-ips
 
 Every command reads the same configuration as the relay (POWR_RELAY_DB names the database).

@@ -232,10 +232,17 @@ describe('NIP-86 methods', () => {
     expect(await c.publish(author.sign({ kind: 1 }))).toEqual([true, '']);
     expect(await c.publish(reaction())).toEqual([false, 'blocked: events of kind 7 are not accepted by this relay']);
 
+    // disallowkind always refuses; allowkind then lifts that, leaving no list: every kind is accepted.
     expect(await result(relay, 'disallowkind', [1])).toBe(true);
+    expect(await result(relay, 'listallowedkinds')).toEqual([33401]);
+    expect(await c.publish(author.sign({ kind: 1 }))).toEqual([false, 'blocked: events of kind 1 are not accepted by this relay']);
     expect(await result(relay, 'disallowkind', [33401])).toBe(true);
     expect(await result(relay, 'listallowedkinds')).toEqual([]);
     expect(await c.publish(reaction())).toEqual([true, '']);
+    expect(await result(relay, 'allowkind', [1])).toBe(true);
+    expect(await result(relay, 'allowkind', [33401])).toBe(true);
+    expect(await result(relay, 'listallowedkinds')).toEqual([]);
+    expect(await c.publish(author.sign({ kind: 1 }))).toEqual([true, '']);
     c.close();
   });
 
@@ -287,6 +294,8 @@ describe('NIP-86 methods', () => {
     expect(await result(relay, 'listallowedpubkeys')).toEqual([{ pubkey: member.pubkey, reason: 'paid' }]);
     expect(await c.publish(member.sign({}))).toEqual([true, '']);
     expect(await c.publish(outsider.sign({}))).toEqual([false, 'restricted: this relay accepts events only from its allowed authors']);
+    const info = await (await fetch(relay.httpUrl, { headers: { Accept: 'application/nostr+json' } })).json() as { limitation: Record<string, unknown> };
+    expect(info.limitation.restricted_writes).toBe(true);
     // banpubkey takes a pubkey off the allowed list.
     expect(await result(relay, 'banpubkey', [member.pubkey])).toBe(true);
     expect(await result(relay, 'listallowedpubkeys')).toEqual([]);

@@ -75,9 +75,9 @@ const entries = (key: string, list: ModerationList) => (state: ModerationState) 
   state.lists[list].map((e) => ({ [key]: e.value, reason: e.reason }));
 
 /**
- * NIP-86 methods. Bans and blocks take effect at once. allowpubkey lifts a ban, or else puts the pubkey
- * on the allowed list; allowkind and disallowkind each lift the other, or else list the kind (allowed
- * kinds, once any, are the only ones accepted). docs/operators.md states these rules.
+ * NIP-86 methods. Bans, blocks and disallowkind always refuse at once (and take the value off its
+ * allowed list). allowpubkey and allowkind lift a refusal, or else put the value on the allowed list,
+ * which, once not empty, holds the only pubkeys or kinds accepted. docs/operators.md states these rules.
  */
 const METHODS: Record<string, Method> = {
   banpubkey: { decide: (p) => put('bannedPubkeys', 'allowedPubkeys', pubkeyParam(p), reasonParam(p)) },
@@ -88,7 +88,7 @@ const METHODS: Record<string, Method> = {
   allowevent: { decide: (p) => take('bannedEvents', idParam(p)) },
   listbannedevents: { list: entries('id', 'bannedEvents') },
   allowkind: { decide: (p, s) => lift('allowedKinds', 'disallowedKinds', kindParam(p), '', s) },
-  disallowkind: { decide: (p, s) => lift('disallowedKinds', 'allowedKinds', kindParam(p), '', s) },
+  disallowkind: { decide: (p) => put('disallowedKinds', 'allowedKinds', kindParam(p), '') },
   listallowedkinds: { list: (s) => s.lists.allowedKinds.map((e) => Number(e.value)) },
   blockip: { decide: (p) => put('blockedIps', undefined, ipParam(p), reasonParam(p)) },
   unblockip: { decide: (p) => take('blockedIps', ipParam(p)) },

@@ -60,8 +60,8 @@ export class Moderation {
     return this.blockedIps.has(ip) ? 'blocked: this address is blocked by the relay operator' : undefined;
   }
 
-  /** The configuration with the relay information an admin changed at run time (NIP-11). */
+  /** The configuration as NIP-11 describes it: relay information an admin changed, allowed authors. */
   relayConfig(config: Config): Config {
-    return { ...config, ...this.info };
+    return { ...config, ...this.info, writeAllowlist: [...config.writeAllowlist, ...this.allowedAuthors] };
   }
 }
