@@ -151,6 +151,19 @@ describe('NIP-86 authorization (NIP-98)', () => {
     expect(answer).toEqual({ status: 413, body: { error: 'invalid: the request body is larger than 65536 bytes' } });
   });
 
+  it('answers 429 once the address has used its REQ rate limit', async () => {
+    const limited = await startRelay({ ...ADMINS, POWR_RELAY_REQS_PER_MINUTE_PER_IP: '2' });
+    try {
+      expect((await rpc(limited, 'supportedmethods')).status).toBe(200);
+      expect((await rpc(limited, 'supportedmethods')).status).toBe(200);
+      const third = await rpc(limited, 'supportedmethods');
+      expect(third.status).toBe(429);
+      expect(third.body.error).toMatch(/^rate-limited: /);
+    } finally {
+      await limited.stop();
+    }
+  });
+
   it('is not reached with another content type', async () => {
     const res = await fetch(relay.httpUrl, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
     expect(res.status).toBe(405);

@@ -40,7 +40,7 @@ export async function start(): Promise<void> {
   moderation.follow();
   const limits = new RateLimits(config);
   const ingest = new Ingest(config, store, verifier, fanout, limits, log, moderation);
-  const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), log });
+  const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), limits, log });
   const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, log });
 

@@ -8,6 +8,7 @@ import type { StoragePort } from '../store/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import { MethodError, runMethod } from './management-methods.js';
 import type { Moderation } from './moderation.js';
+import type { RateLimits } from './rate-limits.js';
 
 export const MANAGEMENT_CONTENT_TYPE = 'application/nostr+json+rpc';
 /** Management calls are small; a larger body is refused before it is hashed or parsed. */
@@ -19,6 +20,7 @@ export interface ManagementDeps {
   moderation: Moderation;
   /** Id and signature check in the verification pool (Ingest.verify). */
   verify: (event: NostrEvent) => Promise<CheckResult>;
+  limits: RateLimits;
   log: Logger;
 }
 
@@ -55,6 +57,9 @@ export class Management {
       res.writeHead(status, { 'Access-Control-Allow-Origin': '*', 'Content-Type': MANAGEMENT_CONTENT_TYPE }).end(JSON.stringify(body));
     };
     try {
+      // Each call may cost a signature check: it spends a token of the address's REQ bucket, like a bundle.
+      const limited = this.deps.limits.req(this.deps.limits.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']));
+      if (limited) throw new HttpRefusal(429, limited);
       const body = await readBody(req);
       const admin = await this.authorize(req, body);
       answer(200, { result: await this.call(admin, body) });
