@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { CliError, VERSION } from './cli/common.js';
 import { RETENTION_ENTRY } from './config/settings.js';
 import { backup, check, prune, reindex, stats, vacuum } from './cli/maintenance.js';
+import { decide, list } from './cli/moderation.js';
 import { start } from './cli/start.js';
 import { exportEvents, formatImportSummary, importEvents } from './cli/transfer.js';
 
@@ -24,6 +25,13 @@ Commands:
                            --keep <kind>:<days>, repeatable)
   reindex                  rebuild the processed workout tables from the raw events
   check                    integrity check, and processed tables against the raw events (exit 1 if not)
+  ban pubkey|event|kind|ip <value> [--reason <text>]
+                           ban an author (their events are deleted), an event, a kind, an address;
+                           a running relay applies it within a second (same as the NIP-86 API)
+  allow pubkey|event|kind|ip <value> [--reason <text>]
+                           lift a ban; allowing a pubkey or kind that was not refused starts an
+                           allow list (then only listed pubkeys or kinds are accepted)
+  list banned-pubkeys|allowed-pubkeys|banned-events|allowed-kinds|blocked-ips
 
 Every command reads the same configuration as the relay (POWR_RELAY_DB names the database).
 Errors print one line and exit with a non-zero code.`;
@@ -107,6 +115,17 @@ async function run(argv: string[]): Promise<number> {
       const bad = keep?.find((k) => !RETENTION_ENTRY.test(k));
       if (bad !== undefined) throw new CliError(`--keep must be <kind>:<days>, like 7:90, got ${JSON.stringify(bad)}`);
       process.stdout.write(await prune(keep));
+      return 0;
+    }
+    case 'ban':
+    case 'allow': {
+      const { values, positionals } = parse({ reason: { type: 'string' } }, 2);
+      process.stdout.write(await decide(command, positionals[0], positionals[1], values.reason as string | undefined));
+      return 0;
+    }
+    case 'list': {
+      const { positionals } = parse({}, 1);
+      process.stdout.write(await list(positionals[0]));
       return 0;
     }
     case 'check': {

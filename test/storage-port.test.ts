@@ -179,6 +179,27 @@ export function describeStoragePort(backend: string, open: (location: string) =>
       }
     });
 
+    it('stores moderation decisions, feeds what a ban removes, refuses the banned, and flags another process\'s decisions', async () => {
+      const feed = feedOf(store);
+      const spammer = signer();
+      const notes = [spammer.sign({ content: 'a' }), spammer.sign({ content: 'b' })];
+      for (const e of notes) expect((await store.write(verified(e))).status).toBe('stored');
+      expect(await store.moderate({ add: [{ list: 'bannedPubkeys', value: spammer.pubkey, reason: 'spam' }], drop: [] })).toBe(2);
+      expect(feed.removed()).toEqual(expect.arrayContaining(notes.map((e) => e.id)));
+      expect(await store.write(verified(spammer.sign({ content: 'c' })))).toEqual({ status: 'rejected', message: 'blocked: this author is banned from this relay' });
+      expect((await store.moderation()).lists.bannedPubkeys).toEqual([{ value: spammer.pubkey, reason: 'spam' }]);
+
+      const other = await open(location);
+      try {
+        await other.moderate({ add: [], drop: [], info: { field: 'name', value: 'Elsewhere' } });
+        await feed.until(() => feed.changes.some((c) => c.moderation === true), 1500);
+        expect((await store.moderation()).info).toEqual({ name: 'Elsewhere' });
+      } finally {
+        await other.close();
+        feed.stop();
+      }
+    });
+
     it('times out a read that runs past its budget with QueryTimeout, and keeps serving', async () => {
       const dave = signer();
       for (let i = 0; i < 300; i++) await store.write(verified(dave.sign({ kind: 1, content: `n${i}`, tags: [['t', 'x']] })));

@@ -26,7 +26,7 @@ export function loadConfigOrFail(): Config {
 /** The storage port on the configured database: its writer thread and `readers` reader threads. */
 export async function openStore(config: Config, log: Logger, readers = config.readers): Promise<SqliteStorage> {
   try {
-    return await SqliteStorage.open({ path: config.db, readers, batchSize: config.writeBatchSize, log });
+    return await SqliteStorage.open({ path: config.db, readers, batchSize: config.writeBatchSize, relayUrl: config.publicUrl, log });
   } catch (err) {
     if (err instanceof DatabaseOpenError) throw new CliError(`${envName('db')} / db: ${err.message}`);
     throw err;

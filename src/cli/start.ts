@@ -3,7 +3,9 @@ import { envName } from '../config/settings.js';
 import { Fanout } from '../relay/fanout.js';
 import { Ingest } from '../relay/ingest.js';
 import { LiveSubscriptions } from '../relay/live-subscriptions.js';
+import { Management } from '../relay/management.js';
 import { Metrics } from '../relay/metrics.js';
+import { Moderation } from '../relay/moderation.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
@@ -33,10 +35,14 @@ export async function start(): Promise<void> {
   fanout.follow(store);
   store.onChange(bundles.onChange);
   store.onChange(metrics.onChange);
+  const moderation = new Moderation(store, log);
+  await moderation.reload();
+  moderation.follow();
   const limits = new RateLimits(config);
-  const ingest = new Ingest(config, store, verifier, fanout, limits, log);
+  const ingest = new Ingest(config, store, verifier, fanout, limits, log, moderation);
+  const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), limits, log });
   const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
-  server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, log });
+  server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, log });
 
   let address;
   try {

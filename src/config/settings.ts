@@ -53,6 +53,7 @@ export interface Config {
   trustedProxies: string[];
   restrictedWrites: boolean;
   writeAllowlist: string[];
+  adminPubkeys: string[];
   privateRecords: boolean;
   authOnConnect: boolean;
   restrictedReadKinds: number[];
@@ -249,6 +250,9 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'writeAllowlist', group: 'Access (NIP-42)', default: [],
     parse: list((v) => /^[0-9a-f]{64}$/.test(v), '64 lowercase hex characters'),
     doc: 'If not empty, only events by these pubkeys (hex) are accepted.' }),
+  setting({ key: 'adminPubkeys', group: 'Access (NIP-42)', default: [],
+    parse: list((v) => /^[0-9a-f]{64}$/.test(v), '64 lowercase hex characters'),
+    doc: 'Pubkeys (hex) that may use the NIP-86 management API (requests signed with NIP-98). Empty: the API answers 403 to everyone; the CLI (powr-relay ban|allow|list) works regardless.' }),
   setting({ key: 'privateRecords', group: 'Access (NIP-42)', default: false, parse: boolean,
     doc: 'Workout records (1301, 33403) are served only to their author and the pubkeys they p-tag, after AUTH (adds them to restrictedReadKinds).' }),
   setting({ key: 'restrictedReadKinds', group: 'Access (NIP-42)', default: [4, 1059], parse: kindList,

@@ -1,7 +1,7 @@
 import type { Config } from '../config/settings.js';
 import { restrictedKinds } from '../powr/privacy.js';
 
-export const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 45, 50, 70];
+export const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 45, 50, 62, 70, 86];
 
 /** The NIP-11 document. Every `limitation` number is one the relay enforces, read from the same config. */
 export function relayInformation(config: Config, version: string): Record<string, unknown> {

@@ -9,6 +9,7 @@ import {
 import type { StoragePort } from '../store/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import type { Fanout } from './fanout.js';
+import type { Moderation } from './moderation.js';
 import { WRITE_POLICIES, firstRefusal } from './policies.js';
 import type { RateLimits } from './rate-limits.js';
 
@@ -50,6 +51,7 @@ export class Ingest {
     private readonly fanout: Fanout | undefined,
     private readonly limits: RateLimits,
     private readonly log: Logger,
+    private readonly moderation?: Moderation,
   ) {}
 
   /** Id, signature (and NIP-101e validation) in the worker pool. */
@@ -73,7 +75,8 @@ export class Ingest {
 
   /** Why this publisher may not publish this event, before any verification work is spent on it. */
   private refusal(event: NostrEvent, from: Publisher): string | undefined {
-    return firstRefusal(WRITE_POLICIES, { event, ...from, trusted: from.trusted ?? false, config: this.config, limits: this.limits });
+    return firstRefusal(WRITE_POLICIES, { event, ...from, trusted: from.trusted ?? false, config: this.config, limits: this.limits,
+      moderation: this.moderation });
   }
 
   private async process(raw: unknown, from: Publisher): Promise<IngestResult> {

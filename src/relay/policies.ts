@@ -2,6 +2,7 @@ import type { Config } from '../config/settings.js';
 import { mayMatchRestricted, type Viewers } from '../powr/privacy.js';
 import { AUTH_KIND, isProtected, type NostrEvent } from '../protocol/event.js';
 import type { Filter } from '../protocol/filter.js';
+import type { Moderation } from './moderation.js';
 import type { RateLimits } from './rate-limits.js';
 
 /**
@@ -27,6 +28,8 @@ export interface WriteContext {
   trusted: boolean;
   config: Config;
   limits: RateLimits;
+  /** The operator's decisions (NIP-86); absent in a process that does not load them (the CLI's import). */
+  moderation?: Moderation;
 }
 
 /** A REQ or COUNT about to be queried, and who asks. */
@@ -61,16 +64,24 @@ const restrictedWrites: Policy<WriteContext> = ({ config, authed }) =>
     ? 'auth-required: this relay accepts events only from authenticated clients (NIP-42)'
     : undefined;
 
-const writeAllowlist: Policy<WriteContext> = ({ config, event }) =>
-  config.writeAllowlist.length > 0 && !config.writeAllowlist.includes(event.pubkey)
-    ? 'restricted: this relay accepts events only from its allowed authors'
-    : undefined;
+/** Banned authors and events, refused kinds. */
+const moderated: Policy<WriteContext> = ({ moderation, event }) => moderation?.refusal(event);
+
+/** The configured allowlist and the authors an admin allowed (NIP-86 allowpubkey) form one list. */
+const writeAllowlist: Policy<WriteContext> = ({ config, event, moderation }) => {
+  const allowed = moderation?.allowedAuthors;
+  if (config.writeAllowlist.length === 0 && !allowed?.size) return undefined;
+  return config.writeAllowlist.includes(event.pubkey) || allowed?.has(event.pubkey)
+    ? undefined
+    : 'restricted: this relay accepts events only from its allowed authors';
+};
 
 /** Last: a token is spent only on an event every other rule lets through. */
 const eventRate: Policy<WriteContext> = ({ limits, ip }) => limits.event(ip);
 
 export const WRITE_POLICIES: readonly Policy<WriteContext>[] = [
   noAuthEvents,
+  moderated,
   clientsOnly(protectedEvents),
   clientsOnly(restrictedWrites),
   clientsOnly(writeAllowlist),

@@ -11,6 +11,8 @@ import type { BundleCache } from '../store/bundle-cache.js';
 import type { BundleRoot, StoragePort } from '../store/port.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
+import { MANAGEMENT_CONTENT_TYPE, type Management } from './management.js';
+import type { Moderation } from './moderation.js';
 import type { Catalogue } from '../web/catalogue.js';
 import type { Metrics } from './metrics.js';
 import { sendMetrics } from './metrics-server.js';
@@ -27,13 +29,15 @@ export interface ServerDeps {
   limits: RateLimits;
   metrics: Metrics;
   catalogue: Catalogue;
+  moderation: Moderation;
+  management: Management;
   log: Logger;
 }
 
 const CORS = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Allow-Headers': '*',
-  'Access-Control-Allow-Methods': 'GET, OPTIONS',
+  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
 };
 
 /**
@@ -45,10 +49,8 @@ export class RelayServer {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private pingTimer: NodeJS.Timeout | undefined;
-  private readonly info: string;
 
   constructor(private readonly deps: ServerDeps) {
-    this.info = JSON.stringify(relayInformation(deps.config, deps.version));
     this.http = createServer((req, res) => this.onHttp(req, res));
     // Frames up to 4x the advertised limit are read and refused politely (the connection stays
     // usable); anything larger closes the connection before it is buffered.
@@ -66,8 +68,17 @@ export class RelayServer {
   }
 
   private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    const blocked = this.deps.moderation.ipRefusal(this.deps.limits.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']));
+    if (blocked) {
+      res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${blocked}\n`);
+      return;
+    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, CORS).end();
+      return;
+    }
+    if (req.method === 'POST' && (req.headers['content-type'] ?? '').startsWith(MANAGEMENT_CONTENT_TYPE)) {
+      void this.deps.management.handle(req, res);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -75,7 +86,8 @@ export class RelayServer {
       return;
     }
     if ((req.headers.accept ?? '').includes('application/nostr+json')) {
-      res.writeHead(200, { ...CORS, 'Content-Type': 'application/nostr+json' }).end(this.info);
+      res.writeHead(200, { ...CORS, 'Content-Type': 'application/nostr+json' })
+        .end(JSON.stringify(relayInformation(this.deps.moderation.relayConfig(this.deps.config), this.deps.version)));
       return;
     }
     const url = new URL(req.url ?? '/', 'http://relay');
@@ -171,11 +183,12 @@ export class RelayServer {
   private onConnection(ws: import('ws').WebSocket, req: IncomingMessage): void {
     const ip = this.deps.limits.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     const log = this.deps.log.child({ ip });
-    const refused = this.deps.limits.connect(ip);
+    const blocked = this.deps.moderation.ipRefusal(ip);
+    const refused = blocked ?? this.deps.limits.connect(ip);
     if (refused) {
       log.debug({ reason: refused }, 'connection refused');
       ws.send(frames.notice(refused));
-      ws.close(1008, 'rate-limited');
+      ws.close(1008, blocked ? 'blocked' : 'rate-limited');
       return;
     }
     const session = new Session(ws, this.deps, { ip, relayHost: this.relayHost(req) }, log);

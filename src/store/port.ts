@@ -2,6 +2,7 @@ import type { Filter } from '../protocol/filter.js';
 import type { Viewers } from '../powr/privacy.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
 import type { CatalogueReads } from './catalogue.js';
+import type { ModerationDecision, ModerationState } from './moderation.js';
 
 /**
  * The storage port: everything the relay, the web catalogue and the CLI ask of storage, asynchronous
@@ -55,6 +56,8 @@ export interface CommittedChange {
    * number, but not what it removed, so caches built from the database must be dropped whole.
    */
   external: boolean;
+  /** The moderation decisions changed (another process made one): re-read them. */
+  moderation?: boolean;
   /** This process's write transaction, for metrics: events in it and seconds to apply and commit. */
   batch?: { events: number; seconds: number };
 }
@@ -121,6 +124,10 @@ export interface StoragePort {
   checkpoint(): Promise<void>;
   loadCacheCounts(): Promise<[string, number][]>;
   saveCacheCounts(counts: [string, number][], now: number): Promise<void>;
+  /** Stores a moderation decision; a ban also removes what it bans. Resolves with how many events went. */
+  moderate(decision: ModerationDecision): Promise<number>;
+  /** The stored moderation decisions and run-time relay information. */
+  moderation(): Promise<ModerationState>;
   /** What the web catalogue reads. */
   readonly catalogue: CatalogueReads;
   /** Subscribes to the committed-change feed; returns the unsubscribe function. */

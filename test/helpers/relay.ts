@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { pino } from 'pino';
 import type { SqliteStorage } from '../../src/store/sqlite/sqlite-storage.js';
 import { RELAY_ENTRY, startRelayProcess, tempDb, type RelayProcess } from '../../src/bench/relay-process.js';
@@ -48,4 +49,22 @@ export async function openStorage(path: string): Promise<SqliteStorage> {
   const entry = '../../dist/store/sqlite/sqlite-storage.js';
   const built = (await import(entry)) as typeof import('../../src/store/sqlite/sqlite-storage.js');
   return built.SqliteStorage.open({ path, readers: 1, batchSize: 1000, log: pino({ level: 'silent' }) });
+}
+
+function freePort(): Promise<number> {
+  const server = createServer();
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as { port: number };
+    server.close(() => resolve(port));
+  }));
+}
+
+/**
+ * A relay configured with a public URL (which its start log names instead of the address it listens
+ * on), with `url` and `httpUrl` pointing at the loopback port clients reach it on.
+ */
+export async function startRelayWithPublicUrl(publicUrl: string, env: Record<string, string> = {}): Promise<RunningRelay> {
+  const port = await freePort();
+  const relay = await startRelayProcess({ ...env, POWR_RELAY_PORT: String(port), POWR_RELAY_PUBLIC_URL: publicUrl });
+  return { ...relay, url: `ws://127.0.0.1:${port}`, httpUrl: `http://127.0.0.1:${port}` };
 }

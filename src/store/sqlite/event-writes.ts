@@ -8,7 +8,9 @@ import {
   parseAddress,
   type NostrEvent,
 } from '../../protocol/event.js';
+import { vanishAppliesHere } from '../../protocol/nip62.js';
 import type { VerifiedEvent, WriteOutcome } from '../port.js';
+import { ModerationTables, VANISH_KIND } from './moderation-tables.js';
 import { DEPENDENCY_KINDS, PowrTables, type RemovedExercise } from './powr-tables.js';
 
 /** What one write changed: the parts of the committed-change feed it contributes. */
@@ -50,10 +52,13 @@ function isRecipientOfGiftWrap(target: { kind: number; json: string }, pubkey: s
  */
 export class EventWrites {
   readonly powr: PowrTables;
+  readonly moderation: ModerationTables;
   private readonly sql;
 
-  constructor(private readonly db: Database) {
+  /** `relayUrl`: this relay's public URL, which a request to vanish (NIP-62) names; '' when unknown. */
+  constructor(private readonly db: Database, private readonly relayUrl = '') {
     this.powr = new PowrTables(db);
+    this.moderation = new ModerationTables(db);
     const p = (s: string) => db.prepare(s);
     this.sql = {
       lastSeq: p("SELECT value FROM relay_state WHERE key = 'last_seq'").pluck(),
@@ -109,6 +114,8 @@ export class EventWrites {
     if (this.sql.isDeletedId.get(id, pubkey) !== undefined) {
       return unchanged({ status: 'rejected', message: 'blocked: this event was deleted by its author' });
     }
+    const moderated = this.moderation.refusal(event);
+    if (moderated) return unchanged({ status: 'rejected', message: moderated });
 
     const d = addressKey(event);
     let current: { seq: number; created_at: number; id: Buffer } | undefined;
@@ -135,6 +142,12 @@ export class EventWrites {
       }
     }
 
+    if (event.kind === VANISH_KIND && vanishAppliesHere(event, this.relayUrl)) {
+      for (const r of this.vanish(event)) {
+        removed.push(r.id);
+        if (r.address) addresses.push(r.address);
+      }
+    }
     this.sql.insertEvent.run(seq, id, pubkey, event.kind, event.created_at, d ?? null, expirationOf(event) ?? null, receivedAt, json);
     for (const [name, value] of tagKeys(event)) this.sql.insertTag.run(name, value, event.kind, event.created_at, seq);
     if (d !== undefined) addresses.push(`${event.kind}:${event.pubkey}:${d}`);
@@ -170,7 +183,7 @@ export class EventWrites {
       if (tag[0] === 'e' && isHex64(value)) {
         const target = this.sql.byId.get(blob(value)) as { seq: number; pubkey: Buffer; kind: number; json: string } | undefined;
         if (target && !target.pubkey.equals(author) && !isRecipientOfGiftWrap(target, deletion.pubkey)) continue;
-        if (target?.kind === DELETION_KIND) continue;
+        if (target?.kind === DELETION_KIND || target?.kind === VANISH_KIND) continue;
         if (target) take(target.seq);
         this.sql.addDeletedId.run(blob(value), target?.pubkey ?? author);
       } else if (tag[0] === 'a') {
@@ -184,6 +197,21 @@ export class EventWrites {
       }
     }
     return removals;
+  }
+
+  /**
+   * NIP-62: every event of the author up to the request's created_at goes, with the gift wraps
+   * addressed to them, and older events are refused from now on. Runs before the request is stored,
+   * so the request itself stays (it must, to keep refusing re-broadcasts).
+   */
+  private vanish(request: NostrEvent): Removal[] {
+    this.moderation.recordVanish(request.pubkey, request.created_at);
+    const removals: Removal[] = [];
+    for (;;) {
+      const page = this.removeAll(this.moderation.authorEvents(request.pubkey, request.created_at, 1000, true));
+      if (page.length === 0) return removals;
+      removals.push(...page);
+    }
   }
 
   /**
@@ -216,7 +244,8 @@ export class EventWrites {
     return this.removeAll(this.sql.olderOfKind.all(kind, before, max) as number[]);
   }
 
-  private removeAll(seqs: number[]): Removal[] {
+  /** Removes the events with these sequence numbers; call inside a transaction. */
+  removeAll(seqs: number[]): Removal[] {
     return seqs.map((seq) => this.remove(seq)).filter((r): r is Removal => r !== undefined);
   }
 }

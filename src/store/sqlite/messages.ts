@@ -1,4 +1,5 @@
 import type { CATALOGUE_METHODS } from '../catalogue.js';
+import type { ModerationDecision } from '../moderation.js';
 import type {
   BundleRoot,
   CommittedChange,
@@ -18,6 +19,8 @@ export interface ThreadOptions {
   path: string;
   /** Writer only: most events in one transaction. */
   batchSize: number;
+  /** Writer only: this relay's public URL, which a request to vanish (NIP-62) names; '' when not configured. */
+  relayUrl: string;
 }
 
 /** Maintenance the writer runs in its own transactions; each answers with a `done`. */
@@ -28,7 +31,8 @@ export type WriterTask =
   | { op: 'check' }
   | { op: 'vacuum' }
   | { op: 'checkpoint' }
-  | { op: 'saveCacheCounts'; counts: [string, number][]; now: number };
+  | { op: 'saveCacheCounts'; counts: [string, number][]; now: number }
+  | { op: 'moderate'; decision: ModerationDecision };
 
 export type ToWriter =
   | { type: 'write'; events: { ref: number; event: VerifiedEvent }[] }
@@ -55,6 +59,7 @@ export type ReadRequest =
   | { op: 'exportPage'; options: ExportOptions; now: number; afterSeq: number; limit: number }
   | { op: 'stats' }
   | { op: 'loadCacheCounts' }
+  | { op: 'moderation' }
   | { op: 'backup'; target: string }
   | { op: 'catalogue'; method: (typeof CATALOGUE_METHODS)[number]; args: unknown[] };
 

@@ -256,6 +256,27 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX event_flags_by_code;
   DROP INDEX activity_records_by_activity;
   `,
+  `
+  -- Moderation (NIP-86, powr-relay ban|allow): one row per value on a list (bannedPubkeys, bannedEvents,
+  -- allowedKinds, blockedIps, ...), relay information changed at run time, and NIP-62 vanish requests:
+  -- an author's events up to until are gone and refused. moderation_version counts decisions, so a
+  -- running relay notices the ones another process (the CLI) made.
+  CREATE TABLE moderation (
+    list   TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (list, value)
+  ) WITHOUT ROWID;
+  CREATE TABLE relay_info (
+    field TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE vanished_authors (
+    pubkey BLOB    PRIMARY KEY,
+    until  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO relay_state (key, value) VALUES ('moderation_version', 0);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

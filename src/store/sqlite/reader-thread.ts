@@ -5,6 +5,7 @@ import { openReadConnection } from './database.js';
 import { BundleReads } from './bundles.js';
 import { CatalogueQueries } from './catalogue-queries.js';
 import { EventReads } from './event-reads.js';
+import { ModerationTables } from './moderation-tables.js';
 import type { ReadRequest, ReadResult, ThreadOptions } from './messages.js';
 import { QueryTimeout, type StoreStats } from '../port.js';
 
@@ -18,6 +19,7 @@ const db = openReadConnection(options.path);
 const events = new EventReads(db);
 const bundles = new BundleReads(db);
 const catalogue = new CatalogueQueries(db);
+const moderation = new ModerationTables(db);
 const count = (sql: string) => db.prepare(sql).pluck().get() as number;
 
 function stats(): StoreStats {
@@ -51,6 +53,8 @@ async function answer(request: ReadRequest): Promise<unknown> {
       return stats();
     case 'loadCacheCounts':
       return (db.prepare("SELECT content_id, access_count FROM cache_metadata WHERE content_type = 'bundle'").raw().all()) as [string, number][];
+    case 'moderation':
+      return moderation.load();
     case 'backup':
       await db.backup(request.target);
       return undefined;

@@ -17,6 +17,7 @@ import {
   type WriteOutcome,
 } from '../port.js';
 import { CATALOGUE_METHODS, type CatalogueReads } from '../catalogue.js';
+import type { ModerationDecision, ModerationState } from '../moderation.js';
 import { DatabaseOpenError } from './database.js';
 import type { FromWriter, ReadRequest, ReadResult, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 
@@ -26,6 +27,8 @@ export interface SqliteStorageOptions {
   readers: number;
   /** Most events in one write transaction. */
   batchSize: number;
+  /** This relay's public URL, which a request to vanish (NIP-62) names; '' when not configured. */
+  relayUrl?: string;
   log: Logger;
 }
 
@@ -66,7 +69,7 @@ export class SqliteStorage implements StoragePort {
   static async open(options: SqliteStorageOptions): Promise<SqliteStorage> {
     const storage = new SqliteStorage(options);
     await storage.startWriter();
-    const threadOptions: ThreadOptions = { path: options.path, batchSize: options.batchSize };
+    const threadOptions: ThreadOptions = { path: options.path, batchSize: options.batchSize, relayUrl: '' };
     storage.readers = new WorkerPool<ReadRequest, ReadResult>(
       new URL('./reader-thread.js', import.meta.url), options.readers || availableParallelism(), threadOptions, options.log,
     );
@@ -83,7 +86,9 @@ export class SqliteStorage implements StoragePort {
   }
 
   private startWriter(): Promise<void> {
-    const threadOptions: ThreadOptions = { path: this.options.path, batchSize: this.options.batchSize };
+    const threadOptions: ThreadOptions = {
+      path: this.options.path, batchSize: this.options.batchSize, relayUrl: this.options.relayUrl ?? '',
+    };
     const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions });
     this.writer = writer;
     return new Promise((resolve, reject) => {
@@ -244,6 +249,14 @@ export class SqliteStorage implements StoragePort {
 
   saveCacheCounts(counts: [string, number][], now: number): Promise<void> {
     return this.task({ op: 'saveCacheCounts', counts, now });
+  }
+
+  moderate(decision: ModerationDecision): Promise<number> {
+    return this.task({ op: 'moderate', decision });
+  }
+
+  moderation(): Promise<ModerationState> {
+    return this.read({ op: 'moderation' });
   }
 
   onChange(listener: (change: CommittedChange) => void): () => void {

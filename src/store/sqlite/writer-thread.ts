@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
 import type { CommittedChange, VerifiedEvent, WriteOutcome } from '../port.js';
+import type { ModerationDecision } from '../moderation.js';
 import { openDatabase } from './database.js';
 import { EventWrites, type Applied } from './event-writes.js';
 import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
@@ -31,13 +32,15 @@ try {
   post({ type: 'fatal', message: (err as Error).message });
   process.exit(1);
 }
-const writes = new EventWrites(db);
+const writes = new EventWrites(db, options.relayUrl);
 const maintenance = new Maintenance(db, writes.powr);
 // A migration that added processed columns or tables marks the database; they are filled here, once.
 if (maintenance.rebuildIfMarked() && writes.lastSeq() > 0) console.error(`powr-relay: processed workout tables rebuilt after a schema upgrade (${options.path})`);
 /** The last sequence number published on the feed: every commit after it is news. */
 let fedSeq = writes.lastSeq();
 let dataVersion = db.pragma('data_version', { simple: true }) as number;
+/** The moderation decisions the main thread knows of; a newer count means another process made one. */
+let moderationVersion = writes.moderation.version();
 
 interface Queued {
   ref: number;
@@ -56,6 +59,10 @@ function noticeOtherWriters(): void {
   if (version === dataVersion) return;
   dataVersion = version;
   writes.powr.forgetUncommitted();
+  const decisions = writes.moderation.version();
+  if (decisions === moderationVersion) return;
+  moderationVersion = decisions;
+  post({ type: 'change', change: { ...emptyChange(), external: true, moderation: true } });
 }
 
 /** Feeds other processes' commits (sequence numbers above fedSeq, up to `upTo`) as external changes. */
@@ -156,6 +163,21 @@ function removeInPages(select: () => { id: string; address?: string }[]): number
   }
 }
 
+/** Stores a decision, then removes what it bans in pages; resolves with how many events went. */
+function moderate(decision: ModerationDecision): number {
+  inTransaction(() => writes.moderation.decide(decision));
+  moderationVersion = writes.moderation.version();
+  let removed = 0;
+  for (const { list, value } of decision.add) {
+    if (list === 'bannedPubkeys') {
+      removed += removeInPages(() => writes.removeAll(writes.moderation.authorEvents(value, Number.MAX_SAFE_INTEGER, REMOVE_PAGE, false)));
+    } else if (list === 'bannedEvents') {
+      removed += removeInPages(() => writes.removeAll(writes.moderation.eventSeqs(value)));
+    }
+  }
+  return removed;
+}
+
 function runTask(task: WriterTask): unknown {
   switch (task.op) {
     case 'purgeExpired':
@@ -172,6 +194,8 @@ function runTask(task: WriterTask): unknown {
       return maintenance.checkpoint();
     case 'saveCacheCounts':
       return inTransaction(() => maintenance.saveCacheCounts(task.counts, task.now));
+    case 'moderate':
+      return moderate(task.decision);
   }
 }
 
