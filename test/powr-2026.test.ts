@@ -2,7 +2,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KG_PER_LB } from '../src/powr/units.js';
 import { RawClient, signer, type Signer } from './helpers/client.js';
-import { openStorage, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
+import { openStorage, startBothModes, stopBothModes, tempDb, type RunningRelay } from './helpers/relay.js';
 import { EXAMPLES, LIB, PARTNER, RUNNER, USER } from './fixtures/nip101e-examples.js';
 
 /**
@@ -55,14 +55,9 @@ let s: RawClient;
 const both = () => [c, s];
 
 beforeAll(async () => {
-  [compat, strict] = await Promise.all([startRelay(), startRelay({ POWR_RELAY_VALIDATION_MODE: 'strict' })]);
-  [c, s] = await Promise.all([RawClient.connect(compat.url), RawClient.connect(strict.url)]);
+  ({ compat, strict, c, s } = await startBothModes());
 });
-afterAll(async () => {
-  c.close();
-  s.close();
-  await Promise.all([compat.stop(), strict.stop()]);
-});
+afterAll(() => stopBothModes({ compat, strict, c, s }));
 
 const bench = libExercise('barbell-bench-press', 'Barbell Bench Press');
 const row = libExercise('barbell-row', 'Barbell Row');

@@ -1,8 +1,7 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { openStorage, tempDb } from './helpers/relay.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, signer, type Signer } from './helpers/client.js';
-import { startRelay, type RunningRelay } from './helpers/relay.js';
+import { openStorage, startBothModes, stopBothModes, tempDb, type RunningRelay } from './helpers/relay.js';
 import { EXAMPLES, LIB, USER } from './fixtures/nip101e-examples.js';
 
 const lib = signer();
@@ -47,14 +46,9 @@ let c: RawClient;
 let s: RawClient;
 
 beforeAll(async () => {
-  [compat, strict] = await Promise.all([startRelay(), startRelay({ POWR_RELAY_VALIDATION_MODE: 'strict' })]);
-  [c, s] = await Promise.all([RawClient.connect(compat.url), RawClient.connect(strict.url)]);
+  ({ compat, strict, c, s } = await startBothModes());
 });
-afterAll(async () => {
-  c.close();
-  s.close();
-  await Promise.all([compat.stop(), strict.stop()]);
-});
+afterAll(() => stopBothModes({ compat, strict, c, s }));
 
 describe('spec section 4 examples, signed, in both modes', () => {
   const pushUp = libExercise('push-up', 'Push-Up', [['t', 'chest']]);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { pino } from 'pino';
+import { RawClient } from './client.js';
 import type { SqliteStorage } from '../../src/store/sqlite/sqlite-storage.js';
 import { RELAY_ENTRY, startRelayProcess, tempDb, type RelayProcess } from '../../src/bench/relay-process.js';
 
@@ -67,4 +68,24 @@ export async function startRelayWithPublicUrl(publicUrl: string, env: Record<str
   const port = await freePort();
   const relay = await startRelayProcess({ ...env, POWR_RELAY_PORT: String(port), POWR_RELAY_PUBLIC_URL: publicUrl });
   return { ...relay, url: `ws://127.0.0.1:${port}`, httpUrl: `http://127.0.0.1:${port}` };
+}
+
+/** The same events checked by both validation modes: a compat relay and a strict one, each with a raw client. */
+export interface BothModes {
+  compat: RunningRelay;
+  strict: RunningRelay;
+  c: RawClient;
+  s: RawClient;
+}
+
+export async function startBothModes(): Promise<BothModes> {
+  const [compat, strict] = await Promise.all([startRelay(), startRelay({ POWR_RELAY_VALIDATION_MODE: 'strict' })]);
+  const [c, s] = await Promise.all([RawClient.connect(compat.url), RawClient.connect(strict.url)]);
+  return { compat, strict, c, s };
+}
+
+export async function stopBothModes({ compat, strict, c, s }: BothModes): Promise<void> {
+  c.close();
+  s.close();
+  await Promise.all([compat.stop(), strict.stop()]);
 }
