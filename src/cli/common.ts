@@ -3,7 +3,6 @@ import { availableParallelism } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, envName, type Config } from '../config/settings.js';
-import type { NostrEvent } from '../protocol/event.js';
 import { DatabaseOpenError } from '../store/sqlite/database.js';
 import { SqliteStorage } from '../store/sqlite/sqlite-storage.js';
 import type { CheckResult } from '../workers/check-event.js';
@@ -45,8 +44,8 @@ export async function withStore<T>(run: (store: SqliteStorage, config: Config) =
 }
 
 /** The id/signature/NIP-101e checking threads the relay and the importer share. */
-export function verifierPool(config: Config, log: Logger): WorkerPool<NostrEvent, CheckResult> {
-  return new WorkerPool<NostrEvent, CheckResult>(
+export function verifierPool(config: Config, log: Logger): WorkerPool<string, CheckResult> {
+  return new WorkerPool<string, CheckResult>(
     new URL('../workers/check-thread.js', import.meta.url),
     config.workers || availableParallelism(),
     { mode: config.validationMode },

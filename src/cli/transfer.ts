@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { Ingest, type IngestResult } from '../relay/ingest.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import type { ExportOptions } from '../store/port.js';
+import type { NostrEvent } from '../protocol/event.js';
 import { checkEvent } from '../workers/check-event.js';
 import { CliError, loadConfigOrFail, openStore, verifierPool, withStore } from './common.js';
 
@@ -57,7 +58,9 @@ export async function importEvents(source: string, verify: boolean, out: NodeJS.
     input = createReadStream(source);
   }
   const store = await openStore(config, log, 1);
-  const verifier = verify ? verifierPool(config, log) : { run: async (e: Parameters<typeof checkEvent>[0]) => checkEvent(e, config.validationMode, false) };
+  const verifier = verify
+    ? verifierPool(config, log)
+    : { run: async (text: string) => checkEvent(JSON.parse(text) as NostrEvent, config.validationMode, false) };
   // No live subscribers here: a relay running on the same database follows these commits itself.
   const ingest = new Ingest(config, store, verifier, undefined, new RateLimits(config), log);
   const publisher = { ip: 'import', authed: new Set<string>(), trusted: true };
@@ -93,7 +96,7 @@ export async function importEvents(source: string, verify: boolean, out: NodeJS.
         continue;
       }
       inFlight++;
-      void ingest.submit(raw, publisher)
+      void ingest.submit(raw, publisher, line)
         .then(tally, () => tally({ accepted: false, message: 'error: the event could not be handled' }))
         .finally(finished);
       if (inFlight >= IN_FLIGHT) await new Promise<void>((resolve) => (slotFree = resolve));

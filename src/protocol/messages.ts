@@ -1,7 +1,8 @@
 /** Client → relay message parsing and relay → client message framing (NIP-01, NIP-45). */
 
 export type ClientMessage =
-  | { type: 'EVENT'; event: unknown }
+  /** `eventText`: the event as the client wrote it, so it can cross to a worker thread as text. */
+  | { type: 'EVENT'; event: unknown; eventText: string }
   | { type: 'REQ'; subId: string; filters: unknown[] }
   | { type: 'COUNT'; subId: string; filters: unknown[] }
   | { type: 'CLOSE'; subId: string }
@@ -65,7 +66,10 @@ export function parseClientMessage(text: string, limits: MessageLimits): ClientM
     case 'EVENT':
     case 'AUTH':
       if (msg.length !== 2) return { reply: frames.notice(`invalid: ${msg[0]} takes exactly one event`) };
-      return { type: msg[0], event: msg[1] };
+      if (msg[0] === 'AUTH') return { type: 'AUTH', event: msg[1] };
+      // Two elements, the first the string "EVENT" (which no escape can write with a comma): the
+      // event is everything between the first comma and the closing bracket.
+      return { type: 'EVENT', event: msg[1], eventText: text.slice(text.indexOf(',') + 1, text.lastIndexOf(']')) };
     case 'REQ':
     case 'COUNT':
       return subscriptionRequest(msg[0], msg, limits);

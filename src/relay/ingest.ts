@@ -30,7 +30,8 @@ export interface Publisher {
 
 /** Checks id, signature and NIP-101e rules: the worker pool, or in-process for an unverified import. */
 export interface Verifier {
-  run(event: NostrEvent): Promise<CheckResult>;
+  /** `eventText`: the event's JSON; it crosses to the verification threads as text. */
+  run(eventText: string): Promise<CheckResult>;
 }
 
 const unixNow = () => Math.floor(Date.now() / 1000);
@@ -54,16 +55,16 @@ export class Ingest {
     private readonly moderation?: Moderation,
   ) {}
 
-  /** Id, signature (and NIP-101e validation) in the worker pool. */
-  verify(event: NostrEvent): Promise<CheckResult> {
-    return this.verifier.run(event);
+  /** Id, signature (and NIP-101e validation) in the worker pool; `text` is the event's JSON when at hand. */
+  verify(event: NostrEvent, text = JSON.stringify(event)): Promise<CheckResult> {
+    return this.verifier.run(text);
   }
 
   /** Every EVENT goes through here; drain() waits for the ones still on their way to the writer. */
-  async submit(raw: unknown, from: Publisher): Promise<IngestResult> {
+  async submit(raw: unknown, from: Publisher, text?: string): Promise<IngestResult> {
     this.inFlight++;
     try {
-      return await this.process(raw, from);
+      return await this.process(raw, from, text);
     } finally {
       if (--this.inFlight === 0) for (const done of this.idle.splice(0)) done();
     }
@@ -79,7 +80,7 @@ export class Ingest {
       moderation: this.moderation });
   }
 
-  private async process(raw: unknown, from: Publisher): Promise<IngestResult> {
+  private async process(raw: unknown, from: Publisher, text: string | undefined): Promise<IngestResult> {
     const now = unixNow();
     const shape = checkEventShape(raw, this.config, now);
     if (!shape.ok) return { accepted: false, message: shape.reason };
@@ -94,7 +95,7 @@ export class Ingest {
 
     let verified: CheckResult;
     try {
-      verified = await this.verify(event);
+      verified = await this.verify(event, text);
     } catch (err) {
       this.log.error({ err, id: event.id }, 'verification failed');
       return { accepted: false, message: 'error: the event could not be verified, try again' };

@@ -146,7 +146,7 @@ export class Session {
     }
     switch (msg.type) {
       case 'EVENT':
-        void this.onEvent(msg.event);
+        void this.onEvent(msg.event, msg.eventText);
         break;
       case 'REQ':
         this.inOrder(() => this.onReq(msg.subId, msg.filters));
@@ -194,11 +194,11 @@ export class Session {
     answer(true, '');
   }
 
-  private async onEvent(raw: unknown): Promise<void> {
+  private async onEvent(raw: unknown, text: string): Promise<void> {
     const id = (raw as { id?: unknown } | null)?.id;
     let result;
     try {
-      result = await this.deps.ingest.submit(raw, { ip: this.peer.ip, authed: this.authed });
+      result = await this.deps.ingest.submit(raw, { ip: this.peer.ip, authed: this.authed }, text);
     } catch (err) {
       this.log.error({ err, id }, 'event handling failed');
       result = { accepted: false, message: 'error: the relay could not handle this event' };

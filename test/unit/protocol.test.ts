@@ -110,11 +110,18 @@ describe('client messages', () => {
   const parse = (text: string) => parseClientMessage(text, MSG_LIMITS);
 
   it('parses the five verbs', () => {
-    expect(parse('["EVENT",{}]')).toEqual({ type: 'EVENT', event: {} });
+    expect(parse('["EVENT",{}]')).toEqual({ type: 'EVENT', event: {}, eventText: '{}' });
     expect(parse('["REQ","s",{},{"kinds":[1]}]')).toEqual({ type: 'REQ', subId: 's', filters: [{}, { kinds: [1] }] });
     expect(parse('["COUNT","c",{}]')).toEqual({ type: 'COUNT', subId: 'c', filters: [{}] });
     expect(parse('["CLOSE","s"]')).toEqual({ type: 'CLOSE', subId: 's' });
     expect(parse('["AUTH",{}]')).toEqual({ type: 'AUTH', event: {} });
+  });
+
+  it('keeps the event of an EVENT as the text the client wrote, whatever the spacing and escapes', () => {
+    for (const text of ['[ "EVENT" , {"content":"a, ] b","tags":[["t","x,y"]]} ]\n', '["\\u0045VENT",{"kind":1}]', '["EVENT",{"a":[1,[2]]}]']) {
+      const msg = parse(text) as { event: unknown; eventText: string };
+      expect(JSON.parse(msg.eventText), text).toEqual(msg.event);
+    }
   });
 
   it('refuses with NOTICE or CLOSED and a standard prefix', () => {
