@@ -23,7 +23,7 @@ describe('Prometheus /metrics', () => {
   it('exposes every family, and the values move under load', async () => {
     const before = await scrape();
     for (const family of ['powr_connections', 'powr_subscriptions', 'powr_messages_total', 'powr_events_total', 'powr_write_batch_events',
-      'powr_write_commit_seconds', 'powr_query_seconds', 'powr_bundle_cache_hits', 'powr_bundle_cache_misses', 'powr_worker_queue_depth',
+      'powr_write_commit_seconds', 'powr_query_seconds', 'powr_bundle_cache_hits', 'powr_bundle_cache_misses', 'powr_worker_queue_depth', 'powr_reader_queue_depth',
       'powr_database_bytes', 'powr_process_resident_memory_bytes']) {
       expect(before, family).toMatch(new RegExp(`^# TYPE ${family} `, 'm'));
     }

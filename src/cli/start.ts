@@ -28,6 +28,7 @@ export async function start(): Promise<void> {
   let server: RelayServer | undefined;
   const metrics = new Metrics({
     connections: () => server?.connections ?? 0, subscriptions: () => live.size, workerQueue: () => verifier.queued,
+    readerQueue: () => store.pendingReads,
     cache: () => bundles.stats(), databaseFile: config.db,
   });
   // The committed-change feed drives everything that follows commits.

@@ -14,6 +14,8 @@ export interface MetricSources {
   connections(): number;
   subscriptions(): number;
   workerQueue(): number;
+  /** Reads waiting for or running on the storage's reader threads. */
+  readerQueue(): number;
   cache(): { hits: number; misses: number } | undefined;
   databaseFile: string;
 }
@@ -37,6 +39,8 @@ export class Metrics {
     new Gauge({ name: 'powr_subscriptions', help: 'Open live subscriptions', registers, collect() { this.set(sources.subscriptions()); } });
     new Gauge({ name: 'powr_worker_queue_depth', help: 'Events waiting for or in verification threads', registers,
       collect() { this.set(sources.workerQueue()); } });
+    new Gauge({ name: 'powr_reader_queue_depth', help: 'Reads (REQ, COUNT, bundles, catalogue) waiting for or on reader threads', registers,
+      collect() { this.set(sources.readerQueue()); } });
     new Gauge({ name: 'powr_database_bytes', help: 'Size of the SQLite database and its WAL', registers,
       collect() { this.set(databaseBytes(sources.databaseFile)); } });
     const cache = (pick: 'hits' | 'misses') => ({
