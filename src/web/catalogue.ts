@@ -36,7 +36,33 @@ const refresh = () => fetch('/api/stats').then((r) => r.json()).then((s) => {
 }).catch(() => {});
 setInterval(refresh, 5000);`;
 
-type Cached<T> = { at: number; value: T } | undefined;
+/**
+ * A whole-table aggregate (counts, facets) kept for STATS_TTL_MS. Once stale it is still served while
+ * one refresh runs behind it, so only the very first page waits for it: at 1M events a count takes
+ * tens of milliseconds, and a request every five seconds would pay it.
+ */
+class Kept<T> {
+  private value: T | undefined;
+  private at = 0;
+  private refreshing: Promise<T> | undefined;
+
+  constructor(private readonly load: () => Promise<T>) {}
+
+  get(): Promise<T> {
+    if (this.value !== undefined && Date.now() - this.at <= STATS_TTL_MS) return Promise.resolve(this.value);
+    this.refreshing ??= this.load().then(
+      (value) => {
+        this.value = value;
+        this.at = Date.now();
+        return value;
+      },
+    ).finally(() => (this.refreshing = undefined));
+    if (this.value === undefined) return this.refreshing;
+    // A failed refresh leaves the old value in place; the next request tries again.
+    this.refreshing.catch(() => undefined);
+    return Promise.resolve(this.value);
+  }
+}
 
 interface Route {
   pattern: RegExp;
@@ -66,10 +92,13 @@ const ROUTES: Route[] = [
  * refresh the live numbers and copy identifiers.
  */
 export class Catalogue {
-  private stats: Cached<CatalogueStats>;
-  private facets: Cached<Awaited<ReturnType<CatalogueReads['facets']>>>;
+  private readonly stats: Kept<CatalogueStats>;
+  private readonly facets: Kept<Awaited<ReturnType<CatalogueReads['facets']>>>;
 
-  constructor(private readonly deps: CatalogueDeps) {}
+  constructor(private readonly deps: CatalogueDeps) {
+    this.stats = new Kept(() => deps.reads.stats());
+    this.facets = new Kept(() => deps.reads.facets());
+  }
 
   /** The response for a GET path, or undefined when the path is not the catalogue's. */
   async handle(url: URL): Promise<Response | undefined> {
@@ -103,15 +132,11 @@ export class Catalogue {
   }
 
   private async liveStats(): Promise<CatalogueStats & { connections: number }> {
-    const now = Date.now();
-    if (!this.stats || now - this.stats.at > STATS_TTL_MS) this.stats = { at: now, value: await this.deps.reads.stats() };
-    return { ...this.stats.value, connections: this.deps.connections() };
+    return { ...(await this.stats.get()), connections: this.deps.connections() };
   }
 
-  private async facetValues() {
-    const now = Date.now();
-    if (!this.facets || now - this.facets.at > STATS_TTL_MS) this.facets = { at: now, value: await this.deps.reads.facets() };
-    return this.facets.value;
+  private facetValues() {
+    return this.facets.get();
   }
 
   private async home(ctx: PageContext, params: URLSearchParams): Promise<Page> {
