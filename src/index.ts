@@ -114,7 +114,9 @@ async function run(argv: string[]): Promise<number> {
         throw new CliError(`--filter must be one JSON filter object, got ${JSON.stringify(values.filter)}`);
       }
       const options = { url, filter: filter as Record<string, unknown>, direction };
-      process.stdout.write(formatSyncSummary(await sync(options), options));
+      const summary = await sync(options);
+      process.stdout.write(formatSyncSummary(summary, options));
+      if (summary.incomplete.length > 0) throw new CliError('sync: incomplete (see the summary above)');
       return 0;
     }
     case 'export': {

@@ -141,6 +141,20 @@ describe('NIP-77 negentropy', () => {
     expect(await c.next((f) => f[0] === 'NEG-ERR' && f[1] === 'short')).toEqual(['NEG-ERR', 'short', expect.stringMatching(/^invalid: /)]);
   });
 
+  it('keeps at most 4 sessions open per connection', async () => {
+    const busy = await RawClient.connect(relay.url);
+    try {
+      for (const id of ['s1', 's2', 's3', 's4']) expect((await rawOpen(busy, id, { kinds: [1] }))[0]).toBe('NEG-MSG');
+      expect(await rawOpen(busy, 's5', { kinds: [1] })).toEqual(['NEG-ERR', 's5', expect.stringMatching(/^blocked: too many open negentropy sessions/)]);
+      // Reopening an open id replaces it, and a closed one frees its place.
+      expect((await rawOpen(busy, 's4', { kinds: [1] }))[0]).toBe('NEG-MSG');
+      busy.send(['NEG-CLOSE', 's1']);
+      expect((await rawOpen(busy, 's5', { kinds: [1] }))[0]).toBe('NEG-MSG');
+    } finally {
+      busy.close();
+    }
+  });
+
   it('forgets a session on NEG-CLOSE', async () => {
     expect((await rawOpen(c, 'closing', { kinds: [1] }))[0]).toBe('NEG-MSG');
     c.send(['NEG-CLOSE', 'closing']);

@@ -124,6 +124,18 @@ describe('powr-relay sync', () => {
     expect(await storedIds(b.url, { ids: ids(mine) })).toEqual(ids(mine));
   }, 90_000);
 
+  it('says the sync is incomplete, and exits non-zero, when more events share one created_at than the remote pages', async () => {
+    const b = await relay({ POWR_RELAY_NEGENTROPY: 'false', POWR_RELAY_MAX_LIMIT: '100', POWR_RELAY_DEFAULT_LIMIT: '100' });
+    const authors = signers(2);
+    const second = Math.floor(Date.now() / 1000) - 100;
+    await publishAll(b.url, Array.from({ length: 150 }, (_, i) => authors[i % 2]!.sign({ content: `tie ${i}`, created_at: second })));
+    const run = await sync(b.url, tempDb());
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('received 100: 100 stored');
+    expect(run.stdout).toContain(`incomplete: the remote's pages end inside runs of events sharing created_at ${second};`);
+    expect(run.stderr).toBe('powr-relay: sync: incomplete (see the summary above)\n');
+  }, 60_000);
+
   it('refuses forged and invalid events from the remote by the local checks, and counts them by reason', async () => {
     const b = await relay();
     const alice: Signer = signer();

@@ -31,6 +31,8 @@ export interface SyncSummary {
   sent: Verdicts;
   bytesReceived: number;
   seconds: number;
+  /** Paging only: created_at values where the remote may hold events its pages could not reach. */
+  incomplete: number[];
 }
 
 /** Ids asked for in one REQ, and events published before waiting for their OKs. */
@@ -99,15 +101,20 @@ async function fetchEvents(remote: RemoteRelay, filter: Record<string, unknown>,
  * Pages through the remote's matching events, newest first, with REQ `until`/`limit` windows. Each
  * window ends at (and includes) the oldest created_at of the one before, so events sharing that
  * created_at across a page edge are all seen; ids already seen are skipped. A window that brings
- * nothing new moves below that created_at. Hands each new event to `each`.
+ * nothing new moves below that created_at. Hands each new event to `each`. Resolves with the
+ * created_at values where that may have skipped events: a remote whose pages are smaller than the
+ * run of events sharing one created_at cannot be paged past it with REQ.
  */
 async function pageRemote(
   remote: RemoteRelay, filter: Record<string, unknown>, each: (raw: unknown, id: string) => void, afterPage: () => Promise<void>,
-): Promise<void> {
+): Promise<number[]> {
   const seen = new Set<string>();
+  const incomplete: number[] = [];
   let until = typeof filter.until === 'number' ? filter.until : undefined;
+  let largestPage = 0;
   for (;;) {
     let oldest = Infinity;
+    let newest = -Infinity;
     let fresh = 0;
     let received = 0;
     await fetchEvents(remote, { ...filter, limit: PAGE, ...(until === undefined ? {} : { until }) }, (raw) => {
@@ -115,17 +122,21 @@ async function pageRemote(
       if (typeof id !== 'string' || typeof createdAt !== 'number') return;
       received++;
       oldest = Math.min(oldest, createdAt);
+      newest = Math.max(newest, createdAt);
       if (seen.has(id)) return;
       seen.add(id);
       fresh++;
       each(raw, id);
     });
     await afterPage();
-    if (received === 0) return;
+    if (received === 0) return incomplete;
+    largestPage = Math.max(largestPage, received);
     if (fresh > 0) until = oldest;
-    else if (until === oldest) until = oldest - 1;
-    else until = oldest;
-    if (typeof filter.since === 'number' && until < filter.since) return;
+    else if (until === oldest) {
+      if (newest === oldest && received === largestPage) incomplete.push(oldest);
+      until = oldest - 1;
+    } else until = oldest;
+    if (typeof filter.since === 'number' && until < filter.since) return incomplete;
   }
 }
 
@@ -179,6 +190,7 @@ export async function sync(options: SyncOptions, out: NodeJS.WriteStream = proce
   const ingest = await openCommandIngest(config, pino({ level: 'warn' }, pino.destination(2)), true);
   const summary: SyncSummary = {
     method: { negentropy: true }, have: 0, need: 0, received: newVerdicts(), sent: newVerdicts(), bytesReceived: 0, seconds: 0,
+    incomplete: [],
   };
   const down = options.direction !== 'up';
   const up = options.direction !== 'down';
@@ -209,7 +221,7 @@ export async function sync(options: SyncOptions, out: NodeJS.WriteStream = proce
       summary.method = { negentropy: false, because: difference };
       phase = 'paging';
       const theirs = new Set<string>();
-      await pageRemote(remote, remoteFilter, (raw, id) => {
+      summary.incomplete = await pageRemote(remote, remoteFilter, (raw, id) => {
         theirs.add(id);
         if (ourIds.has(id)) return;
         summary.need++;
@@ -271,5 +283,9 @@ export function formatSyncSummary(s: SyncSummary, options: SyncOptions): string 
       ...reasonLines(t.rejected));
   }
   lines.push(`${s.bytesReceived} bytes received in ${s.seconds.toFixed(1)} s`);
+  if (s.incomplete.length > 0) {
+    lines.push(`incomplete: the remote's pages end inside runs of events sharing created_at ${s.incomplete.join(', ')}; ` +
+      'events there may be missing (narrow --filter, e.g. by kinds or authors, and sync again)');
+  }
   return lines.join('\n') + '\n';
 }

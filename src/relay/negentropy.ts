@@ -21,6 +21,11 @@ export interface NegentropyHost {
 type NegentropyMessage = Extract<ClientMessage, { type: 'NEG-OPEN' | 'NEG-MSG' | 'NEG-CLOSE' }>;
 
 const unixNow = () => Math.floor(Date.now() / 1000);
+/**
+ * Open negentropy sessions per connection: each keeps its pairs in memory (up to
+ * negentropyMaxRecords), so a few, not one per subscription slot; syncing clients use one at a time.
+ */
+const MAX_OPEN_SESSIONS = 4;
 /** A negentropy message holding only the protocol version byte (V1, 0x61). */
 const PROTOCOL_VERSION_ONLY = '61';
 
@@ -117,8 +122,8 @@ export class NegentropySessions {
   private async open(subId: string, rawFilter: unknown, message: string): Promise<void> {
     const { config, store } = this.host;
     this.sessions.delete(subId);
-    if (this.sessions.size >= config.maxSubscriptions) {
-      this.host.send(frames.negErr(subId, `blocked: too many open negentropy sessions (max ${config.maxSubscriptions})`));
+    if (this.sessions.size >= MAX_OPEN_SESSIONS) {
+      this.host.send(frames.negErr(subId, `blocked: too many open negentropy sessions (max ${MAX_OPEN_SESSIONS}); send NEG-CLOSE for one`));
       return;
     }
     const parsed = parseFilter(rawFilter, config);
