@@ -6,6 +6,7 @@ import { backup, check, prune, reindex, stats, vacuum } from './cli/maintenance.
 import { decide, list } from './cli/moderation.js';
 import { start } from './cli/start.js';
 import { exportEvents, formatImportSummary, importEvents } from './cli/transfer.js';
+import { DIRECTIONS, formatSyncSummary, sync, type Direction } from './cli/sync.js';
 
 const HELP = `powr-relay ${VERSION}: a Nostr relay for POWR workout events (NIP-101e)
 
@@ -16,6 +17,12 @@ Commands:
   import [file|-]          add JSONL events through the relay's checks; --no-verify skips ids and
                            signatures. Safe while the relay runs. Prints accepted, duplicates and
                            rejected by reason; a progress line on a terminal
+  sync <ws-url>            make this database and another relay agree on the events matching
+                           --filter '<one JSON filter>' (default: all), --direction down|up|both
+                           (default down: fetch theirs; up: publish ours). NIP-77 negentropy when
+                           the remote speaks it, REQ paging otherwise; fetched events pass the
+                           relay's checks. Safe while the relay runs. Prints have, need, sent,
+                           received and rejected by reason
   export [file|-]          stored events as JSONL, as served; --kinds 1,7 --authors <hex>,<hex>
                            --since <unix> --until <unix>
   stats                    events by kind, database size, incomplete templates, flags by code
@@ -87,6 +94,29 @@ async function run(argv: string[]): Promise<number> {
       if (summary.lines > 0 && summary.accepted + summary.duplicates === 0) {
         throw new CliError(`import: all ${summary.lines} lines were rejected; nothing was imported (reasons above)`);
       }
+      return 0;
+    }
+    case 'sync': {
+      const { values, positionals } = parse({ filter: { type: 'string' }, direction: { type: 'string' } }, 1);
+      const url = positionals[0];
+      if (!url || !/^wss?:\/\/\S+$/.test(url)) throw new CliError('sync: give the remote relay as a ws:// or wss:// URL');
+      const direction = (values.direction ?? 'down') as Direction;
+      if (!DIRECTIONS.includes(direction)) throw new CliError(`--direction must be down, up or both, got ${JSON.stringify(direction)}`);
+      let filter: unknown = {};
+      if (typeof values.filter === 'string') {
+        try {
+          filter = JSON.parse(values.filter);
+        } catch {
+          throw new CliError(`--filter must be one JSON filter object, got ${JSON.stringify(values.filter)}`);
+        }
+      }
+      if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) {
+        throw new CliError(`--filter must be one JSON filter object, got ${JSON.stringify(values.filter)}`);
+      }
+      const options = { url, filter: filter as Record<string, unknown>, direction };
+      const summary = await sync(options);
+      process.stdout.write(formatSyncSummary(summary, options));
+      if (summary.incomplete.length > 0) throw new CliError('sync: incomplete (see the summary above)');
       return 0;
     }
     case 'export': {

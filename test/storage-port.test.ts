@@ -158,6 +158,20 @@ export function describeStoragePort(backend: string, open: (location: string) =>
       expect((await store.stats()).events).toBe(all.events.length);
     });
 
+    it('lists [created_at, id] of the events a filter matches for negentropy, without its limit, up to a maximum, under the read rules', async () => {
+      const bob = signer();
+      const notes = [bob.sign({ content: 'a' }), bob.sign({ content: 'b' }), bob.sign({ content: 'c' })];
+      const dm = bob.sign({ kind: 4, content: 'secret', tags: [['p', alice.pubkey]] });
+      for (const e of [...notes, dm]) expect((await store.write(verified(e))).status).toBe('stored');
+      const pairs = (events: NostrEvent[]) => events.map((e) => [e.created_at, e.id]).sort();
+      expect((await store.syncItems(filter({ authors: [bob.pubkey], kinds: [1], limit: 1 }), now(), 100)).sort()).toEqual(pairs(notes));
+      expect(await store.syncItems(filter({ authors: [bob.pubkey] }), now(), 2)).toHaveLength(2);
+      const restricted = (pubkeys: string[]) => ({ viewers: { pubkeys, restrictedKinds: [4] } });
+      expect((await store.syncItems(filter({ authors: [bob.pubkey] }), now(), 100, restricted([]))).sort()).toEqual(pairs(notes));
+      expect((await store.syncItems(filter({ authors: [bob.pubkey] }), now(), 100, restricted([alice.pubkey]))).sort())
+        .toEqual(pairs([...notes, dm]));
+    });
+
     it('follows commits made by another writer on the same database, by sequence number, within a second', async () => {
       const feed = feedOf(store);
       const other = await open(location);

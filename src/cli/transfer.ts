@@ -3,23 +3,70 @@ import { dirname } from 'node:path';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import type { Config } from '../config/settings.js';
 import { Ingest, type IngestResult } from '../relay/ingest.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import type { ExportOptions } from '../store/port.js';
 import type { NostrEvent } from '../protocol/event.js';
+import type { SqliteStorage } from '../store/sqlite/sqlite-storage.js';
 import { checkEvent } from '../workers/check-event.js';
 import { CliError, loadConfigOrFail, openStore, verifierPool, withStore } from './common.js';
 
 /** Events being verified or written at once: enough to keep the workers and group commit busy. */
 const IN_FLIGHT = 4000;
 
-export interface ImportSummary {
-  lines: number;
+/** What the relay's write path said of a run of events. */
+export interface Verdicts {
   accepted: number;
   duplicates: number;
+  /** Refused events by reason. */
   rejected: Map<string, number>;
+}
+
+export interface ImportSummary extends Verdicts {
+  lines: number;
   seconds: number;
+}
+
+export function tally(verdicts: Verdicts, { accepted, message }: IngestResult): void {
+  if (!accepted) verdicts.rejected.set(message, (verdicts.rejected.get(message) ?? 0) + 1);
+  else if (message.startsWith('duplicate:')) verdicts.duplicates++;
+  else verdicts.accepted++;
+}
+
+/** A command's way into the relay's own write path, and the storage port behind it. */
+export interface CommandIngest {
+  store: SqliteStorage;
+  /**
+   * Shape checks, id and signature (unless not verifying), NIP-101e validation, then the writer;
+   * `text`, the event's JSON as read, crosses to the verification threads as it is.
+   */
+  submit(raw: unknown, text?: string): Promise<IngestResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the storage port and the relay's `Ingest` for a command, as a trusted publisher (no rate
+ * limits or write restrictions), with the verifier pool unless `verify` is false.
+ */
+export async function openCommandIngest(config: Config, log: Logger, verify: boolean): Promise<CommandIngest> {
+  const store = await openStore(config, log, 1);
+  const verifier = verify
+    ? verifierPool(config, log)
+    : { run: async (text: string) => checkEvent(JSON.parse(text) as NostrEvent, config.validationMode, false) };
+  // No live subscribers here: a relay running on the same database follows these commits itself.
+  const ingest = new Ingest(config, store, verifier, undefined, new RateLimits(config), log);
+  const publisher = { ip: 'import', authed: new Set<string>(), trusted: true };
+  return {
+    store,
+    submit: (raw, text) => ingest.submit(raw, publisher, text)
+      .catch(() => ({ accepted: false, message: 'error: the event could not be handled' })),
+    close: async () => {
+      if ('close' in verifier) await verifier.close();
+      await store.close();
+    },
+  };
 }
 
 function progress(done: number, started: number, bytes: number, total: number | undefined): string {
@@ -57,20 +104,8 @@ export async function importEvents(source: string, verify: boolean, out: NodeJS.
     total = stat.size;
     input = createReadStream(source);
   }
-  const store = await openStore(config, log, 1);
-  const verifier = verify
-    ? verifierPool(config, log)
-    : { run: async (text: string) => checkEvent(JSON.parse(text) as NostrEvent, config.validationMode, false) };
-  // No live subscribers here: a relay running on the same database follows these commits itself.
-  const ingest = new Ingest(config, store, verifier, undefined, new RateLimits(config), log);
-  const publisher = { ip: 'import', authed: new Set<string>(), trusted: true };
-
+  const ingest = await openCommandIngest(config, log, verify);
   const summary: ImportSummary = { lines: 0, accepted: 0, duplicates: 0, rejected: new Map(), seconds: 0 };
-  const tally = ({ accepted, message }: IngestResult) => {
-    if (!accepted) summary.rejected.set(message, (summary.rejected.get(message) ?? 0) + 1);
-    else if (message.startsWith('duplicate:')) summary.duplicates++;
-    else summary.accepted++;
-  };
   const started = Date.now();
   const ticker = out.isTTY
     ? setInterval(() => out.write(`\r${progress(summary.lines, started, input.bytesRead ?? 0, total)}   `), 250)
@@ -92,13 +127,11 @@ export async function importEvents(source: string, verify: boolean, out: NodeJS.
       try {
         raw = JSON.parse(line);
       } catch {
-        tally({ accepted: false, message: 'invalid: the line is not JSON' });
+        tally(summary, { accepted: false, message: 'invalid: the line is not JSON' });
         continue;
       }
       inFlight++;
-      void ingest.submit(raw, publisher, line)
-        .then(tally, () => tally({ accepted: false, message: 'error: the event could not be handled' }))
-        .finally(finished);
+      void ingest.submit(raw, line).then((result) => tally(summary, result)).finally(finished);
       if (inFlight >= IN_FLIGHT) await new Promise<void>((resolve) => (slotFree = resolve));
     }
     if (inFlight > 0) await new Promise<void>((resolve) => (allDone = resolve));
@@ -107,8 +140,7 @@ export async function importEvents(source: string, verify: boolean, out: NodeJS.
       clearInterval(ticker);
       out.write('\n');
     }
-    if ('close' in verifier) await verifier.close();
-    await store.close();
+    await ingest.close();
   }
   summary.seconds = (Date.now() - started) / 1000;
   return summary;
@@ -119,11 +151,17 @@ export function formatImportSummary(s: ImportSummary): string {
   const lines = [
     `${s.lines} lines in ${s.seconds.toFixed(1)} s (${Math.round(s.lines / Math.max(s.seconds, 0.001))}/s): ` +
       `${s.accepted} accepted, ${s.duplicates} duplicates, ${rejected} rejected`,
+    ...reasonLines(s.rejected),
   ];
-  const reasons = [...s.rejected].sort((a, b) => b[1] - a[1]);
-  for (const [reason, n] of reasons.slice(0, 20)) lines.push(`  ${String(n).padStart(8)}  ${reason}`);
-  if (reasons.length > 20) lines.push(`  … and ${reasons.length - 20} other reasons`);
   return lines.join('\n') + '\n';
+}
+
+/** Refusals by reason, most frequent first, one indented line each. */
+export function reasonLines(rejected: Map<string, number>): string[] {
+  const reasons = [...rejected].sort((a, b) => b[1] - a[1]);
+  const lines = reasons.slice(0, 20).map(([reason, n]) => `  ${String(n).padStart(8)}  ${reason}`);
+  if (reasons.length > 20) lines.push(`  … and ${reasons.length - 20} other reasons`);
+  return lines;
 }
 
 /** Events per page read from a reader thread while exporting. */

@@ -43,6 +43,8 @@ export interface Config {
   idleTimeoutSeconds: number;
   maxOutboundBytes: number;
   queryTimeoutMs: number;
+  negentropy: boolean;
+  negentropyMaxRecords: number;
   rateLimits: 'on' | 'off';
   maxConnectionsPerIp: number;
   connectionsPerMinutePerIp: number;
@@ -229,6 +231,10 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Bytes queued for a client that is not reading before the relay sends a NOTICE and disconnects it.' }),
   setting({ key: 'queryTimeoutMs', group: 'Limits', default: 500, parse: integer(10, 60_000),
     doc: 'Longest a REQ or COUNT may spend in the database; one that would take longer ends with CLOSED.' }),
+  setting({ key: 'negentropy', group: 'Sync (NIP-77)', default: true, parse: boolean,
+    doc: 'Answer NIP-77 negentropy (NEG-OPEN/NEG-MSG/NEG-CLOSE), which `powr-relay sync` and other relays use to find the events two sets differ by. false: NEG-OPEN gets a NOTICE, as on a relay without NIP-77.' }),
+  setting({ key: 'negentropyMaxRecords', group: 'Sync (NIP-77)', default: 500_000, parse: integer(1, 100_000_000),
+    doc: 'Most stored events one NEG-OPEN may reconcile; a filter matching more is answered NEG-ERR "blocked: …" (narrow it with since/until, kinds or authors).' }),
   setting({ key: 'rateLimits', group: 'Rate limits', default: 'on', parse: oneOf(['on', 'off'] as const),
     doc: 'off turns every limit in this group off (benchmarks, private relays).' }),
   setting({ key: 'maxConnectionsPerIp', group: 'Rate limits', default: 100, parse: integer(1, 1_000_000),

@@ -94,8 +94,8 @@ function isValidClose(data: string | Buffer): boolean {
 /** What is wrong with a relay frame, if anything: a refusal without a standard prefix, or nonsense. */
 function badAnswer(f: Frame): string | undefined {
   const [verb] = f;
-  const message = verb === 'OK' ? (f[2] === false ? f[3] : undefined) : verb === 'NOTICE' ? f[1] : verb === 'CLOSED' ? f[2] : undefined;
-  if (!['OK', 'NOTICE', 'CLOSED', 'EOSE', 'EVENT', 'COUNT', 'AUTH'].includes(String(verb))) return `unexpected frame ${JSON.stringify(f).slice(0, 200)}`;
+  const message = verb === 'OK' ? (f[2] === false ? f[3] : undefined) : verb === 'NOTICE' ? f[1] : verb === 'CLOSED' || verb === 'NEG-ERR' ? f[2] : undefined;
+  if (!['OK', 'NOTICE', 'CLOSED', 'EOSE', 'EVENT', 'COUNT', 'AUTH', 'NEG-MSG', 'NEG-ERR'].includes(String(verb))) return `unexpected frame ${JSON.stringify(f).slice(0, 200)}`;
   if (message !== undefined && (typeof message !== 'string' || !STANDARD_PREFIX.test(message))) {
     return `${verb} without a standard prefix: ${JSON.stringify(message)}`;
   }

@@ -1,4 +1,4 @@
-/** Client → relay message parsing and relay → client message framing (NIP-01, NIP-45). */
+/** Client → relay message parsing and relay → client message framing (NIP-01, NIP-45, NIP-77). */
 
 export type ClientMessage =
   /** `eventText`: the event as the client wrote it, so it can cross to a worker thread as text. */
@@ -6,7 +6,10 @@ export type ClientMessage =
   | { type: 'REQ'; subId: string; filters: unknown[] }
   | { type: 'COUNT'; subId: string; filters: unknown[] }
   | { type: 'CLOSE'; subId: string }
-  | { type: 'AUTH'; event: unknown };
+  | { type: 'AUTH'; event: unknown }
+  | { type: 'NEG-OPEN'; subId: string; filter: unknown; message: string }
+  | { type: 'NEG-MSG'; subId: string; message: string }
+  | { type: 'NEG-CLOSE'; subId: string };
 
 /** A message the relay could not take, and the frame it answers with. */
 export interface Refusal {
@@ -27,6 +30,8 @@ export const frames = {
   count: (subId: string, count: number) => JSON.stringify(['COUNT', subId, { count }]),
   /** `eventJson` is the stored canonical JSON, spliced in without re-serialising. */
   event: (subId: string, eventJson: string) => `["EVENT",${JSON.stringify(subId)},${eventJson}]`,
+  negMsg: (subId: string, message: string) => JSON.stringify(['NEG-MSG', subId, message]),
+  negErr: (subId: string, reason: string) => JSON.stringify(['NEG-ERR', subId, reason]),
 };
 
 const printable = (value: unknown) => JSON.stringify(value)?.slice(0, 40) ?? String(value);
@@ -49,6 +54,23 @@ function subscriptionRequest(verb: 'REQ' | 'COUNT', msg: unknown[], limits: Mess
     return { reply: frames.closed(subId, `invalid: ${filters.length} filters, more than the ${limits.maxFilters} allowed`) };
   }
   return { type: verb, subId, filters };
+}
+
+const NEG_ARITY = { 'NEG-OPEN': 4, 'NEG-MSG': 3, 'NEG-CLOSE': 2 } as const;
+
+/** NIP-77: ["NEG-OPEN", id, filter, hex], ["NEG-MSG", id, hex], ["NEG-CLOSE", id]. */
+function negentropyMessage(verb: keyof typeof NEG_ARITY, msg: unknown[], limits: MessageLimits): ClientMessage | Refusal {
+  const subId = subscriptionId(verb, msg[1], limits);
+  if (typeof subId !== 'string') return subId;
+  if (msg.length !== NEG_ARITY[verb]) {
+    return { reply: frames.negErr(subId, `invalid: ${verb} takes ${NEG_ARITY[verb] - 1} values after the verb`) };
+  }
+  if (verb === 'NEG-CLOSE') return { type: verb, subId };
+  const message = msg[msg.length - 1];
+  if (typeof message !== 'string' || message.length === 0 || message.length % 2 !== 0 || !/^[0-9a-f]+$/i.test(message)) {
+    return { reply: frames.negErr(subId, `invalid: the ${verb} message must be a non-empty hex string`) };
+  }
+  return verb === 'NEG-OPEN' ? { type: verb, subId, filter: msg[2], message } : { type: verb, subId, message };
 }
 
 /** Parses one text frame. Returns the message, or the NOTICE/CLOSED that refuses it. */
@@ -78,6 +100,10 @@ export function parseClientMessage(text: string, limits: MessageLimits): ClientM
       const subId = subscriptionId('CLOSE', msg[1], limits);
       return typeof subId === 'string' ? { type: 'CLOSE', subId } : subId;
     }
+    case 'NEG-OPEN':
+    case 'NEG-MSG':
+    case 'NEG-CLOSE':
+      return negentropyMessage(msg[0], msg, limits);
     default:
       return { reply: frames.notice(`unsupported: unknown message type ${printable(msg[0])}`) };
   }

@@ -1,7 +1,13 @@
 import type { Config } from '../config/settings.js';
 import { restrictedKinds } from '../powr/privacy.js';
 
-export const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 45, 50, 62, 70, 86];
+const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 45, 50, 62, 70, 86];
+const NEGENTROPY_NIP = 77;
+
+/** The NIPs this relay speaks: NIP-77 only while negentropy is turned on. */
+export function supportedNips(config: Pick<Config, 'negentropy'>): number[] {
+  return config.negentropy ? [...SUPPORTED_NIPS, NEGENTROPY_NIP].sort((a, b) => a - b) : SUPPORTED_NIPS;
+}
 
 /** The NIP-11 document. Every `limitation` number is one the relay enforces, read from the same config. */
 export function relayInformation(config: Config, version: string): Record<string, unknown> {
@@ -12,7 +18,7 @@ export function relayInformation(config: Config, version: string): Record<string
     ...optional('pubkey', config.pubkey),
     ...optional('contact', config.contact),
     ...optional('icon', config.icon),
-    supported_nips: SUPPORTED_NIPS,
+    supported_nips: supportedNips(config),
     software: 'https://github.com/powr-relay/powr-relay',
     version,
     limitation: {

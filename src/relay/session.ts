@@ -14,6 +14,7 @@ import { AuthChallenges, needsAuth } from './auth-challenges.js';
 import type { Metrics } from './metrics.js';
 import { READ_POLICIES, firstRefusal } from './policies.js';
 import type { RateLimits } from './rate-limits.js';
+import { NegentropySessions } from './negentropy.js';
 import { chooseDriver } from '../store/sqlite/planner.js';
 
 export interface SessionDeps {
@@ -43,6 +44,7 @@ export class Session {
   private readonly challenges = new AuthChallenges();
   /** Pubkeys this connection has proved it holds (NIP-42); a client may authenticate as several. */
   private readonly authed = new Set<string>();
+  private readonly negentropy: NegentropySessions;
   private closed = false;
   private corked = false;
   /** The tail of this connection's REQ/COUNT/CLOSE handling (see inOrder). */
@@ -55,7 +57,13 @@ export class Session {
     private readonly deps: SessionDeps,
     readonly peer: Peer,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.negentropy = new NegentropySessions({
+      config: deps.config, store: deps.store, send: (f) => this.send(f), refuse: (f, r) => this.refuse(f, r),
+      readRefusal: (filters) => this.readRefusal(filters), queryOptions: () => this.queryOptions(),
+      readFailure: (err, subId) => this.readFailure(err, 'query', subId),
+    });
+  }
 
   /** NIP-42: with `authOnConnect` the challenge goes out first; otherwise with the first auth-required: answer. */
   start(): void {
@@ -110,7 +118,7 @@ export class Session {
   /** Closes a connection that has been silent, with nothing subscribed, for longer than allowed. */
   closeIfIdle(now: number): void {
     const limit = this.deps.config.idleTimeoutSeconds * 1000;
-    if (limit > 0 && this.subscriptions.size === 0 && now - this.lastMessageAt > limit) {
+    if (limit > 0 && this.subscriptions.size === 0 && this.negentropy.size === 0 && now - this.lastMessageAt > limit) {
       this.disconnect(`error: closing a connection idle for ${this.deps.config.idleTimeoutSeconds} s`, 1000);
     }
   }
@@ -159,6 +167,11 @@ export class Session {
         break;
       case 'AUTH':
         void this.onAuth(msg.event);
+        break;
+      case 'NEG-OPEN':
+      case 'NEG-MSG':
+      case 'NEG-CLOSE':
+        this.inOrder(() => this.negentropy.handle(msg));
         break;
     }
   }
@@ -384,5 +397,6 @@ export class Session {
     this.closed = true;
     for (const sub of this.subscriptions.values()) this.deps.live.remove(sub);
     this.subscriptions.clear();
+    this.negentropy.clear();
   }
 }

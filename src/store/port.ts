@@ -24,6 +24,9 @@ export type WriteOutcome =
   /** Refused (OK false). */
   | { status: 'rejected'; message: string };
 
+/** One stored event as negentropy (NIP-77) sees it: [created_at, id]. */
+export type SyncItem = [number, string];
+
 export interface QueryOptions {
   /** Privacy mode: who is asking (workout records are filtered to what they may read). */
   viewers?: Viewers;
@@ -107,6 +110,11 @@ export interface StoragePort {
   query(filters: readonly Filter[], now: number, options?: QueryOptions): Promise<string[]>;
   /** NIP-45: distinct stored events matching any filter. */
   count(filters: readonly Filter[], now: number, options?: QueryOptions): Promise<number>;
+  /**
+   * NIP-77: the [created_at, id] of stored events matching the filter (its limit ignored), at most
+   * `max`, in no particular order; a caller asks for one more than it allows to learn it is too many.
+   */
+  syncItems(filter: Filter, now: number, max: number, options?: QueryOptions): Promise<SyncItem[]>;
   /** The bundle rooted at an address or id, unfiltered; undefined when the root is not stored. */
   bundle(root: BundleRoot, now: number): Promise<Bundle | undefined>;
   /** Stored events in storage order after `afterSeq`, at most `limit`; `lastSeq` resumes the walk. */

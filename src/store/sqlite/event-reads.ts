@@ -2,7 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { Filter } from '../../protocol/filter.js';
 import type { Viewers } from '../../powr/privacy.js';
-import { QueryTimeout, type ExportOptions, type QueryOptions } from '../port.js';
+import { QueryTimeout, type ExportOptions, type QueryOptions, type SyncItem } from '../port.js';
 import { planFilter, splitForTimeOrder } from './planner.js';
 
 interface Row {
@@ -106,6 +106,18 @@ export class EventReads {
     if (parts.length === 0) return 0;
     const sql = `SELECT COUNT(DISTINCT seq) FROM (${parts.join(' UNION ALL ')})`;
     return this.withinBudget(options.timeoutMs, () => this.statement(sql).pluck().get(...params) as number);
+  }
+
+  /**
+   * NIP-77: [created_at, id] of the stored events matching one filter, planned like REQ (read rules
+   * included) but without its limit, at most `max` of them.
+   */
+  syncItems(f: Filter, now: number, max: number, options: QueryOptions = {}): SyncItem[] {
+    if (f.matchesNothing) return [];
+    const plan = planFilter(f, now, options.viewers);
+    // DISTINCT: a tag-driven plan yields an event once per matching tag.
+    const sql = `SELECT DISTINCT e.created_at, lower(hex(e.id)) FROM ${plan.from} LIMIT ?`;
+    return this.withinBudget(options.timeoutMs, () => this.statement(sql).raw().all(...plan.params, max) as SyncItem[]);
   }
 
   /**

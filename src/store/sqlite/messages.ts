@@ -54,6 +54,7 @@ export type ReadRequest =
   /** Filters as JSON text without their derived Sets, which the planner does not use: cheaper to send. */
   | { op: 'query'; filters: string; now: number; options: QueryOptions }
   | { op: 'count'; filters: string; now: number; options: QueryOptions }
+  | { op: 'syncItems'; filters: string; now: number; max: number; options: QueryOptions }
   | { op: 'has'; id: string }
   | { op: 'bundle'; root: BundleRoot; now: number }
   | { op: 'exportPage'; options: ExportOptions; now: number; afterSeq: number; limit: number }

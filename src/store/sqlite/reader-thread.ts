@@ -43,6 +43,8 @@ async function answer(request: ReadRequest): Promise<unknown> {
       return events.query(JSON.parse(request.filters) as Filter[], request.now, request.options);
     case 'count':
       return events.count(JSON.parse(request.filters) as Filter[], request.now, request.options);
+    case 'syncItems':
+      return events.syncItems((JSON.parse(request.filters) as Filter[])[0]!, request.now, request.max, request.options);
     case 'has':
       return events.has(request.id);
     case 'bundle':

@@ -13,6 +13,7 @@ import {
   type QueryOptions,
   type StoragePort,
   type StoreStats,
+  type SyncItem,
   type VerifiedEvent,
   type WriteOutcome,
 } from '../port.js';
@@ -201,6 +202,10 @@ export class SqliteStorage implements StoragePort {
 
   count(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<number> {
     return this.read({ op: 'count', filters: filtersText(filters), now, options });
+  }
+
+  syncItems(filter: Filter, now: number, max: number, options: QueryOptions = {}): Promise<SyncItem[]> {
+    return this.read({ op: 'syncItems', filters: filtersText([filter]), now, max, options });
   }
 
   bundle(root: BundleRoot, now: number): Promise<Bundle | undefined> {
