@@ -48,6 +48,8 @@ export type FromWriter =
   /** A change not caused by a write: another process's commits, or maintenance (purge, prune). */
   | { type: 'change'; change: CommittedChange }
   | { type: 'done'; ref: number; result?: unknown; error?: string }
+  /** A line for the relay's log (the writer thread has no logger of its own). */
+  | { type: 'log'; level: 'info' | 'error'; msg: string; detail?: Record<string, unknown> }
   | { type: 'closed' };
 
 export type ReadRequest =

@@ -136,6 +136,9 @@ export class SqliteStorage implements StoragePort {
       case 'change':
         this.emit(message.change);
         break;
+      case 'log':
+        this.options.log[message.level](message.detail ?? {}, message.msg);
+        break;
       case 'done': {
         const task = this.tasks.get(message.ref);
         this.tasks.delete(message.ref);

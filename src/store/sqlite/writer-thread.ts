@@ -35,7 +35,9 @@ try {
 const writes = new EventWrites(db, options.relayUrl);
 const maintenance = new Maintenance(db, writes.powr);
 // A migration that added processed columns or tables marks the database; they are filled here, once.
-if (maintenance.rebuildIfMarked() && writes.lastSeq() > 0) console.error(`powr-relay: processed workout tables rebuilt after a schema upgrade (${options.path})`);
+if (maintenance.rebuildIfMarked() && writes.lastSeq() > 0) {
+  post({ type: 'log', level: 'info', msg: 'processed workout tables rebuilt after a schema upgrade', detail: { db: options.path } });
+}
 /** The last sequence number published on the feed: every commit after it is news. */
 let fedSeq = writes.lastSeq();
 let dataVersion = db.pragma('data_version', { simple: true }) as number;
@@ -119,7 +121,8 @@ function writeBatch(batch: Queued[]): void {
   } catch (err) {
     // The whole batch rolled back. Retry each event in its own transaction so one bad event (or a
     // bug it triggers) costs only its own OK; a savepoint per event would cost a fifth of the time.
-    console.error(`powr-relay writer: write transaction failed, retrying its events one by one: ${(err as Error).message}`);
+    post({ type: 'log', level: 'error', msg: 'write transaction failed; retrying its events one by one',
+      detail: { error: (err as Error).message, events: batch.length } });
     change = emptyChange();
     outcomes = batch.map((item) => {
       try {
