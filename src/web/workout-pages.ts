@@ -1,7 +1,7 @@
 import { setColumns } from '../powr/params.js';
 import { analyze } from '../powr/analyze.js';
 import type { SetGroup } from '../powr/groups.js';
-import type { SetRef } from '../powr/types.js';
+import type { PowrRecord, SetRef } from '../powr/types.js';
 import { firstTagValue, type NostrEvent } from '../protocol/event.js';
 import type { LoggedSet } from '../store/catalogue.js';
 import { activityPage } from './activities.js';
@@ -19,12 +19,18 @@ interface KnownExercise {
   format: Format;
 }
 
+/** A stored event as the catalogue shows it: the event, its NIP-101e record if it is of `type`. */
+function workoutOf<T extends PowrRecord['type']>(json: string, type: T): { e: NostrEvent; record: Extract<PowrRecord, { type: T }> | undefined } {
+  const e = JSON.parse(json) as NostrEvent;
+  const record = analyze(e).record;
+  return { e, record: record?.type === type ? (record as Extract<PowrRecord, { type: T }>) : undefined };
+}
+
 function knownExercises(jsons: readonly string[]): Map<string, KnownExercise> {
   const known = new Map<string, KnownExercise>();
   for (const json of jsons) {
-    const e = JSON.parse(json) as NostrEvent;
-    const record = analyze(e).record;
-    if (record?.type !== 'exercise') continue;
+    const { record } = workoutOf(json, 'exercise');
+    if (!record) continue;
     known.set(record.address, { title: record.title, format: { format: record.format, formatUnits: record.formatUnits } });
   }
   return known;
@@ -76,9 +82,8 @@ function missingNote(missing: readonly string[]): string {
 export async function exercisePage(ctx: PageContext, address: string): Promise<Page | undefined> {
   const found = await ctx.reads.exercise(address, ctx.now);
   if (!found) return undefined;
-  const e = JSON.parse(found.json) as NostrEvent;
-  const x = analyze(e).record;
-  if (x?.type !== 'exercise') return undefined;
+  const { e, record: x } = workoutOf(found.json, 'exercise');
+  if (!x) return undefined;
   const profiles = await ctx.reads.profiles([e.pubkey]);
   const media = found.media.filter((m) => embeddable(m.url)).map((m) => (m.mime?.startsWith('video/')
     ? `<video controls preload="none" src="${esc(m.url)}" aria-label="${esc(m.alt ?? `${x.title} demonstration`)}"></video>`
@@ -109,9 +114,8 @@ ${identifier('Exercise', naddr(address))}${identifier('Author', npub(e.pubkey))}
 export async function templatePage(ctx: PageContext, address: string): Promise<Page | undefined> {
   const found = await ctx.reads.template(address, ctx.now);
   if (!found) return undefined;
-  const e = JSON.parse(found.json) as NostrEvent;
-  const t = analyze(e).record;
-  if (t?.type !== 'template') return undefined;
+  const { e, record: t } = workoutOf(found.json, 'template');
+  if (!t) return undefined;
   const known = knownExercises(found.exercises);
   const profiles = await ctx.reads.profiles([e.pubkey]);
   return {
@@ -145,11 +149,10 @@ export async function recordPage(ctx: PageContext, id: string): Promise<Page | u
   if (!recordsListed(ctx)) return undefined;
   const found = await ctx.reads.record(id, ctx.now);
   if (!found) return undefined;
-  const e = JSON.parse(found.json) as NostrEvent;
-  const r = analyze(e).record;
+  const { e, record: r } = workoutOf(found.json, 'record');
   if (!anonymousMayRead(ctx, e)) return undefined;
   if (found.activity) return activityPage(ctx, e, found.activity);
-  if (r?.type !== 'record') return undefined;
+  if (!r) return undefined;
   const known = knownExercises(found.exercises);
   const [profiles, log] = await Promise.all([ctx.reads.profiles([e.pubkey]), ctx.reads.trainingLog(e.pubkey, PR_HISTORY)]);
   const prs = new Set<string>();
