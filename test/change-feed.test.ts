@@ -27,6 +27,21 @@ describe('committed-change feed', () => {
     client.close();
   });
 
+  it('leaves no live subscription behind for a client that disconnects before its REQ is answered', async () => {
+    for (let i = 0; i < 40; i++) {
+      const client = await RawClient.connect(relay.url);
+      // The later REQs wait their turn behind the first one's query, while the connection closes.
+      for (const n of [1, 2, 3]) client.send(['REQ', `gone-${i}-${n}`, { kinds: [1] }]);
+      client.ws.terminate();
+    }
+    const open = async () => {
+      const text = await (await fetch(`${relay.httpUrl}/metrics`)).text();
+      return Number(/^powr_subscriptions (\d+)/m.exec(text)?.[1]);
+    };
+    for (const deadline = Date.now() + 2000; (await open()) !== 0 && Date.now() < deadline;) await sleep(50);
+    expect(await open()).toBe(0);
+  });
+
   it('answers a REQ opened during a stream of publishes with every event exactly once: stored, EOSE, then live', async () => {
     const publisher = await RawClient.connect(relay.url);
     const author = signer();

@@ -285,6 +285,8 @@ export class Session {
         resolver?.follow(event);
       },
     };
+    // The connection may have closed while this REQ waited its turn: nothing to register then.
+    if (this.closed) return;
     this.subscriptions.set(subId, sub);
     this.deps.live.add(sub);
 
