@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
-import { runCli, startRelay, type RunningRelay } from './helpers/relay.js';
+import { runCli, runFailingRelay, startRelay, type RunningRelay } from './helpers/relay.js';
 
 const running = new Set<RunningRelay>();
 const relay = async (env: Record<string, string> = {}, db?: string) => {
@@ -18,10 +18,13 @@ afterAll(async () => {
   await Promise.all([...running].map((r) => r.stop()));
 });
 
-const exercise = (who: Signer, d: string) => who.sign({ kind: 33401, content: '', created_at: Math.floor(Date.now() / 1000),
+const now = () => Math.floor(Date.now() / 1000);
+/** Older than the live subscription's `since`, so only a catch-up brings it. */
+const anHourAgo = () => now() - 3600;
+const exercise = (who: Signer, d: string, createdAt = now()) => who.sign({ kind: 33401, content: '', created_at: createdAt,
   tags: [['d', d], ['title', d], ['format', 'weight', 'reps', 'rpe', 'set_type'], ['format_units', 'kg', 'count', '0-10', 'enum'],
     ['equipment', 'barbell']] });
-const template = (who: Signer, d: string) => who.sign({ kind: 33402, content: '', created_at: Math.floor(Date.now() / 1000),
+const template = (who: Signer, d: string, createdAt = now()) => who.sign({ kind: 33402, content: '', created_at: createdAt,
   tags: [['d', d], ['title', d], ['type', 'strength'], ['exercise', `33401:${who.pubkey}:bench-press`, '', '60', '8', '', 'normal', '1']] });
 
 async function publish(url: string, event: NostrEvent): Promise<void> {
@@ -68,10 +71,10 @@ describe('background upstreams', () => {
 
   beforeAll(async () => {
     a = await relay();
-    before = exercise(alice, 'bench-press');
+    before = exercise(alice, 'bench-press', anHourAgo());
     await publish(a.url, before);
     // Stored on the upstream without checks (import --no-verify), as a careless relay would.
-    forged = { ...exercise(alice, 'forged'), sig: before.sig };
+    forged = { ...exercise(alice, 'forged', anHourAgo()), sig: before.sig };
     expect((await runCli(['import', '--no-verify', '-'], { POWR_RELAY_DB: a.db }, JSON.stringify(forged))).code).toBe(0);
     b = await relay({ POWR_RELAY_UPSTREAMS: a.url, POWR_RELAY_UPSTREAM_RETRY_SECONDS: '1' });
   }, 30_000);
@@ -82,6 +85,7 @@ describe('background upstreams', () => {
     expect(await upstreamMetric(b, 'powr_upstream_events_received_total', a.url)).toBeGreaterThanOrEqual(2);
     const lastSuccess = await upstreamMetric(b, 'powr_upstream_last_success_seconds', a.url);
     expect(Math.abs(lastSuccess! - Date.now() / 1000)).toBeLessThan(30);
+    expect(await upstreamMetric(b, 'powr_upstream_lag_seconds', a.url)).toBeGreaterThanOrEqual(0);
   }, 30_000);
 
   it('delivers a template published upstream to a live subscriber here within 2 s', async () => {
@@ -117,4 +121,30 @@ describe('background upstreams', () => {
     expect((frame[2] as NostrEvent).id).toBe(t.id);
     client.close();
   }, 60_000);
+
+  it('catches up by REQ paging from an upstream without NIP-77, and stops cleanly while following it', async () => {
+    const plain = await relay({ POWR_RELAY_NEGENTROPY: 'false' });
+    const bob = signer();
+    const held = [exercise(bob, 'deadlift', anHourAgo()), template(bob, 'legs', anHourAgo())];
+    for (const e of held) await publish(plain.url, e);
+    const follower = await relay({ POWR_RELAY_UPSTREAMS: plain.url });
+    await eventually('caught up', () => stored(follower.url, held.map((e) => e.id)), (ids) => ids.length === 2);
+    await eventually('state', () => upstreamMetric(follower, 'powr_upstream_state', plain.url), (v) => v === 2);
+    running.delete(follower);
+    expect(await follower.stop('SIGTERM')).toBe(0);
+  }, 30_000);
+});
+
+describe('upstream settings', () => {
+  it.each([
+    [{ POWR_RELAY_UPSTREAMS: 'http://127.0.0.1:1' }, /POWR_RELAY_UPSTREAMS: .*ws:\/\/ or wss:\/\/ URL/],
+    [{ POWR_RELAY_UPSTREAM_FILTER: '{"kinds":"33401"}' }, /POWR_RELAY_UPSTREAM_FILTER: .*kinds/],
+    [{ POWR_RELAY_UPSTREAM_FILTER: '{"kinds":[33401],"limit":5}' }, /POWR_RELAY_UPSTREAM_FILTER: "limit" has no place here/],
+    [{ POWR_RELAY_UPSTREAM_FILTER: 'kinds=33401' }, /POWR_RELAY_UPSTREAM_FILTER: must be a JSON filter object/],
+  ])('refuses %j with one line naming it', async (env, message) => {
+    const run = await runFailingRelay(env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  });
 });

@@ -101,11 +101,12 @@ class Upstream {
     this.setState(UPSTREAM_STATES.catchingUp);
     const startedAt = unixNow();
     this.remote = await RemoteRelay.connect(this.status.url);
-    for (const filter of this.deps.filters) await this.catchUp(this.remote, filter);
+    let paging: string | undefined;
+    for (const filter of this.deps.filters) paging = (await this.catchUp(this.remote, filter)) ?? paging;
     this.remote.close();
     this.remote = undefined;
     this.succeeded();
-    log.info('upstream caught up');
+    log.info({ method: paging ? `REQ paging (${paging})` : 'NIP-77' }, 'upstream caught up');
 
     const ndk = new NDK({ explicitRelayUrls: [this.status.url], enableOutboxModel: false, autoConnectUserRelays: false });
     await ndk.connect(CONNECT_TIMEOUT_MS);
@@ -130,8 +131,11 @@ class Upstream {
     await gone;
   }
 
-  /** Fetches what the upstream has and this relay lacks: NIP-77 where it speaks it, else REQ paging. */
-  private async catchUp(remote: RemoteRelay, filter: UpstreamDeps['filters'][number]): Promise<void> {
+  /**
+   * Fetches what the upstream has and this relay lacks: NIP-77 where it speaks it, else REQ paging
+   * (resolving with why it did not speak NIP-77).
+   */
+  private async catchUp(remote: RemoteRelay, filter: UpstreamDeps['filters'][number]): Promise<string | undefined> {
     const { config, store } = this.deps;
     const ours = await store.syncItems(filter.parsed, unixNow(), Number.MAX_SAFE_INTEGER, { viewers: viewersFor(config) });
     const pending: Promise<void>[] = [];
@@ -142,7 +146,7 @@ class Upstream {
       await pageRemote(remote, filter.raw, (raw, id) => {
         if (!ourIds.has(id)) pending.push(this.receive(raw));
       }, written);
-      return;
+      return difference;
     }
     for (const ids of chunks([...difference.need], CHUNK)) {
       const asked = new Set(ids);
@@ -152,6 +156,7 @@ class Upstream {
       });
       await written();
     }
+    return undefined;
   }
 
   /** An event from the upstream: only what upstreamFilter asks for, then the relay's own checks. */
