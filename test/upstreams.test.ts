@@ -122,14 +122,17 @@ describe('background upstreams', () => {
     client.close();
   }, 60_000);
 
-  it('catches up by REQ paging from an upstream without NIP-77, and stops cleanly while following it', async () => {
+  it('catches up by REQ paging from an upstream without NIP-77 beside one that never answers, and stops cleanly', async () => {
     const plain = await relay({ POWR_RELAY_NEGENTROPY: 'false' });
     const bob = signer();
     const held = [exercise(bob, 'deadlift', anHourAgo()), template(bob, 'legs', anHourAgo())];
     for (const e of held) await publish(plain.url, e);
-    const follower = await relay({ POWR_RELAY_UPSTREAMS: plain.url });
+    const nowhere = 'ws://127.0.0.1:1';
+    const follower = await relay({ POWR_RELAY_UPSTREAMS: `${nowhere},${plain.url}` });
     await eventually('caught up', () => stored(follower.url, held.map((e) => e.id)), (ids) => ids.length === 2);
     await eventually('state', () => upstreamMetric(follower, 'powr_upstream_state', plain.url), (v) => v === 2);
+    expect(await upstreamMetric(follower, 'powr_upstream_state', nowhere)).toBe(0);
+    expect(follower.logs.some((l) => l.msg === 'upstream caught up' && String(l.method).startsWith('REQ paging'))).toBe(true);
     running.delete(follower);
     expect(await follower.stop('SIGTERM')).toBe(0);
   }, 30_000);

@@ -109,26 +109,30 @@ class Upstream {
     log.info({ method: paging ? `REQ paging (${paging})` : 'NIP-77' }, 'upstream caught up');
 
     const ndk = new NDK({ explicitRelayUrls: [this.status.url], enableOutboxModel: false, autoConnectUserRelays: false });
-    await ndk.connect(CONNECT_TIMEOUT_MS);
     const relay = [...ndk.pool.relays.values()][0];
     if (!relay) throw new Error('NDK has no relay for this URL');
+    // Held before connecting, so disconnect() can switch off NDK's own retries even if connecting fails.
     this.ndk = { relay };
-    const gone = new Promise<void>((resolve) => relay.once('disconnect', () => resolve()));
+    await ndk.connect(CONNECT_TIMEOUT_MS);
+    if (this.stopped) return;
     if (!relay.connected) throw new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`);
     const since = startedAt - SINCE_MARGIN_SECONDS;
     const filters = this.deps.filters.map(({ raw }) =>
       ({ ...raw, since: Math.max(since, typeof raw.since === 'number' ? raw.since : 0) }) as NDKFilter);
-    this.ndk.subscription = ndk.subscribe(filters, { closeOnEose: false, groupable: false, skipVerification: true }, {
-      onEvent: (event) => void this.receive(event.rawEvent()),
-      onEose: () => {
-        this.failures = 0;
-        this.succeeded();
-        this.setState(UPSTREAM_STATES.live);
-        log.info('upstream live');
-      },
+    await new Promise<void>((resolve, reject) => {
+      relay.once('disconnect', () => resolve());
+      const subscription = ndk.subscribe(filters, { closeOnEose: false, groupable: false, skipVerification: true }, {
+        onEvent: (event) => void this.receive(event.rawEvent()),
+        onEose: () => {
+          this.failures = 0;
+          this.succeeded();
+          this.setState(UPSTREAM_STATES.live);
+          log.info('upstream live');
+        },
+      });
+      subscription.on('closed', (_relay, reason: string) => reject(new Error(`the upstream closed the subscription: ${reason}`)));
+      if (this.ndk) this.ndk.subscription = subscription;
     });
-    if (this.stopped) return;
-    await gone;
   }
 
   /**
