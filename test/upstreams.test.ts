@@ -144,6 +144,8 @@ describe('upstream settings', () => {
     [{ POWR_RELAY_UPSTREAM_FILTER: '{"kinds":"33401"}' }, /POWR_RELAY_UPSTREAM_FILTER: .*kinds/],
     [{ POWR_RELAY_UPSTREAM_FILTER: '{"kinds":[33401],"limit":5}' }, /POWR_RELAY_UPSTREAM_FILTER: "limit" has no place here/],
     [{ POWR_RELAY_UPSTREAM_FILTER: 'kinds=33401' }, /POWR_RELAY_UPSTREAM_FILTER: must be a JSON filter object/],
+    [{ POWR_RELAY_UPSTREAM_FILTER: '{"kinds":[1,2,3]}', POWR_RELAY_MAX_FILTER_VALUES: '2' },
+      /upstreamFilter \(POWR_RELAY_UPSTREAM_FILTER\): invalid: "kinds" has 3 values/],
   ])('refuses %j with one line naming it', async (env, message) => {
     const run = await runFailingRelay(env);
     expect(run.code).toBe(1);

@@ -213,7 +213,7 @@ export class Upstreams {
     const { config } = deps;
     const filters = config.upstreamFilter.map((raw) => {
       const parsed = parseFilter(raw, config);
-      // upstreamFilter was checked when the settings were loaded; config limits may still refuse it.
+      // Checked against these limits when the settings were loaded.
       if (!parsed.ok) throw new Error(`upstreamFilter: ${parsed.reason}`);
       return { raw, parsed: parsed.value };
     });
