@@ -8,6 +8,7 @@ import { Metrics } from '../relay/metrics.js';
 import { Moderation } from '../relay/moderation.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
+import { Upstreams } from '../relay/upstreams.js';
 import { BundleCache } from '../store/bundle-cache.js';
 import { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
@@ -61,6 +62,9 @@ export async function start(): Promise<void> {
 
   const every = (ms: number, task: () => Promise<unknown>, what: string) =>
     setInterval(() => task().catch((err: unknown) => log.error({ err }, `${what} failed`)), ms);
+  const upstreams = config.upstreams.length > 0 ? new Upstreams({ config, store, ingest, log, registry: metrics.registry }) : undefined;
+  upstreams?.start();
+
   const timers = [
     every(config.expirationPurgeSeconds * 1000, async () => {
       const purged = await store.purgeExpired(Math.floor(Date.now() / 1000));
@@ -81,6 +85,7 @@ export async function start(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS).unref();
     for (const t of timers) clearInterval(t);
+    upstreams?.stop();
     await server.close();
     await metricsListener?.server.close();
     await ingest.drain();

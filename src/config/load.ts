@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import jsonc from 'jsonc-parser';
+import { parseFilter } from '../protocol/filter.js';
 import { closest } from './closest.js';
 import { ConfigError, SETTINGS, envName, type Config } from './settings.js';
 
@@ -71,6 +72,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = config as unknown as Config;
   if (result.defaultLimit > result.maxLimit) {
     throw new ConfigError(`defaultLimit (${result.defaultLimit}) must not exceed maxLimit (${result.maxLimit})`);
+  }
+  // The filters are sent upstream and matched here under this relay's own filter limits.
+  for (const filter of result.upstreamFilter) {
+    const parsed = parseFilter(filter, result);
+    if (!parsed.ok) throw new ConfigError(`upstreamFilter (${envName('upstreamFilter')}): ${parsed.reason}`);
   }
   return result;
 }

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { ValidationMode } from '../powr/types.js';
+import { parseFilter } from '../protocol/filter.js';
 
 /**
  * Every setting the relay reads, in one table: the config file, the environment overrides, the
@@ -61,6 +62,9 @@ export interface Config {
   restrictedReadKinds: number[];
   metricsListen: string;
   retention: string[];
+  upstreams: string[];
+  upstreamFilter: Record<string, unknown>[];
+  upstreamRetrySeconds: number;
 }
 
 /** What a value looked like and where it came from, so errors can name both. */
@@ -129,6 +133,33 @@ const kindList: Parser<number[]> = (raw) => {
     if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`every entry must be an event kind (0 to 65535), got ${JSON.stringify(v)}`);
     return n;
   });
+};
+
+/** The workout kinds a relay keeps in step with its upstreams by default. */
+const WORKOUT_KINDS = [33401, 33402, 1301, 30003, 30004];
+
+/**
+ * One NIP-01 filter or a JSON array of them, checked as a REQ's filters are; `limit` is refused
+ * because an upstream is followed in full. An environment variable holds the JSON text.
+ */
+const filterList: Parser<Record<string, unknown>[]> = (raw) => {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      fail(`must be a JSON filter object or an array of them, got ${JSON.stringify(raw)}`);
+    }
+  }
+  const filters = Array.isArray(value) ? value : [value];
+  if (filters.length === 0) fail('must hold at least one filter');
+  filters.forEach((f: unknown, i) => {
+    const where = filters.length > 1 ? `filter ${i + 1}: ` : '';
+    const parsed = parseFilter(f, { maxFilterValues: 1000, maxLimit: 1, defaultLimit: 1 });
+    if (!parsed.ok) fail(`${where}${parsed.reason}`);
+    if ('limit' in (f as object)) fail(`${where}"limit" has no place here: upstreams are followed in full`);
+  });
+  return filters as Record<string, unknown>[];
 };
 
 const boolean: Parser<boolean> = (raw) => {
@@ -265,6 +296,14 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Events of these kinds are served only to their authenticated author and the pubkeys they p-tag, on every read path (direct messages and gift wraps by default).' }),
   setting({ key: 'authOnConnect', group: 'Access (NIP-42)', default: false, parse: boolean,
     doc: 'Send the AUTH challenge as soon as a client connects. false: only when something needs it, right before the auth-required: answer (some clients stall while a challenge is pending).' }),
+  setting({ key: 'upstreams', group: 'Upstreams', default: [],
+    parse: list((v) => /^wss?:\/\/[^\s,]+$/.test(v), 'a ws:// or wss:// URL'),
+    doc: 'Relays this relay keeps in step with, in the background (comma-separated in the environment): a catch-up (NIP-77 where the upstream speaks it, else REQ paging) on each connection, then a live subscription, reconnecting with backoff. Events fetched go through the same checks as published ones. Nothing is ever sent upstream.' }),
+  setting({ key: 'upstreamFilter', group: 'Upstreams', default: [{ kinds: WORKOUT_KINDS }, { kinds: [5], '#k': WORKOUT_KINDS.map(String) }],
+    parse: filterList,
+    doc: 'What is fetched from upstreams: one NIP-01 filter or a JSON array of them (no limit). Default: the workout kinds (33401, 33402, 1301, 30003, 30004) and deletions of them.' }),
+  setting({ key: 'upstreamRetrySeconds', group: 'Upstreams', default: 1, parse: integer(1, 3600),
+    doc: 'First wait before reconnecting to an upstream that went away; it doubles on each failure, up to 60 s (or this, if larger).' }),
 ];
 
 /** POWR_RELAY_ + the key in upper snake case: logLevel -> POWR_RELAY_LOG_LEVEL. */

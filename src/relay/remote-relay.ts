@@ -6,7 +6,7 @@ export type Frame = [string, ...unknown[]];
 const ANSWER_TIMEOUT_MS = 30_000;
 
 /**
- * A plain WebSocket connection to another relay, for `powr-relay sync`: every frame goes to the
+ * A plain WebSocket connection to another relay, for `powr-relay sync` and background upstreams: every frame goes to the
  * waiters and listeners, and the bytes received are counted (the summary reports them).
  */
 export class RemoteRelay {

@@ -1,0 +1,31 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { UpstreamStatus } from './upstreams.js';
+
+const unixNow = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Per-upstream metrics (label `upstream`, its URL). The gauges are read from the upstreams' status
+ * at scrape time; only the received counter is fed as events arrive.
+ */
+export class UpstreamMetrics {
+  readonly received: Counter<'upstream'>;
+
+  constructor(registry: Registry, statuses: () => readonly UpstreamStatus[]) {
+    const registers = [registry];
+    const labelNames = ['upstream'] as const;
+    const gauge = (name: string, help: string, value: (s: UpstreamStatus) => number) =>
+      new Gauge({ name, help, labelNames, registers, collect() {
+        for (const s of statuses()) this.set({ upstream: s.url }, value(s));
+      } });
+    gauge('powr_upstream_state', 'Upstream connection: 0 down, 1 catching up, 2 live', (s) => s.state);
+    gauge('powr_upstream_last_success_seconds', 'Unix time of the last catch-up, live EOSE or event stored from the upstream (0: none yet)',
+      (s) => s.lastSuccess);
+    gauge('powr_upstream_lag_seconds', 'Seconds since the newest created_at received from the upstream, or since its last success',
+      (s) => {
+        const reference = s.newestCreatedAt || s.lastSuccess;
+        return reference === 0 ? 0 : Math.max(0, unixNow() - reference);
+      });
+    this.received = new Counter({ name: 'powr_upstream_events_received_total', help: 'Events received from the upstream, before any check',
+      labelNames, registers });
+  }
+}
