@@ -3,7 +3,9 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import BetterSqlite3 from 'better-sqlite3';
+import { pino } from 'pino';
+import type { StoreStats } from '../store/port.js';
+import { SqliteStorage } from '../store/sqlite/sqlite-storage.js';
 import { catalogueLatency, type CatalogueResult } from './catalogue-workload.js';
 import { freshEvents, loadCorpus, readLines, type Corpus } from './corpus.js';
 import { startRelayProcess, type RelayProcess } from './relay-process.js';
@@ -40,6 +42,8 @@ interface SizeResult {
   ingestWhenFull?: IngestResult;
   memory?: { peakRssMiB: number; perIdleConnectionKiB: Record<string, number> };
   dbBytesPerEvent?: number;
+  /** The relay's storage engine, read through the storage port. */
+  engine?: string;
 }
 
 async function withRelay<T>(external: string | undefined, run: (url: string, relay?: RelayProcess) => Promise<T>): Promise<T> {
@@ -89,12 +93,21 @@ async function measureSize(corpus: Corpus, plan: (typeof PLANS)['small'], extern
     }
     result.memory = { peakRssMiB: round(relay.memory().peak / MiB, 1), perIdleConnectionKiB };
     await relay.stop(); // checkpoints the WAL, so the file size is the database's
-    const stored = new BetterSqlite3(relay.db, { readonly: true });
-    const count = stored.prepare('SELECT COUNT(*) FROM nostr_events').pluck().get() as number;
-    stored.close();
-    result.dbBytesPerEvent = round(statSync(relay.db).size / count, 0);
+    const stored = await storedStats(relay.db);
+    result.dbBytesPerEvent = round(stored.bytes / stored.events, 0);
+    result.engine = stored.engine;
     return result;
   });
+}
+
+/** What the stopped relay's database holds, through the storage port (SQL stays in src/store). */
+async function storedStats(db: string): Promise<StoreStats> {
+  const store = await SqliteStorage.open({ path: db, readers: 1, batchSize: 1, log: pino({ level: 'silent' }) });
+  try {
+    return await store.stats();
+  } finally {
+    await store.close();
+  }
 }
 
 /** Everything in the database's folder (the file, its WAL and shared memory): what the operator's disk holds. */
@@ -172,7 +185,8 @@ function targets(levels: IngestLevels, sizes: SizeResult[]): [string, string, bo
 function markdown(machine: Record<string, unknown>, levels: IngestLevels, sizes: SizeResult[], external: string | undefined): string {
   const out: string[] = [];
   out.push(`## powr-relay benchmark (${external ? `external relay ${external}` : 'powr-relay, fresh database per run'})`, '');
-  out.push(`Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, SQLite ${machine.sqlite}; client and relay share the cores.`, '');
+  const engine = sizes.find((s) => s.engine)?.engine ?? 'storage engine not measured (external relay)';
+  out.push(`Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${engine}; client and relay share the cores.`, '');
   out.push('### Ingest (until every OK arrives)', '', '| connections | events | events/s | OK p50 / p99 ms |', '| --- | --- | --- | --- |');
   for (const r of levels.runs) out.push(`| ${r.connections} | ${r.events} | ${Math.round(r.eventsPerSecond)} | ${ms(r.ok)} |`);
   out.push(`| 1, one event at a time | ${levels.lone.events} | ${Math.round(levels.lone.eventsPerSecond)} | ${ms(levels.lone.ok)} |`);
@@ -229,12 +243,10 @@ async function main(): Promise<void> {
   const seed = Number(values.seed);
   if (!Number.isSafeInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
   const plan = PLANS[values.size];
-  const sqlite = new BetterSqlite3(':memory:');
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 1024 ** 3),
-    node: process.versions.node, sqlite: sqlite.prepare('SELECT sqlite_version()').pluck().get() as string,
+    node: process.versions.node,
   };
-  sqlite.close();
   const started = Date.now();
   const corpora: Corpus[] = [];
   for (const size of plan.sizes) corpora.push(await loadCorpus(BENCH_DIR, size, seed, log));

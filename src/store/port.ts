@@ -86,6 +86,8 @@ export interface ExportOptions {
 }
 
 export interface StoreStats {
+  /** The storage engine and its version, e.g. "SQLite 3.53.2". */
+  engine: string;
   events: number;
   bytes: number;
   byKind: { kind: number; n: number }[];

@@ -25,6 +25,7 @@ const count = (sql: string) => db.prepare(sql).pluck().get() as number;
 function stats(): StoreStats {
   const byKind = db.prepare('SELECT kind, COUNT(*) AS n FROM nostr_events GROUP BY kind ORDER BY n DESC').all() as StoreStats['byKind'];
   return {
+    engine: `SQLite ${db.prepare('SELECT sqlite_version()').pluck().get() as string}`,
     events: byKind.reduce((a, k) => a + k.n, 0),
     bytes: databaseBytes(options.path),
     byKind,
