@@ -88,16 +88,21 @@ describe('background upstreams', () => {
     expect(await upstreamMetric(b, 'powr_upstream_lag_seconds', a.url)).toBeGreaterThanOrEqual(0);
   }, 30_000);
 
-  it('delivers a template published upstream to a live subscriber here within 2 s', async () => {
-    await eventually('state', () => upstreamMetric(b, 'powr_upstream_state', a.url), (v) => v === 2);
+  /** A template published to the upstream at `upstreamUrl` reaches a live subscriber on b within 2 s. */
+  async function expectLiveHere(upstreamUrl: string, d: string): Promise<void> {
     const client = await RawClient.connect(b.url);
     await client.subscribe('live', { kinds: [33402], authors: [alice.pubkey] });
-    const t = template(alice, 'push-day');
+    const t = template(alice, d);
     const from = client.frames.length;
-    await publish(a.url, t);
+    await publish(upstreamUrl, t);
     const frame = await client.next((f) => f[0] === 'EVENT' && f[1] === 'live', 2000, from);
     expect((frame[2] as NostrEvent).id).toBe(t.id);
     client.close();
+  }
+
+  it('delivers a template published upstream to a live subscriber here within 2 s', async () => {
+    await eventually('state', () => upstreamMetric(b, 'powr_upstream_state', a.url), (v) => v === 2);
+    await expectLiveHere(a.url, 'push-day');
   }, 30_000);
 
   it('retries an upstream that went down while serving its own clients, and follows it again once back', async () => {
@@ -112,14 +117,7 @@ describe('background upstreams', () => {
     const again = await relay({ POWR_RELAY_PORT: port }, a.db);
     expect(again.url).toBe(a.url);
     await eventually('state', () => upstreamMetric(b, 'powr_upstream_state', a.url), (v) => v === 2, 20_000);
-    const client = await RawClient.connect(b.url);
-    await client.subscribe('live', { kinds: [33402], authors: [alice.pubkey] });
-    const t = template(alice, 'pull-day');
-    const from = client.frames.length;
-    await publish(again.url, t);
-    const frame = await client.next((f) => f[0] === 'EVENT' && f[1] === 'live', 2000, from);
-    expect((frame[2] as NostrEvent).id).toBe(t.id);
-    client.close();
+    await expectLiveHere(again.url, 'pull-day');
   }, 60_000);
 
   it('catches up by REQ paging from an upstream without NIP-77 beside one that never answers, and stops cleanly', async () => {

@@ -5,8 +5,8 @@ import { checkEventShape } from '../protocol/event.js';
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import { CliError, loadConfigOrFail } from './common.js';
 import { RemoteRelay } from '../relay/remote-relay.js';
-import { CHUNK, RemoteRefused, chunks, fetchEvents, negentropyDifference, pageRemote } from '../relay/remote-sync.js';
-import { openCommandIngest, reasonLines, tally, type CommandIngest, type Verdicts } from './transfer.js';
+import { CHUNK, RemoteRefused, chunks, fetchNeeded, negentropyDifference, pageRemote } from '../relay/remote-sync.js';
+import { openCommandIngest, reasonLines, rejectedCount, tally, type CommandIngest, type Verdicts } from './transfer.js';
 
 export const DIRECTIONS = ['down', 'up', 'both'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
@@ -93,7 +93,7 @@ export async function sync(options: SyncOptions, out: NodeJS.WriteStream = proce
   const down = options.direction !== 'up';
   const up = options.direction !== 'down';
   let phase = 'comparing';
-  const done = (v: Verdicts) => v.accepted + v.duplicates + [...v.rejected.values()].reduce((a, b) => a + b, 0);
+  const done = (v: Verdicts) => v.accepted + v.duplicates + rejectedCount(v);
   const ticker = out.isTTY
     ? setInterval(() => out.write(`\r${phase}: received ${done(summary.received)}, sent ${done(summary.sent)}, ${Math.round(remote.bytesReceived / 1024)} KiB   `), 250)
     : undefined;
@@ -131,14 +131,7 @@ export async function sync(options: SyncOptions, out: NodeJS.WriteStream = proce
       toSend = [...difference.have];
       if (down) {
         phase = 'fetching';
-        for (const ids of chunks([...difference.need], CHUNK)) {
-          const asked = new Set(ids);
-          await fetchEvents(remote, { ids }, (raw) => {
-            const id = (raw as { id?: unknown } | null)?.id;
-            if (typeof id === 'string' && asked.delete(id)) receive(raw);
-          });
-          await written();
-        }
+        await fetchNeeded(remote, difference.need, receive, written);
       }
     }
     summary.have = toSend.length;
@@ -164,7 +157,6 @@ export async function sync(options: SyncOptions, out: NodeJS.WriteStream = proce
 }
 
 export function formatSyncSummary(s: SyncSummary, options: SyncOptions): string {
-  const rejected = (v: Verdicts) => [...v.rejected.values()].reduce((a, b) => a + b, 0);
   const lines = [
     s.method.negentropy
       ? `compared with ${options.url} by negentropy (NIP-77)`
@@ -173,12 +165,12 @@ export function formatSyncSummary(s: SyncSummary, options: SyncOptions): string 
   ];
   if (options.direction !== 'up') {
     const r = s.received;
-    lines.push(`received ${r.accepted + r.duplicates + rejected(r)}: ${r.accepted} stored, ${r.duplicates} duplicates, ${rejected(r)} rejected`,
+    lines.push(`received ${r.accepted + r.duplicates + rejectedCount(r)}: ${r.accepted} stored, ${r.duplicates} duplicates, ${rejectedCount(r)} rejected`,
       ...reasonLines(r.rejected));
   }
   if (options.direction !== 'down') {
     const t = s.sent;
-    lines.push(`sent ${t.accepted + t.duplicates + rejected(t)}: ${t.accepted + t.duplicates} accepted, ${rejected(t)} rejected`,
+    lines.push(`sent ${t.accepted + t.duplicates + rejectedCount(t)}: ${t.accepted + t.duplicates} accepted, ${rejectedCount(t)} rejected`,
       ...reasonLines(t.rejected));
   }
   lines.push(`${s.bytesReceived} bytes received in ${s.seconds.toFixed(1)} s`);

@@ -29,6 +29,11 @@ export interface ImportSummary extends Verdicts {
   seconds: number;
 }
 
+/** How many events the verdicts refused, whatever the reason. */
+export function rejectedCount(verdicts: Verdicts): number {
+  return [...verdicts.rejected.values()].reduce((a, b) => a + b, 0);
+}
+
 export function tally(verdicts: Verdicts, { accepted, message }: IngestResult): void {
   if (!accepted) verdicts.rejected.set(message, (verdicts.rejected.get(message) ?? 0) + 1);
   else if (message.startsWith('duplicate:')) verdicts.duplicates++;
@@ -147,7 +152,7 @@ export async function importEvents(source: string, verify: boolean, out: NodeJS.
 }
 
 export function formatImportSummary(s: ImportSummary): string {
-  const rejected = [...s.rejected.values()].reduce((a, b) => a + b, 0);
+  const rejected = rejectedCount(s);
   const lines = [
     `${s.lines} lines in ${s.seconds.toFixed(1)} s (${Math.round(s.lines / Math.max(s.seconds, 0.001))}/s): ` +
       `${s.accepted} accepted, ${s.duplicates} duplicates, ${rejected} rejected`,

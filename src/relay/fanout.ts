@@ -16,6 +16,8 @@ export class Fanout {
   }
 
   private onChange(change: CommittedChange): void {
+    // Nothing to match against: parsing every stored event would be work on the ingest path for no one.
+    if (this.live.size === 0) return;
     for (const { json } of change.stored) this.live.publish(JSON.parse(json) as NostrEvent, json);
   }
 

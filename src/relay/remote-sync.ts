@@ -77,6 +77,22 @@ export async function fetchEvents(remote: RemoteRelay, filter: Record<string, un
  * created_at values where that may have skipped events: a remote whose pages are smaller than the
  * run of events sharing one created_at cannot be paged past it with REQ.
  */
+/**
+ * Fetches the events with the ids negentropy found missing, a chunk at a time, handing each asked-for
+ * event to `each` once; `written` runs after every chunk, so a large difference is not held in memory.
+ */
+export async function fetchNeeded(remote: RemoteRelay, need: Iterable<string>, each: (raw: unknown) => void,
+  written: () => Promise<void>): Promise<void> {
+  for (const ids of chunks([...need], CHUNK)) {
+    const asked = new Set(ids);
+    await fetchEvents(remote, { ids }, (raw) => {
+      const id = (raw as { id?: unknown } | null)?.id;
+      if (typeof id === 'string' && asked.delete(id)) each(raw);
+    });
+    await written();
+  }
+}
+
 export async function pageRemote(
   remote: RemoteRelay, filter: Record<string, unknown>, each: (raw: unknown, id: string) => void, afterPage: () => Promise<void>,
 ): Promise<number[]> {

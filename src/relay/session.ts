@@ -45,6 +45,11 @@ export class Session {
   /** Pubkeys this connection has proved it holds (NIP-42); a client may authenticate as several. */
   private readonly authed = new Set<string>();
   private readonly negentropy: NegentropySessions;
+  /**
+   * Who reads on this connection, for the read rules (undefined when no kind is restricted); changes
+   * only with AUTH, and live delivery checks it for every event.
+   */
+  private viewers: Viewers | undefined;
   private closed = false;
   private corked = false;
   /** The tail of this connection's REQ/COUNT/CLOSE handling (see inOrder). */
@@ -58,6 +63,7 @@ export class Session {
     readonly peer: Peer,
     readonly log: Logger,
   ) {
+    this.viewers = viewersFor(deps.config, this.authed);
     this.negentropy = new NegentropySessions({
       config: deps.config, store: deps.store, send: (f) => this.send(f), refuse: (f, r) => this.refuse(f, r),
       readRefusal: (filters) => this.readRefusal(filters), queryOptions: () => this.queryOptions(),
@@ -121,11 +127,6 @@ export class Session {
     if (limit > 0 && this.subscriptions.size === 0 && this.negentropy.size === 0 && now - this.lastMessageAt > limit) {
       this.disconnect(`error: closing a connection idle for ${this.deps.config.idleTimeoutSeconds} s`, 1000);
     }
-  }
-
-  /** Who reads on this connection, for the read rules; undefined when no kind is restricted. */
-  private get viewers(): Viewers | undefined {
-    return viewersFor(this.deps.config, this.authed);
   }
 
   private queryOptions(): QueryOptions {
@@ -203,6 +204,7 @@ export class Session {
     }
     if (!verified.ok) return answer(false, verified.reason);
     this.authed.add(shape.value.pubkey);
+    this.viewers = viewersFor(this.deps.config, this.authed);
     this.log.debug({ pubkey: shape.value.pubkey }, 'authenticated');
     answer(true, '');
   }

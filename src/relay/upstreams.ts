@@ -9,7 +9,7 @@ import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import type { StoragePort } from '../store/port.js';
 import type { Ingest, Publisher } from './ingest.js';
 import { RemoteRelay } from './remote-relay.js';
-import { CHUNK, chunks, fetchEvents, negentropyDifference, pageRemote } from './remote-sync.js';
+import { fetchNeeded, negentropyDifference, pageRemote } from './remote-sync.js';
 import { UpstreamMetrics } from './upstream-metrics.js';
 
 // NDK opens its sockets with the global WebSocket, which Node 20 does not have; ws speaks the same API.
@@ -152,14 +152,7 @@ class Upstream {
       }, written);
       return difference;
     }
-    for (const ids of chunks([...difference.need], CHUNK)) {
-      const asked = new Set(ids);
-      await fetchEvents(remote, { ids }, (raw) => {
-        const id = (raw as { id?: unknown } | null)?.id;
-        if (typeof id === 'string' && asked.delete(id)) pending.push(this.receive(raw));
-      });
-      await written();
-    }
+    await fetchNeeded(remote, difference.need, (raw) => pending.push(this.receive(raw)), written);
     return undefined;
   }
 

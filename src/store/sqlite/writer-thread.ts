@@ -88,6 +88,13 @@ function inTransaction<T>(body: () => T): T {
   }
 }
 
+/** Adds what one write, or one transaction, changed to a feed entry. */
+function absorb(change: CommittedChange, part: Pick<CommittedChange, 'stored' | 'removed' | 'addresses'>): void {
+  change.stored.push(...part.stored);
+  change.removed.push(...part.removed);
+  change.addresses.push(...part.addresses);
+}
+
 /** Applies events in one transaction; sequence numbers continue from the stored counter. */
 function applyAll(batch: readonly Queued[], now: number): { outcomes: WriteOutcome[]; change: CommittedChange } {
   return inTransaction(() => {
@@ -97,12 +104,8 @@ function applyAll(batch: readonly Queued[], now: number): { outcomes: WriteOutco
     const change = emptyChange();
     const outcomes = batch.map(({ event }) => {
       const applied: Applied = writes.apply(event, seq + 1, now);
-      if (applied.stored) {
-        seq = applied.stored.seq;
-        change.stored.push(applied.stored);
-      }
-      change.removed.push(...applied.removed);
-      change.addresses.push(...applied.addresses);
+      if (applied.stored) seq = applied.stored.seq;
+      absorb(change, { ...applied, stored: applied.stored ? [applied.stored] : [] });
       return applied.outcome;
     });
     if (seq !== counter) writes.commitSeqs(seq);
@@ -127,9 +130,7 @@ function writeBatch(batch: Queued[]): void {
     outcomes = batch.map((item) => {
       try {
         const one = applyAll([item], now);
-        change!.stored.push(...one.change.stored);
-        change!.removed.push(...one.change.removed);
-        change!.addresses.push(...one.change.addresses);
+        absorb(change!, one.change);
         change!.lastSeq = one.change.lastSeq;
         return one.outcomes[0]!;
       } catch {
