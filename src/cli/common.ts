@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, envName, type Config } from '../config/settings.js';
+import type { ClusterOptions } from '../store/cluster/nats-log.js';
 import { DatabaseOpenError } from '../store/sqlite/database.js';
 import { SqliteStorage } from '../store/sqlite/sqlite-storage.js';
 import type { CheckResult } from '../workers/check-event.js';
@@ -22,10 +23,22 @@ export function loadConfigOrFail(): Config {
   }
 }
 
-/** The storage port on the configured database: its writer thread and `readers` reader threads. */
-export async function openStore(config: Config, log: Logger, readers = config.readers): Promise<SqliteStorage> {
+/** Cluster mode's settings, or undefined on a single node. */
+export function clusterOptions(config: Config): ClusterOptions | undefined {
+  if (config.clusterNats.length === 0) return undefined;
+  return { servers: config.clusterNats, stream: config.clusterStream, replicas: config.clusterReplicas, retentionDays: config.clusterRetentionDays };
+}
+
+/**
+ * The storage port on the configured database: its writer thread and `readers` reader threads.
+ * `writesEvents`: the command stores events, so in cluster mode they go through the cluster's stream.
+ */
+export async function openStore(config: Config, log: Logger, readers = config.readers, writesEvents = false): Promise<SqliteStorage> {
   try {
-    return await SqliteStorage.open({ path: config.db, readers, batchSize: config.writeBatchSize, relayUrl: config.publicUrl, log });
+    return await SqliteStorage.open({
+      path: config.db, readers, batchSize: config.writeBatchSize, relayUrl: config.publicUrl, log,
+      cluster: writesEvents ? clusterOptions(config) : undefined,
+    });
   } catch (err) {
     if (err instanceof DatabaseOpenError) throw new CliError(`${envName('db')} / db: ${err.message}`);
     throw err;

@@ -21,7 +21,7 @@ const CACHE_METADATA_SAVE_MS = 60_000;
 export async function start(): Promise<void> {
   const config = loadConfigOrFail();
   const log = pino({ level: config.logLevel, base: { service: 'powr-relay' } });
-  const store = await openStore(config, log);
+  const store = await openStore(config, log, config.readers, true);
   const verifier = verifierPool(config, log);
   const bundles = new BundleCache(store, config.bundleCacheBytes);
   await bundles.restoreCounts();
@@ -31,6 +31,7 @@ export async function start(): Promise<void> {
     connections: () => server?.connections ?? 0, subscriptions: () => live.size, workerQueue: () => verifier.queued,
     readerQueue: () => store.pendingReads,
     cache: () => bundles.stats(), databaseFile: config.db,
+    cluster: config.clusterNats.length > 0 ? () => store.cluster() : undefined,
   });
   // The committed-change feed drives everything that follows commits.
   const fanout = new Fanout(live);

@@ -56,7 +56,7 @@ export interface CommandIngest {
  * limits or write restrictions), with the verifier pool unless `verify` is false.
  */
 export async function openCommandIngest(config: Config, log: Logger, verify: boolean): Promise<CommandIngest> {
-  const store = await openStore(config, log, 1);
+  const store = await openStore(config, log, 1, true);
   const verifier = verify
     ? verifierPool(config, log)
     : { run: async (text: string) => checkEvent(JSON.parse(text) as NostrEvent, config.validationMode, false) };

@@ -65,6 +65,10 @@ export interface Config {
   upstreams: string[];
   upstreamFilter: Record<string, unknown>[];
   upstreamRetrySeconds: number;
+  clusterNats: string[];
+  clusterStream: string;
+  clusterReplicas: number;
+  clusterRetentionDays: number;
 }
 
 /** What a value looked like and where it came from, so errors can name both. */
@@ -304,6 +308,16 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'What is fetched from upstreams: one NIP-01 filter or a JSON array of them (no limit). Default: the workout kinds (33401, 33402, 1301, 30003, 30004) and deletions of them.' }),
   setting({ key: 'upstreamRetrySeconds', group: 'Upstreams', default: 1, parse: integer(1, 3600),
     doc: 'First wait before reconnecting to an upstream that went away; it doubles on each failure, up to 60 s (or this, if larger).' }),
+  setting({ key: 'clusterNats', group: 'Cluster (NATS JetStream)', default: [],
+    parse: list((v) => /^((nats|tls|ws|wss):\/\/)?[^\s,/]+(:\d{1,5})?$/.test(v), 'a NATS server address, like nats://127.0.0.1:4222'),
+    doc: 'NATS servers (comma-separated in the environment) whose JetStream stream is the ordered log every node of the cluster applies to its own database. Empty: a single node on its own database. See docs/cluster.md.' }),
+  setting({ key: 'clusterStream', group: 'Cluster (NATS JetStream)', default: 'powr-events',
+    parse: text({ nonEmpty: true, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternDoc: 'a JetStream stream name (letters, digits, - and _, at most 64)' }),
+    doc: 'The JetStream stream holding the cluster\'s writes; created (file storage) when missing. Every node of one cluster names the same stream.' }),
+  setting({ key: 'clusterReplicas', group: 'Cluster (NATS JetStream)', default: 1, parse: integer(1, 5),
+    doc: 'Copies of the stream JetStream keeps on different NATS servers, when this node creates it (3 survives the loss of one server).' }),
+  setting({ key: 'clusterRetentionDays', group: 'Cluster (NATS JetStream)', default: 0, parse: integer(0, 36_500),
+    doc: 'How long the stream keeps a write, when this node creates it; 0: forever. A node whose database is older than the oldest write kept cannot catch up from the stream: start it from a recent backup (docs/cluster.md).' }),
 ];
 
 /** POWR_RELAY_ + the key in upper snake case: logLevel -> POWR_RELAY_LOG_LEVEL. */

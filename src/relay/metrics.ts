@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CommittedChange } from '../store/port.js';
+import type { ClusterStatus, CommittedChange } from '../store/port.js';
 import { databaseBytes } from '../store/sqlite/database.js';
 
 /** Kinds reported by number; any other kind is "other", so a client cannot blow up label cardinality. */
@@ -18,6 +18,8 @@ export interface MetricSources {
   readerQueue(): number;
   cache(): { hits: number; misses: number } | undefined;
   databaseFile: string;
+  /** Cluster mode only: this node's place in the cluster's stream. */
+  cluster?: () => ClusterStatus | undefined;
 }
 
 /**
@@ -49,6 +51,7 @@ export class Metrics {
     });
     new Gauge(cache('hits'));
     new Gauge(cache('misses'));
+    if (sources.cluster) this.clusterGauges(sources.cluster);
     this.messages = new Counter({ name: 'powr_messages_total', help: 'Client messages by verb', labelNames: ['verb'], registers });
     this.events = new Counter({ name: 'powr_events_total', help: 'Published events by kind, outcome and refusal prefix',
       labelNames: ['kind', 'outcome', 'reason'], registers });
@@ -58,6 +61,22 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1] });
     this.querySeconds = new Histogram({ name: 'powr_query_seconds', help: 'REQ time in the database by filter shape (driving index)',
       labelNames: ['shape'], registers, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5] });
+  }
+
+  /** The figures of /health's "cluster" object; lag is absent until the node has reached NATS. */
+  private clusterGauges(status: () => ClusterStatus | undefined): void {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, read: (s: ClusterStatus) => number | null) =>
+      new Gauge({ name, help, registers, collect() {
+        const s = status();
+        const value = s && read(s);
+        if (value === null || value === undefined) this.reset();
+        else this.set(value);
+      } });
+    gauge('powr_cluster_applied_seq', 'Last stream sequence applied to this node\'s database', (s) => s.appliedSeq);
+    gauge('powr_cluster_stream_seq', 'Last sequence of the cluster\'s stream as NATS last reported it', (s) => s.streamSeq);
+    gauge('powr_cluster_lag', 'Writes in the stream this node has not applied yet', (s) => s.lag);
+    gauge('powr_cluster_connected', '1 when this node can publish to the cluster\'s stream', (s) => (s.connected ? 1 : 0));
   }
 
   /** Change-feed subscriber: the size and time of each of this process's write transactions. */

@@ -101,7 +101,7 @@ export class RelayServer {
       return;
     }
     if (url.pathname === '/health') {
-      res.writeHead(200, { ...CORS, 'Content-Type': 'application/json' }).end('{"status":"ok"}');
+      res.writeHead(200, { ...CORS, 'Content-Type': 'application/json' }).end(JSON.stringify(this.health()));
       return;
     }
     // Browsers get the web catalogue; other clients asking plain HTTP get one line of text.
@@ -119,6 +119,21 @@ export class RelayServer {
       return;
     }
     this.plainText(url, res);
+  }
+
+  /**
+   * GET /health: ok, or in cluster mode degraded (still serving reads) when this node cannot publish
+   * to the stream or is missing writes, with the reason and its place in the stream.
+   */
+  private health(): Record<string, unknown> {
+    const cluster = this.deps.store.cluster();
+    if (!cluster) return { status: 'ok' };
+    const { appliedSeq, streamSeq, lag, connected, problem } = cluster;
+    return {
+      status: connected && problem === undefined ? 'ok' : 'degraded',
+      ...(problem === undefined ? {} : { reason: problem }),
+      cluster: { appliedSeq, streamSeq, lag, connected },
+    };
   }
 
   /** Clients asking plain HTTP for the relay's URL get one line of text; any other path is not found. */

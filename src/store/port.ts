@@ -65,6 +65,20 @@ export interface CommittedChange {
   batch?: { events: number; seconds: number };
 }
 
+/** Cluster mode: how far this node has applied the cluster's stream (docs/cluster.md). */
+export interface ClusterStatus {
+  /** The last stream sequence applied to this node's database. */
+  appliedSeq: number;
+  /** The stream's last sequence as NATS last told this node; null before it reached NATS. */
+  streamSeq: number | null;
+  /** streamSeq - appliedSeq; null before this node reached NATS. */
+  lag: number | null;
+  /** Connected to NATS, with the stream at hand: writes can be taken. */
+  connected: boolean;
+  /** Why writes fail or the node is behind, when something is wrong. */
+  problem: string | undefined;
+}
+
 export type BundleRoot = { address: string } | { id: string };
 
 /** A root event and every event it needs, resolved by the relay: one round trip for a client. */
@@ -140,6 +154,8 @@ export interface StoragePort {
   moderation(): Promise<ModerationState>;
   /** What the web catalogue reads. */
   readonly catalogue: CatalogueReads;
+  /** Cluster mode: this node's place in the cluster's stream; undefined on a single node. */
+  cluster(): ClusterStatus | undefined;
   /** Subscribes to the committed-change feed; returns the unsubscribe function. */
   onChange(listener: (change: CommittedChange) => void): () => void;
   /** Waits for every write handed over so far to be committed. */

@@ -52,7 +52,8 @@ export async function openStorage(path: string): Promise<SqliteStorage> {
   return built.SqliteStorage.open({ path, readers: 1, batchSize: 1000, log: pino({ level: 'silent' }) });
 }
 
-function freePort(): Promise<number> {
+/** A loopback port nothing listens on right now. */
+export function freePort(): Promise<number> {
   const server = createServer();
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
     const { port } = server.address() as { port: number };

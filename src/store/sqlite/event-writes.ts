@@ -63,6 +63,8 @@ export class EventWrites {
     this.sql = {
       lastSeq: p("SELECT value FROM relay_state WHERE key = 'last_seq'").pluck(),
       setLastSeq: p("UPDATE relay_state SET value = ? WHERE key = 'last_seq'"),
+      clusterSeq: p("SELECT value FROM relay_state WHERE key = 'cluster_seq'").pluck(),
+      setClusterSeq: p("UPDATE relay_state SET value = ? WHERE key = 'cluster_seq'"),
       hasId: p('SELECT 1 FROM nostr_events WHERE id = ?').pluck(),
       byId: p('SELECT seq, pubkey, kind, json FROM nostr_events WHERE id = ?'),
       byAddress: p('SELECT seq, created_at, id FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ?'),
@@ -93,6 +95,16 @@ export class EventWrites {
     return this.sql.lastSeq.get() as number;
   }
 
+  /** Cluster mode: the last stream sequence applied to this database. */
+  clusterSeq(): number {
+    return this.sql.clusterSeq.get() as number;
+  }
+
+  /** Records the last stream sequence applied; call in the transaction that applied it. */
+  setClusterSeq(seq: number): void {
+    this.sql.setClusterSeq.run(seq);
+  }
+
   /** Stored events with sequence numbers in (after, upTo], in order, at most `max`. */
   eventsAfter(after: number, upTo: number, max: number): { seq: number; json: string }[] {
     return this.sql.eventsAfter.all(after, upTo, max) as { seq: number; json: string }[];
@@ -110,27 +122,10 @@ export class EventWrites {
     const unchanged = (outcome: WriteOutcome): Applied => ({ outcome, removed, addresses });
     const id = blob(event.id);
     const pubkey = blob(event.pubkey);
-    if (this.sql.hasId.get(id) !== undefined) return unchanged({ status: 'duplicate', message: 'duplicate: already have this event' });
-    if (this.sql.isDeletedId.get(id, pubkey) !== undefined) {
-      return unchanged({ status: 'rejected', message: 'blocked: this event was deleted by its author' });
-    }
-    const moderated = this.moderation.refusal(event);
-    if (moderated) return unchanged({ status: 'rejected', message: moderated });
-
     const d = addressKey(event);
-    let current: { seq: number; created_at: number; id: Buffer } | undefined;
-    if (d !== undefined) {
-      const until = this.sql.deletedUntil.get(event.kind, pubkey, d) as number | undefined;
-      if (until !== undefined && event.created_at <= until) {
-        return unchanged({ status: 'rejected', message: `blocked: this address was deleted by its author up to ${until}` });
-      }
-      current = this.sql.byAddress.get(event.kind, pubkey, d) as typeof current;
-      if (current) {
-        const newer = current.created_at > event.created_at ||
-          (current.created_at === event.created_at && Buffer.compare(current.id, id) < 0);
-        if (newer) return unchanged({ status: 'rejected', message: 'blocked: a newer version of this event is already stored' });
-      }
-    }
+    const standing = this.standing(event, id, pubkey, d);
+    if ('outcome' in standing) return unchanged(standing.outcome);
+    const { current } = standing;
     const refusal = this.powr.refusal(record);
     if (refusal) return unchanged({ status: 'rejected', message: `invalid: ${refusal.detail}` });
     let replaced: RemovedExercise | undefined;
@@ -159,6 +154,35 @@ export class EventWrites {
       }
     }
     return { outcome: { status: 'stored', seq }, stored: { seq, json }, removed, addresses };
+  }
+
+  /**
+   * Why this event would not be stored (a duplicate, a tombstone, a ban, a newer version), judged from
+   * what is committed; undefined when it would. Cluster mode asks before publishing to the stream.
+   */
+  wouldRefuse(event: NostrEvent): WriteOutcome | undefined {
+    const found = this.standing(event, blob(event.id), blob(event.pubkey), addressKey(event));
+    return 'outcome' in found ? found.outcome : undefined;
+  }
+
+  /** The checks before an insert: an outcome that ends the write, or the stored version it replaces. */
+  private standing(event: NostrEvent, id: Buffer, pubkey: Buffer, d: string | undefined):
+    { outcome: WriteOutcome } | { current?: { seq: number; created_at: number; id: Buffer } } {
+    const refused = (message: string) => ({ outcome: { status: 'rejected', message } as const });
+    if (this.sql.hasId.get(id) !== undefined) return { outcome: { status: 'duplicate', message: 'duplicate: already have this event' } };
+    if (this.sql.isDeletedId.get(id, pubkey) !== undefined) return refused('blocked: this event was deleted by its author');
+    const moderated = this.moderation.refusal(event);
+    if (moderated) return refused(moderated);
+    if (d === undefined) return {};
+    const until = this.sql.deletedUntil.get(event.kind, pubkey, d) as number | undefined;
+    if (until !== undefined && event.created_at <= until) return refused(`blocked: this address was deleted by its author up to ${until}`);
+    const current = this.sql.byAddress.get(event.kind, pubkey, d) as { seq: number; created_at: number; id: Buffer } | undefined;
+    if (current) {
+      const newer = current.created_at > event.created_at ||
+        (current.created_at === event.created_at && Buffer.compare(current.id, id) < 0);
+      if (newer) return refused('blocked: a newer version of this event is already stored');
+    }
+    return { current };
   }
 
   /** Records the last sequence number given out; call before the transaction commits. */

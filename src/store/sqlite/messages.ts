@@ -1,7 +1,9 @@
 import type { CATALOGUE_METHODS } from '../catalogue.js';
 import type { ModerationDecision } from '../moderation.js';
+import type { ClusterOptions } from '../cluster/nats-log.js';
 import type {
   BundleRoot,
+  ClusterStatus,
   CommittedChange,
   ExportOptions,
   QueryOptions,
@@ -21,6 +23,8 @@ export interface ThreadOptions {
   batchSize: number;
   /** Writer only: this relay's public URL, which a request to vanish (NIP-62) names; '' when not configured. */
   relayUrl: string;
+  /** Writer only: cluster mode, following this NATS JetStream stream. */
+  cluster?: ClusterOptions;
 }
 
 /** Maintenance the writer runs in its own transactions; each answers with a `done`. */
@@ -47,6 +51,8 @@ export type FromWriter =
   | { type: 'committed'; results: { ref: number; outcome: WriteOutcome }[]; change: CommittedChange | undefined }
   /** A change not caused by a write: another process's commits, or maintenance (purge, prune). */
   | { type: 'change'; change: CommittedChange }
+  /** Cluster mode: where this node stands in the stream (posted when it changes). */
+  | { type: 'cluster'; status: ClusterStatus }
   | { type: 'done'; ref: number; result?: unknown; error?: string }
   /** A line for the relay's log (the writer thread has no logger of its own). */
   | { type: 'log'; level: 'info' | 'error'; msg: string; detail?: Record<string, unknown> }

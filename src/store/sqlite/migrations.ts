@@ -277,6 +277,11 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   INSERT INTO relay_state (key, value) VALUES ('moderation_version', 0);
   `,
+  `
+  -- Cluster mode (docs/cluster.md): the last stream sequence applied, committed with the events it
+  -- brought, so a restarted node (or one started from a backup) resumes at the next message.
+  INSERT INTO relay_state (key, value) VALUES ('cluster_seq', 0);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

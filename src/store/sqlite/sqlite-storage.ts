@@ -8,6 +8,7 @@ import {
   type Bundle,
   type BundleRoot,
   type CheckReport,
+  type ClusterStatus,
   type CommittedChange,
   type ExportOptions,
   type QueryOptions,
@@ -20,6 +21,7 @@ import {
 import { CATALOGUE_METHODS, type CatalogueReads } from '../catalogue.js';
 import type { ModerationDecision, ModerationState } from '../moderation.js';
 import { DatabaseOpenError } from './database.js';
+import type { ClusterOptions } from '../cluster/nats-log.js';
 import type { FromWriter, ReadRequest, ReadResult, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 
 export interface SqliteStorageOptions {
@@ -30,6 +32,8 @@ export interface SqliteStorageOptions {
   batchSize: number;
   /** This relay's public URL, which a request to vanish (NIP-62) names; '' when not configured. */
   relayUrl?: string;
+  /** Cluster mode: the NATS JetStream stream this node applies (docs/cluster.md). */
+  cluster?: ClusterOptions;
   log: Logger;
 }
 
@@ -58,6 +62,7 @@ export class SqliteStorage implements StoragePort {
   private drained: (() => void)[] = [];
   private closed: (() => void) | undefined;
   private stopping = false;
+  private clusterStatus: ClusterStatus | undefined;
   /** The web catalogue's reads, answered by the reader threads. */
   readonly catalogue: CatalogueReads;
 
@@ -89,6 +94,7 @@ export class SqliteStorage implements StoragePort {
   private startWriter(): Promise<void> {
     const threadOptions: ThreadOptions = {
       path: this.options.path, batchSize: this.options.batchSize, relayUrl: this.options.relayUrl ?? '',
+      cluster: this.options.cluster,
     };
     const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions });
     this.writer = writer;
@@ -138,6 +144,9 @@ export class SqliteStorage implements StoragePort {
         break;
       case 'log':
         this.options.log[message.level](message.detail ?? {}, message.msg);
+        break;
+      case 'cluster':
+        this.clusterStatus = message.status;
         break;
       case 'done': {
         const task = this.tasks.get(message.ref);
@@ -265,6 +274,12 @@ export class SqliteStorage implements StoragePort {
 
   moderation(): Promise<ModerationState> {
     return this.read({ op: 'moderation' });
+  }
+
+  cluster(): ClusterStatus | undefined {
+    if (!this.options.cluster) return undefined;
+    // Until the writer first reports, it has not reached NATS.
+    return this.clusterStatus ?? { appliedSeq: 0, streamSeq: null, lag: null, connected: false, problem: 'starting' };
   }
 
   onChange(listener: (change: CommittedChange) => void): () => void {

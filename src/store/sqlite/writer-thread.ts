@@ -6,12 +6,15 @@ import { openDatabase } from './database.js';
 import { EventWrites, type Applied } from './event-writes.js';
 import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 import { Maintenance } from './maintenance.js';
+import { ClusterWrites, type LoggedWrite } from './cluster-writes.js';
 
 /**
  * The writer thread: the only connection that writes. Events from every connection are committed
  * together (group commit): whatever arrived while the previous transaction ran is the next batch,
  * so a lone event commits at once and a busy writer fills its batches by itself. Each commit posts
  * the events' outcomes with the change feed entry; a crash before COMMIT loses nothing acknowledged.
+ * In cluster mode the events come from the cluster's stream instead (cluster-writes.ts), and the
+ * stream sequence applied is committed with them.
  */
 
 /** How often an idle writer looks for commits by other processes (import, CLI). */
@@ -20,6 +23,8 @@ const EXTERNAL_POLL_MS = 250;
 const EXTERNAL_PAGE = 1000;
 /** Removals per maintenance transaction, so a large purge never holds the write lock for long. */
 const REMOVE_PAGE = 1000;
+/** Cluster mode: how often this node's place in the stream is reported when it changed. */
+const CLUSTER_STATUS_MS = 250;
 
 const options = workerData as ThreadOptions;
 const port = parentPort!;
@@ -45,10 +50,17 @@ let dataVersion = db.pragma('data_version', { simple: true }) as number;
 let moderationVersion = writes.moderation.version();
 
 interface Queued {
-  ref: number;
   event: VerifiedEvent;
+  /** The clients waiting for it; in cluster mode they are claimed when it is applied. */
+  refs: number[];
+  /** Cluster mode: its place in the stream. */
+  logged?: LoggedWrite;
 }
 const queue: Queued[] = [];
+/** Cluster mode: the stream waits while the queue holds this many writes. */
+const queueHigh = options.batchSize * 4;
+const queueRoom: (() => void)[] = [];
+const DUPLICATE: WriteOutcome = { status: 'duplicate', message: 'duplicate: already have this event' };
 const tasks: { ref: number; task: WriterTask }[] = [];
 let scheduled = false;
 let closing = false;
@@ -95,26 +107,39 @@ function absorb(change: CommittedChange, part: Pick<CommittedChange, 'stored' | 
   change.addresses.push(...part.addresses);
 }
 
-/** Applies events in one transaction; sequence numbers continue from the stored counter. */
+/**
+ * Applies events in one transaction; sequence numbers continue from the stored counter. A write from
+ * the stream at or below the applied stream sequence was applied already (by another process on this
+ * database), and the stream sequence reached is committed with the events.
+ */
 function applyAll(batch: readonly Queued[], now: number): { outcomes: WriteOutcome[]; change: CommittedChange } {
   return inTransaction(() => {
     const counter = writes.lastSeq();
     feedExternal(counter);
+    const streamStart = cluster ? writes.clusterSeq() : 0;
     let seq = counter;
+    let streamSeq = streamStart;
     const change = emptyChange();
-    const outcomes = batch.map(({ event }) => {
+    const outcomes = batch.map(({ event, logged }) => {
+      if (logged) {
+        if (logged.streamSeq <= streamSeq) return DUPLICATE;
+        streamSeq = logged.streamSeq;
+      }
       const applied: Applied = writes.apply(event, seq + 1, now);
       if (applied.stored) seq = applied.stored.seq;
       absorb(change, { ...applied, stored: applied.stored ? [applied.stored] : [] });
       return applied.outcome;
     });
     if (seq !== counter) writes.commitSeqs(seq);
+    if (streamSeq !== streamStart) writes.setClusterSeq(streamSeq);
     change.lastSeq = seq;
     return { outcomes, change };
   });
 }
 
 function writeBatch(batch: Queued[]): void {
+  // Claimed before the transaction, so a rollback and the retry below still answer every client.
+  const refs = batch.map((item) => (item.logged ? cluster!.claim(item.logged.id) : item.refs));
   const now = Math.floor(Date.now() / 1000);
   const started = performance.now();
   let outcomes: WriteOutcome[];
@@ -125,7 +150,7 @@ function writeBatch(batch: Queued[]): void {
     // The whole batch rolled back. Retry each event in its own transaction so one bad event (or a
     // bug it triggers) costs only its own OK; a savepoint per event would cost a fifth of the time.
     post({ type: 'log', level: 'error', msg: 'write transaction failed; retrying its events one by one',
-      detail: { error: (err as Error).message, events: batch.length } });
+      detail: { error: (err as Error).message, events: batch.length, streamSeqs: batch.flatMap((i) => (i.logged ? [i.logged.streamSeq] : [])) } });
     change = emptyChange();
     outcomes = batch.map((item) => {
       try {
@@ -144,7 +169,7 @@ function writeBatch(batch: Queued[]): void {
   } else {
     change = undefined;
   }
-  post({ type: 'committed', results: batch.map(({ ref }, i) => ({ ref, outcome: outcomes[i]! })), change });
+  post({ type: 'committed', results: refs.flatMap((waiting, i) => waiting.map((ref) => ({ ref, outcome: outcomes[i]! }))), change });
 }
 
 /** Removes in pages, each its own transaction, feeding what went; returns how many. */
@@ -206,8 +231,10 @@ function runTask(task: WriterTask): unknown {
 function flush(): void {
   scheduled = false;
   noticeOtherWriters();
-  if (queue.length > 0) writeBatch(queue.splice(0, options.batchSize));
-  else if (tasks.length > 0) {
+  if (queue.length > 0) {
+    writeBatch(queue.splice(0, options.batchSize));
+    if (queue.length < queueHigh) for (const resume of queueRoom.splice(0)) resume();
+  } else if (tasks.length > 0) {
     const { ref, task } = tasks.shift()!;
     try {
       post({ type: 'done', ref, result: runTask(task) });
@@ -216,7 +243,7 @@ function flush(): void {
     }
   }
   if (queue.length > 0 || tasks.length > 0) schedule();
-  else if (closing) close();
+  else if (closing) void close();
 }
 
 function schedule(): void {
@@ -226,8 +253,11 @@ function schedule(): void {
   setImmediate(flush);
 }
 
-function close(): void {
+async function close(): Promise<void> {
   clearInterval(poll);
+  clearInterval(clusterStatus);
+  // The stream stops delivering before the database it applies to closes.
+  await cluster?.close();
   maintenance.checkpoint();
   db.close();
   post({ type: 'closed' });
@@ -243,17 +273,40 @@ const poll = setInterval(() => {
 port.on('message', (message: ToWriter) => {
   switch (message.type) {
     case 'write':
-      queue.push(...message.events);
+      if (cluster) {
+        cluster.submit(message.events);
+        return;
+      }
+      for (const { ref, event } of message.events) queue.push({ event, refs: [ref] });
       break;
     case 'task':
       tasks.push({ ref: message.ref, task: message.task });
       break;
     case 'close':
       closing = true;
-      if (!scheduled) close();
+      if (!scheduled) void close();
       return;
   }
   schedule();
 });
+
+const cluster = options.cluster && new ClusterWrites(options.cluster, writes, {
+  answer: (results) => post({ type: 'committed', results, change: undefined }),
+  enqueue: (write) => {
+    queue.push({ event: write.event, refs: [], logged: write });
+    schedule();
+    if (queue.length >= queueHigh) return new Promise<void>((resume) => queueRoom.push(resume));
+  },
+  log: (level, msg, detail) => post({ type: 'log', level, msg, detail }),
+});
+let reported = '';
+const clusterStatus = cluster && setInterval(() => {
+  const status = cluster.status(writes.clusterSeq());
+  const text = JSON.stringify(status);
+  if (text === reported) return;
+  reported = text;
+  post({ type: 'cluster', status });
+}, CLUSTER_STATUS_MS);
+cluster?.start();
 
 post({ type: 'ready', lastSeq: fedSeq });

@@ -1,0 +1,230 @@
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+
+/**
+ * The cluster's ordered log of accepted writes: one NATS JetStream stream. This module only speaks
+ * NATS (connect, create the stream, publish, follow it from a sequence number); applying what it
+ * delivers to a database is the writer thread's business. Every node of a cluster follows the same
+ * stream, so they all apply the same writes in the same order.
+ */
+
+export interface ClusterOptions {
+  servers: string[];
+  stream: string;
+  replicas: number;
+  /** 0: keep every write forever. */
+  retentionDays: number;
+}
+
+/** One write in the log: its stream sequence, the event id it was published under, its JSON. */
+export interface LogEntry {
+  seq: number;
+  id: string | undefined;
+  json: string;
+}
+
+export interface LogStatus {
+  connected: boolean;
+  /** The stream's last sequence as NATS last told us; null before NATS was first reached. */
+  streamSeq: number | null;
+  /** The oldest sequence the stream still holds. */
+  firstSeq: number | null;
+  /** Why the log is not usable right now, when it is not. */
+  problem: string | undefined;
+}
+
+export interface LogHooks {
+  log(level: 'info' | 'error', msg: string, detail?: Record<string, unknown>): void;
+}
+
+/** A write could not reach the log; the message says why, for an `OK false "error: ..."`. */
+export class LogUnavailable extends Error {}
+
+/** JetStream drops a second publish of one event id within this window. */
+const DUPLICATE_WINDOW_NS = 2 * 60 * 1e9;
+/** How long a publish waits for the stream's acknowledgement before the write fails. */
+const PUBLISH_TIMEOUT_MS = 3000;
+/** How often the stream's last sequence is asked for, so lag is known while nothing is written. */
+const INFO_INTERVAL_MS = 1000;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5000;
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export class NatsLog {
+  readonly subject: string;
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+  private streamSeq: number | null = null;
+  private firstSeq: number | null = null;
+  private problem: string | undefined = 'connecting to NATS';
+  private closing = false;
+  /** Between a lost connection and the client's reconnection: writes fail at once instead of timing out. */
+  private disconnected = false;
+  private infoTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: ClusterOptions, private readonly hooks: LogHooks) {
+    this.subject = `${options.stream}.events`;
+  }
+
+  status(): LogStatus {
+    return {
+      connected: this.nc !== undefined && !this.nc.isClosed() && !this.disconnected && this.problem === undefined,
+      streamSeq: this.streamSeq,
+      firstSeq: this.firstSeq,
+      problem: this.problem,
+    };
+  }
+
+  /**
+   * Connects (retrying until it can), makes sure the stream exists, then delivers every write after
+   * `resumeAfter()` in stream order, for as long as the log is open. `deliver` may return a promise to
+   * hold back further writes until it settles (the writer's queue is full).
+   */
+  async follow(resumeAfter: () => number, deliver: (entry: LogEntry) => void | Promise<void>): Promise<void> {
+    let wait = RETRY_MIN_MS;
+    while (!this.closing) {
+      try {
+        if (!this.nc || this.nc.isClosed()) await this.connect();
+        await this.consume(resumeAfter() + 1, deliver);
+        wait = RETRY_MIN_MS;
+      } catch (err) {
+        if (this.closing) return;
+        this.setProblem(`NATS: ${message(err)}`);
+        await delay(wait);
+        wait = Math.min(wait * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  /** Publishes one event under its id; resolves with its stream sequence once the stream holds it. */
+  async publish(id: string, json: string): Promise<{ seq: number; duplicate: boolean }> {
+    const js = this.js;
+    if (!js || this.nc?.isClosed() || this.disconnected) throw new LogUnavailable(this.problem ?? 'not connected to NATS');
+    try {
+      const ack = await js.publish(this.subject, json, { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
+      if (this.streamSeq === null || ack.seq > this.streamSeq) this.streamSeq = ack.seq;
+      return { seq: ack.seq, duplicate: ack.duplicate };
+    } catch (err) {
+      throw new LogUnavailable(`the cluster's stream did not take the event (${message(err)})`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.infoTimer);
+    await this.nc?.close().catch(() => undefined);
+  }
+
+  private setProblem(problem: string | undefined): void {
+    if (problem === this.problem) return;
+    if (problem) this.hooks.log('error', 'cluster log unavailable', { problem });
+    else this.hooks.log('info', 'cluster log reached', { stream: this.options.stream, streamSeq: this.streamSeq });
+    this.problem = problem;
+  }
+
+  private async connect(): Promise<void> {
+    const nc = await connect({
+      servers: this.options.servers,
+      name: 'powr-relay',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      pingInterval: 5000,
+      maxPingOut: 2,
+    });
+    this.nc = nc;
+    this.disconnected = false;
+    this.jsm = await jetstreamManager(nc);
+    this.js = jetstream(nc);
+    await this.ensureStream(this.jsm);
+    void this.watch(nc);
+    clearInterval(this.infoTimer);
+    this.infoTimer = setInterval(() => void this.refreshInfo(), INFO_INTERVAL_MS);
+    this.infoTimer.unref();
+    await this.refreshInfo();
+  }
+
+  /** Follows the connection's ups and downs, so status() and writes know at once. */
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        this.disconnected = true;
+        this.setProblem(`lost the connection to NATS at ${s.server}`);
+      } else if (s.type === 'reconnect') {
+        this.disconnected = false;
+        void this.refreshInfo();
+      }
+    }
+  }
+
+  private async refreshInfo(): Promise<void> {
+    try {
+      const info = await this.jsm!.streams.info(this.options.stream);
+      this.streamSeq = Math.max(this.streamSeq ?? 0, info.state.last_seq);
+      this.firstSeq = info.state.first_seq;
+      this.setProblem(undefined);
+    } catch (err) {
+      this.setProblem(`NATS: ${message(err)}`);
+    }
+  }
+
+  /** Creates the stream when missing; an existing one is used as it is, and what differs is logged. */
+  private async ensureStream(jsm: JetStreamManager): Promise<void> {
+    const wanted: Partial<StreamConfig> & { name: string } = {
+      name: this.options.stream,
+      subjects: [this.subject],
+      storage: StorageType.File,
+      num_replicas: this.options.replicas,
+      max_age: this.options.retentionDays * 86_400 * 1e9,
+      duplicate_window: DUPLICATE_WINDOW_NS,
+      discard: DiscardPolicy.Old,
+    };
+    let existing: StreamConfig;
+    try {
+      existing = (await jsm.streams.info(this.options.stream)).config;
+    } catch (err) {
+      if (!/not found/i.test(message(err))) throw err;
+      await jsm.streams.add(wanted);
+      this.hooks.log('info', 'cluster stream created', { stream: this.options.stream, replicas: this.options.replicas });
+      return;
+    }
+    if (!existing.subjects?.includes(this.subject)) {
+      throw new Error(`stream ${this.options.stream} exists but does not take subject ${this.subject} (it takes ${JSON.stringify(existing.subjects)})`);
+    }
+    const differences = (Object.keys(wanted) as (keyof StreamConfig)[])
+      .filter((key) => key !== 'subjects' && JSON.stringify(existing[key]) !== JSON.stringify(wanted[key]))
+      .map((key) => ({ setting: key, stream: existing[key], configured: wanted[key] }));
+    if (differences.length > 0) {
+      this.hooks.log('info', 'cluster stream exists with other settings; using it as it is', { stream: this.options.stream, differences });
+    }
+  }
+
+  /** Delivers from `start` on until the consumer ends (the connection closed for good, or the log closes). */
+  private async consume(start: number, deliver: (entry: LogEntry) => void | Promise<void>): Promise<void> {
+    const consumer = await this.js!.consumers.get(this.options.stream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: start,
+    });
+    const messages = await consumer.consume({ max_messages: 512 });
+    for await (const m of messages) {
+      const pending = m.info.streamSequence + m.info.pending;
+      if (this.streamSeq === null || pending > this.streamSeq) this.streamSeq = pending;
+      const done = deliver({ seq: m.seq, id: m.headers?.get('Nats-Msg-Id') || undefined, json: m.string() });
+      if (done) await done;
+      if (this.closing) break;
+    }
+    if (!this.closing) throw new Error('the stream consumer stopped');
+  }
+}

@@ -1,0 +1,132 @@
+import { analyze } from '../../powr/analyze.js';
+import type { NostrEvent } from '../../protocol/event.js';
+import type { ClusterStatus, VerifiedEvent, WriteOutcome } from '../port.js';
+import { NatsLog, type ClusterOptions, type LogEntry } from '../cluster/nats-log.js';
+import type { EventWrites } from './event-writes.js';
+
+/**
+ * Cluster mode on the writer thread: a client's event is checked against what this node has, then
+ * published to the cluster's stream; every node (this one included) applies the stream in order, and
+ * the client's OK carries the outcome of this node's apply. The writer thread owns the queue and the
+ * transactions; this class owns the writes waiting for the stream and the log itself.
+ */
+
+/** A write from the stream, ready for the writer's next transaction. */
+export interface LoggedWrite {
+  streamSeq: number;
+  id: string;
+  event: VerifiedEvent;
+}
+
+export interface ClusterIo {
+  /** Outcomes known without applying anything (refused before publishing, or the stream refused). */
+  answer(results: { ref: number; outcome: WriteOutcome }[]): void;
+  /** Queues a write from the stream; a promise holds the stream back until the queue has room. */
+  enqueue(write: LoggedWrite): void | Promise<void>;
+  log(level: 'info' | 'error', msg: string, detail?: Record<string, unknown>): void;
+}
+
+/**
+ * An event another node published: it passed that node's checks (id, signature, NIP-101e), so it is
+ * analysed only for its processed record, and its flags are whatever the analysis found.
+ */
+function fromStream(event: NostrEvent, json: string): VerifiedEvent {
+  const { record, issues } = analyze(event);
+  return { json, record, flags: issues.map(({ code, detail }) => ({ code, detail })) };
+}
+
+export class ClusterWrites {
+  private readonly log: NatsLog;
+  /** Events of this node's clients published and not yet applied, by id, with the refs waiting on them. */
+  private readonly pending = new Map<string, { event: VerifiedEvent; refs: number[] }>();
+  /** Writes the stream held no more when this node asked for them (lost to retention). */
+  private missing: { from: number; to: number } | undefined;
+  /** The last stream sequence handed to the writer's queue (applied, or waiting in the queue). */
+  private delivered = 0;
+
+  constructor(options: ClusterOptions, private readonly writes: EventWrites, private readonly io: ClusterIo) {
+    this.log = new NatsLog(options, io);
+  }
+
+  /** Follows the stream from the last sequence this database applied. */
+  start(): void {
+    this.delivered = this.writes.clusterSeq();
+    void this.log.follow(() => this.writes.clusterSeq(), (entry) => this.fromLog(entry));
+  }
+
+  close(): Promise<void> {
+    return this.log.close();
+  }
+
+  status(appliedSeq: number): ClusterStatus {
+    const { streamSeq, problem, connected } = this.log.status();
+    const gap = this.missing ? `the stream no longer holds writes ${this.missing.from} to ${this.missing.to}; restore this node from a newer backup` : undefined;
+    return {
+      appliedSeq,
+      streamSeq,
+      lag: streamSeq === null ? null : Math.max(0, streamSeq - appliedSeq),
+      connected,
+      problem: problem ?? gap,
+    };
+  }
+
+  /** Client writes: refused here when this node would refuse them, else published under their id. */
+  submit(items: readonly { ref: number; event: VerifiedEvent }[]): void {
+    const answers: { ref: number; outcome: WriteOutcome }[] = [];
+    for (const { ref, event } of items) {
+      const parsed = JSON.parse(event.json) as NostrEvent;
+      const refused = this.writes.wouldRefuse(parsed);
+      if (refused) {
+        answers.push({ ref, outcome: refused });
+        continue;
+      }
+      const waiting = this.pending.get(parsed.id);
+      if (waiting) {
+        waiting.refs.push(ref);
+        continue;
+      }
+      this.pending.set(parsed.id, { event, refs: [ref] });
+      this.log.publish(parsed.id, event.json).then(
+        ({ seq }) => {
+          // Still waiting, yet the stream position is applied: another process on this database applied it.
+          if (seq <= this.writes.clusterSeq()) this.settle(parsed.id, { status: 'duplicate', message: 'duplicate: already have this event' });
+        },
+        (err: Error) => this.settle(parsed.id, { status: 'rejected', message: `error: ${err.message}` }),
+      );
+    }
+    if (answers.length > 0) this.io.answer(answers);
+  }
+
+  /** At apply time: the refs of this node's clients waiting for this event (they get its outcome). */
+  claim(id: string): number[] {
+    const waiting = this.pending.get(id);
+    if (!waiting) return [];
+    this.pending.delete(id);
+    return waiting.refs;
+  }
+
+  private settle(id: string, outcome: WriteOutcome): void {
+    const refs = this.claim(id);
+    if (refs.length > 0) this.io.answer(refs.map((ref) => ({ ref, outcome })));
+  }
+
+  private fromLog(entry: LogEntry): void | Promise<void> {
+    // A consumer that restarted from the applied sequence hands over again what still waits in the queue.
+    if (entry.seq <= this.delivered) return;
+    if (entry.seq > this.delivered + 1 && this.missing === undefined) {
+      this.missing = { from: this.delivered + 1, to: entry.seq - 1 };
+      this.io.log('error', 'cluster stream no longer holds writes this node has not applied', { ...this.missing });
+    }
+    this.delivered = entry.seq;
+    const waiting = entry.id === undefined ? undefined : this.pending.get(entry.id);
+    if (waiting) return this.io.enqueue({ streamSeq: entry.seq, id: entry.id!, event: waiting.event });
+    let event: NostrEvent;
+    try {
+      event = JSON.parse(entry.json) as NostrEvent;
+    } catch {
+      this.io.log('error', 'cluster stream holds a message that is not an event; skipped', { seq: entry.seq });
+      return;
+    }
+    return this.io.enqueue({ streamSeq: entry.seq, id: event.id, event: fromStream(event, entry.json) });
+  }
+}

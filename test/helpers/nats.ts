@@ -1,0 +1,134 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { sleep } from './client.js';
+import { freePort } from './relay.js';
+
+/**
+ * Real NATS servers for the cluster tests: the machine's own (127.0.0.1:4222, started before the
+ * session) for the plain cases, and servers of the tests' own on free loopback ports with temporary
+ * store folders where one must be stopped, restarted or clustered.
+ */
+
+export const NATS_SERVER = '/usr/sbin/nats-server';
+export const SYSTEM_NATS = 'nats://127.0.0.1:4222';
+
+export function natsServerInstalled(): boolean {
+  return existsSync(NATS_SERVER);
+}
+
+async function accepting(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = tcpConnect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nats-server on port ${port} did not start within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/** One nats-server with JetStream; stop() and start() keep its port and store folder. */
+export class NatsServer {
+  private proc: ChildProcess | undefined;
+  private output = '';
+
+  private constructor(readonly port: number, private readonly args: string[]) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** A lone server, or one member of a cluster (see startNatsCluster). */
+  static async create(cluster?: { name: string; port: number; routes: number[] }): Promise<NatsServer> {
+    const port = await freePort();
+    const store = mkdtempSync(join(tmpdir(), 'powr-nats-'));
+    const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, '-n', `powr-test-${port}`];
+    if (cluster) {
+      args.push('--cluster_name', cluster.name, '--cluster', `nats://127.0.0.1:${cluster.port}`,
+        '--routes', cluster.routes.map((p) => `nats://127.0.0.1:${p}`).join(','));
+    }
+    return new NatsServer(port, args);
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawn(NATS_SERVER, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', (d) => (this.output += d));
+    this.proc.stderr!.on('data', (d) => (this.output += d));
+    await accepting(this.port, 10_000);
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+
+  log(): string {
+    return this.output;
+  }
+}
+
+export async function startNats(): Promise<NatsServer> {
+  const server = await NatsServer.create();
+  await server.start();
+  return server;
+}
+
+/** Three clustered servers; resolves once JetStream answers through the first (a meta leader exists). */
+export async function startNatsCluster(): Promise<NatsServer[]> {
+  const clusterPorts = [await freePort(), await freePort(), await freePort()];
+  const name = `powr-test-${process.pid}`;
+  const servers = await Promise.all(clusterPorts.map((port) => NatsServer.create({ name, port, routes: clusterPorts.filter((p) => p !== port) })));
+  await Promise.all(servers.map((s) => s.start()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const nc = await connect({ servers: servers.map((s) => s.url) });
+      try {
+        await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo();
+        return servers;
+      } finally {
+        await nc.close();
+      }
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`the NATS cluster did not elect a JetStream leader: ${(err as Error).message}`);
+      await sleep(250);
+    }
+  }
+}
+
+/** A stream name no other test uses, on a shared server. */
+export function uniqueStream(label: string): string {
+  return `powr-test-${label}-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+}
+
+/** Removes a test's stream from a server that outlives the test. */
+export async function deleteStream(servers: string, stream: string): Promise<void> {
+  const nc = await connect({ servers: servers.split(',') });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(stream).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The stream's last sequence, as NATS has it. */
+export async function streamLastSeq(servers: string, stream: string): Promise<number> {
+  const nc = await connect({ servers: servers.split(',') });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq;
+  } finally {
+    await nc.close();
+  }
+}
