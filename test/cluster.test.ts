@@ -1,8 +1,10 @@
+import { copyFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
-import { RawClient, signer, sleep } from './helpers/client.js';
-import { deleteStream, SYSTEM_NATS, uniqueStream } from './helpers/nats.js';
-import { startRelay, type RunningRelay } from './helpers/relay.js';
+import { EXAMPLES } from './fixtures/nip101e-examples.js';
+import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
+import { deleteStream, startNats, startNatsCluster, streamLastSeq, SYSTEM_NATS, uniqueStream } from './helpers/nats.js';
+import { runCli, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
 
 /** The /health figures of a cluster node. */
 interface ClusterHealth {
@@ -15,14 +17,22 @@ async function health(relay: RunningRelay): Promise<ClusterHealth> {
   return (await fetch(`${relay.httpUrl}/health`)).json() as Promise<ClusterHealth>;
 }
 
-/** Waits until every node has applied the stream up to its end and they agree on where that is. */
-async function converged(nodes: RunningRelay[], timeoutMs = 15_000): Promise<number> {
+/** Waits until every node reports it has applied the stream up to its last sequence (asked of NATS). */
+async function converged(nodes: RunningRelay[], stream: string, servers = SYSTEM_NATS, timeoutMs = 15_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
+  const last = await streamLastSeq(servers, stream);
   for (;;) {
     const all = await Promise.all(nodes.map(health));
-    const seqs = new Set(all.map((h) => h.cluster.appliedSeq));
-    if (all.every((h) => h.cluster.lag === 0) && seqs.size === 1) return all[0]!.cluster.appliedSeq;
+    if (all.every((h) => h.cluster.lag === 0 && h.cluster.appliedSeq === last)) return last;
     if (Date.now() > deadline) throw new Error(`nodes did not converge: ${JSON.stringify(all)}`);
+    await sleep(100);
+  }
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not so within ${timeoutMs} ms`);
     await sleep(100);
   }
 }
@@ -54,7 +64,7 @@ describe('cluster: three nodes on one stream', () => {
     // A client reads its own write on the node it wrote to, at once.
     expect(await a!.count('mine', { authors: [alice.pubkey] })).toBe(20);
     for (const e of events) await c!.next((f) => f[0] === 'EVENT' && f[1] === 'live' && (f[2] as NostrEvent).id === e.id);
-    const seq = await converged(nodes);
+    const seq = await converged(nodes, stream);
     expect(seq).toBeGreaterThanOrEqual(20);
     for (const client of [a!, b!, c!]) {
       expect(await client.count('n', { authors: [alice.pubkey] })).toBe(20);
@@ -64,5 +74,225 @@ describe('cluster: three nodes on one stream', () => {
     // A second publish of the same event, to another node: a duplicate there too.
     expect(await b!.publish(events[0]!)).toEqual([true, 'duplicate: already have this event']);
     for (const client of [a!, b!, c!]) client.close();
+  });
+});
+
+/** `powr-relay export` of a node's database, as an operator would run it beside the node. */
+async function exported(node: RunningRelay): Promise<string> {
+  const run = await runCli(['export'], { POWR_RELAY_DB: node.db });
+  expect(run.code, run.stderr).toBe(0);
+  return run.stdout;
+}
+
+/**
+ * Publishes `events` one after another, as a client would: one refused with `error:` (the cluster's
+ * stream out of reach for a moment) is sent again until `retryMs` have passed. Resolves with the ids
+ * acknowledged OK true before the node went away.
+ */
+async function publishAll(client: RawClient, events: NostrEvent[], retryMs = 0): Promise<string[]> {
+  const acked: string[] = [];
+  const closed = new Promise<never>((_, reject) => client.ws.once('close', () => reject(new Error('closed'))));
+  closed.catch(() => undefined);
+  for (const e of events) {
+    const deadline = Date.now() + retryMs;
+    try {
+      for (;;) {
+        const from = client.frames.length;
+        client.send(['EVENT', e]);
+        // During a NATS failover an OK can take a few seconds: the stream must elect a new leader.
+        const ok = await Promise.race([client.next((f) => f[0] === 'OK' && f[1] === e.id, 15_000, from), closed]);
+        const [accepted, message] = [ok[2] as boolean, ok[3] as string];
+        if (accepted) acked.push(e.id);
+        if (accepted || !message.startsWith('error:') || Date.now() > deadline) break;
+        await sleep(100);
+      }
+    } catch {
+      break; // the node went away: what it had not acknowledged is not counted
+    }
+  }
+  return acked;
+}
+
+function notes(author: Signer, n: number, label: string): NostrEvent[] {
+  return Array.from({ length: n }, (_, i) => author.sign({ kind: 1, content: `${label} ${i}` }));
+}
+
+/** The ids of the author's events a node serves. */
+async function servedIds(node: RunningRelay, author: string): Promise<Set<string>> {
+  const client = await RawClient.connect(node.url);
+  const served = new Set((await client.req('check', { authors: [author], limit: 5000 })).map((e) => e.id));
+  client.close();
+  return served;
+}
+
+/** Every node serves these ids of the author (and perhaps events stored but never acknowledged). */
+async function everyNodeServesAtLeast(nodes: RunningRelay[], author: string, ids: string[]): Promise<void> {
+  for (const node of nodes) {
+    const served = await servedIds(node, author);
+    expect(ids.filter((id) => !served.has(id)), `missing on ${node.url}`).toEqual([]);
+  }
+}
+
+/** Every node serves exactly these ids of the author. */
+async function everyNodeServes(nodes: RunningRelay[], author: string, ids: string[]): Promise<void> {
+  await everyNodeServesAtLeast(nodes, author, ids);
+  for (const node of nodes) expect((await servedIds(node, author)).size).toBe(ids.length);
+}
+
+describe('cluster: concurrent versions, a killed node, a node from a backup', () => {
+  const stream = uniqueStream('versions');
+  let nodes: RunningRelay[] = [];
+
+  beforeAll(async () => {
+    nodes = await Promise.all([0, 1, 2].map(() => startRelay(clusterEnv(SYSTEM_NATS, stream))));
+  });
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await deleteStream(SYSTEM_NATS, stream);
+  });
+
+  it('keeps the same version of a replaceable and an addressable event on every node (lowest id on a tie)', async () => {
+    const clients = await Promise.all(nodes.map((n) => RawClient.connect(n.url)));
+    const author = signer();
+    const at = Math.floor(Date.now() / 1000) - 60;
+    const profiles = clients.map((_, i) => author.sign({ kind: 0, created_at: at, content: JSON.stringify({ name: `version ${i}` }) }));
+    const exercise = EXAMPLES.E1!;
+    const exercises = clients.map((_, i) => author.sign({ kind: 33401, created_at: at, tags: exercise.tags, content: `${exercise.content} (${i})` }));
+    // Each node gets its own versions at the same moment.
+    const oks = await Promise.all(clients.flatMap((c, i) => [c.publish(profiles[i]!), c.publish(exercises[i]!)]));
+    // Whichever a node applied first is stored, a later lower id replaces it, a higher one is refused.
+    for (const [accepted, message] of oks) expect(accepted || message.startsWith('blocked:')).toBe(true);
+    await converged(nodes, stream);
+    const lowest = (events: NostrEvent[]) => events.map((e) => e.id).sort()[0];
+    for (const c of clients) {
+      expect((await c.req('p', { kinds: [0], authors: [author.pubkey] })).map((e) => e.id)).toEqual([lowest(profiles)]);
+      expect((await c.req('x', { kinds: [33401], authors: [author.pubkey] })).map((e) => e.id)).toEqual([lowest(exercises)]);
+    }
+    const [first, ...others] = await Promise.all(nodes.map(exported));
+    expect(first).toContain(lowest(profiles));
+    for (const other of others) expect(other).toBe(first);
+    for (const c of clients) c.close();
+  });
+
+  it('a node killed (SIGKILL) during a publish stream catches up on restart; every acknowledged event is everywhere', async () => {
+    const author = signer();
+    const events = notes(author, 400, 'stream');
+    const [onA, onB] = [events.slice(0, 200), events.slice(200)];
+    const victim = nodes[0]!;
+    const a = await RawClient.connect(victim.url);
+    const b = await RawClient.connect(nodes[1]!.url);
+    const toA = publishAll(a, onA);
+    const toB = publishAll(b, onB);
+    // Kill A once a quarter of its events are acknowledged.
+    while (a.frames.filter((f) => f[0] === 'OK').length < 50) await sleep(5);
+    await victim.stop('SIGKILL');
+    const acked = [...(await toA), ...(await toB)];
+    expect(acked.length).toBeGreaterThanOrEqual(250);
+    expect(acked.length).toBeLessThan(400);
+    nodes[0] = await startRelay(clusterEnv(SYSTEM_NATS, stream), victim.db);
+    await converged(nodes, stream);
+    // Events A put in the stream before it died but never acknowledged may be there too.
+    await everyNodeServesAtLeast(nodes, author.pubkey, acked);
+    const counts = await Promise.all(nodes.map(async (n) => {
+      const c = await RawClient.connect(n.url);
+      const count = await c.count('n', { authors: [author.pubkey] });
+      c.close();
+      return count;
+    }));
+    expect(new Set(counts).size).toBe(1);
+    b.close();
+  });
+
+  it('a node started from a backup resumes the stream after the backup and converges', async () => {
+    const author = signer();
+    const a = await RawClient.connect(nodes[1]!.url);
+    const before = notes(author, 30, 'before');
+    for (const e of before) expect((await a.publish(e))[0]).toBe(true);
+    await converged(nodes, stream);
+    const copy = tempDb();
+    const backup = await runCli(['backup', copy], { POWR_RELAY_DB: nodes[1]!.db });
+    expect(backup.code, backup.stderr).toBe(0);
+    const at = Number(/cluster stream applied up to sequence (\d+)/.exec(backup.stdout)?.[1]);
+    expect(at).toBeGreaterThanOrEqual(30);
+    const after = notes(author, 30, 'after');
+    for (const e of after) expect((await a.publish(e))[0]).toBe(true);
+    const restoredDb = tempDb();
+    copyFileSync(copy, restoredDb);
+    const restored = await startRelay(clusterEnv(SYSTEM_NATS, stream), restoredDb);
+    try {
+      await converged([...nodes, restored], stream);
+      await everyNodeServes([...nodes, restored], author.pubkey, [...before, ...after].map((e) => e.id));
+      // It resumed after the backup's sequence rather than applying the stream from its start.
+      expect(restored.logs.find((l) => l.msg === 'following the cluster stream')?.from).toBe(at + 1);
+    } finally {
+      await restored.stop();
+      a.close();
+    }
+  });
+});
+
+describe('cluster: NATS itself fails', () => {
+  it('answers writes OK false within 5 s while NATS is down, keeps serving reads, and takes writes again once it is back', async () => {
+    const nats = await startNats();
+    const stream = uniqueStream('outage');
+    const node = await startRelay(clusterEnv(nats.url, stream));
+    const client = await RawClient.connect(node.url);
+    try {
+      const author = signer();
+      const stored = author.sign({ content: 'before the outage' });
+      expect(await client.publish(stored)).toEqual([true, '']);
+      await nats.stop();
+      const during = author.sign({ content: 'during the outage' });
+      const started = Date.now();
+      const [accepted, message] = await client.publish(during);
+      expect(accepted).toBe(false);
+      expect(message).toMatch(/^error: /);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect((await client.req('r', { authors: [author.pubkey] })).map((e) => e.id)).toEqual([stored.id]);
+      const down = await health(node);
+      expect(down.status).toBe('degraded');
+      expect(down.cluster.connected).toBe(false);
+
+      await nats.start();
+      const after = author.sign({ content: 'after the outage' });
+      const deadline = Date.now() + 20_000;
+      let ok: [boolean, string] = [false, ''];
+      while (!ok[0] && Date.now() < deadline) {
+        ok = await client.publish(after);
+        if (!ok[0]) await sleep(250);
+      }
+      expect(ok).toEqual([true, '']);
+      expect(node.proc.exitCode).toBe(null);
+      await until(async () => (await health(node)).status === 'ok', 5000);
+    } finally {
+      client.close();
+      await node.stop();
+      await nats.stop();
+    }
+  });
+
+  it('keeps taking writes when one of three NATS servers (3 stream replicas) stops under load, and loses nothing acknowledged', async () => {
+    const servers = await startNatsCluster();
+    const urls = servers.map((s) => s.url).join(',');
+    const stream = uniqueStream('replicas');
+    const env = { ...clusterEnv(urls, stream), POWR_RELAY_CLUSTER_REPLICAS: '3' };
+    const nodes = [await startRelay(env), await startRelay(env)];
+    try {
+      const clients = await Promise.all(nodes.map((n) => RawClient.connect(n.url)));
+      const author = signer();
+      const events = notes(author, 600, 'replicated');
+      const writers = [publishAll(clients[0]!, events.slice(0, 300), 20_000), publishAll(clients[1]!, events.slice(300), 20_000)];
+      while (clients[0]!.frames.filter((f) => f[0] === 'OK').length < 60) await sleep(5);
+      await servers[0]!.stop();
+      const acked = (await Promise.all(writers)).flat();
+      // Writes went on after the server stopped: each one was acknowledged, at worst on a second try.
+      expect(acked.length).toBe(600);
+      await converged(nodes, stream, servers.slice(1).map((s) => s.url).join(','), 30_000);
+      await everyNodeServesAtLeast(nodes, author.pubkey, acked);
+      for (const c of clients) c.close();
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await Promise.all(servers.map((s) => s.stop()));
+    }
   });
 });

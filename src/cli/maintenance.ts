@@ -12,6 +12,7 @@ export function stats(): Promise<string> {
       `database ${config.db}: ${mib(s.bytes)} MiB, ${s.events} events` + (s.events ? `, ${Math.round(s.bytes / s.events)} bytes per event` : ''),
       `templates: ${s.templates}, incomplete (missing exercises): ${s.incompleteTemplates}`,
       `exercises: ${s.exercises}, workout records: ${s.records}`,
+      ...(s.clusterSeq > 0 ? [`cluster stream applied up to sequence ${s.clusterSeq}`] : []),
       'events by kind:',
       ...s.byKind.map((k) => `  ${String(k.kind).padStart(6)}  ${k.n}`),
       'flags by code:',
@@ -24,12 +25,15 @@ export function stats(): Promise<string> {
 /** `powr-relay backup <path>`: SQLite's online backup, consistent while the relay keeps writing. */
 export function backup(target: string): Promise<string> {
   return withStore(async (store, config) => {
+    let clusterSeq: number;
     try {
-      await store.backup(target);
+      ({ clusterSeq } = await store.backup(target));
     } catch (err) {
       throw new CliError(`backup: cannot write ${target}: ${(err as Error).message}`);
     }
-    return `backed up ${config.db} to ${target} (${mib(fileBytes(target))} MiB)\n`;
+    // A node started from this copy resumes the cluster's stream after this sequence.
+    const stream = clusterSeq > 0 ? `, cluster stream applied up to sequence ${clusterSeq}` : '';
+    return `backed up ${config.db} to ${target} (${mib(fileBytes(target))} MiB${stream})\n`;
   });
 }
 

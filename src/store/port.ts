@@ -110,6 +110,8 @@ export interface StoreStats {
   incompleteTemplates: number;
   exercises: number;
   records: number;
+  /** Cluster mode: the last stream sequence applied to this database (0 on a single node). */
+  clusterSeq: number;
 }
 
 export interface CheckReport {
@@ -142,7 +144,8 @@ export interface StoragePort {
   prune(kind: number, before: number): Promise<number>;
   rebuildProcessed(): Promise<void>;
   check(): Promise<CheckReport>;
-  backup(target: string): Promise<void>;
+  /** A consistent copy; resolves with the stream sequence it was applied up to (cluster mode, else 0). */
+  backup(target: string): Promise<{ clusterSeq: number }>;
   vacuum(): Promise<void>;
   /** Bounds the write-ahead log. */
   checkpoint(): Promise<void>;

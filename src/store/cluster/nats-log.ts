@@ -7,6 +7,7 @@ import {
   jetstream,
   jetstreamManager,
   type JetStreamClient,
+  type ConsumerMessages,
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
@@ -54,8 +55,15 @@ export class LogUnavailable extends Error {}
 const DUPLICATE_WINDOW_NS = 2 * 60 * 1e9;
 /** How long a publish waits for the stream's acknowledgement before the write fails. */
 const PUBLISH_TIMEOUT_MS = 3000;
-/** How often the stream's last sequence is asked for, so lag is known while nothing is written. */
-const INFO_INTERVAL_MS = 1000;
+/**
+ * How often the stream's last sequence is asked for (so lag is known while nothing is written) and
+ * the consumer looked at for a stall.
+ */
+const INFO_INTERVAL_MS = 500;
+/** JetStream API requests (stream info, consumer creation) give up after this, and are tried again. */
+const API_TIMEOUT_MS = 2000;
+/** A consumer that delivers nothing for this long while the stream holds more is recreated. */
+const STALL_MS = 2000;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
 
@@ -74,6 +82,12 @@ export class NatsLog {
   /** Between a lost connection and the client's reconnection: writes fail at once instead of timing out. */
   private disconnected = false;
   private infoTimer: NodeJS.Timeout | undefined;
+  /** The consumer being read, to stop it when it stalls. */
+  private messages: ConsumerMessages | undefined;
+  private deliveredSeq = 0;
+  private deliveredAt = 0;
+  /** A stream info request is on its way. */
+  private asking = false;
 
   constructor(private readonly options: ClusterOptions, private readonly hooks: LogHooks) {
     this.subject = `${options.stream}.events`;
@@ -116,6 +130,7 @@ export class NatsLog {
     try {
       const ack = await js.publish(this.subject, json, { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
       if (this.streamSeq === null || ack.seq > this.streamSeq) this.streamSeq = ack.seq;
+      this.setProblem(undefined);
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (err) {
       throw new LogUnavailable(`the cluster's stream did not take the event (${message(err)})`);
@@ -146,12 +161,15 @@ export class NatsLog {
     });
     this.nc = nc;
     this.disconnected = false;
-    this.jsm = await jetstreamManager(nc);
-    this.js = jetstream(nc);
+    this.jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
+    this.js = jetstream(nc, { timeout: API_TIMEOUT_MS });
     await this.ensureStream(this.jsm);
     void this.watch(nc);
     clearInterval(this.infoTimer);
-    this.infoTimer = setInterval(() => void this.refreshInfo(), INFO_INTERVAL_MS);
+    this.infoTimer = setInterval(() => {
+      this.stopIfStalled();
+      void this.refreshInfo();
+    }, INFO_INTERVAL_MS);
     this.infoTimer.unref();
     await this.refreshInfo();
   }
@@ -170,6 +188,8 @@ export class NatsLog {
   }
 
   private async refreshInfo(): Promise<void> {
+    if (this.asking) return;
+    this.asking = true;
     try {
       const info = await this.jsm!.streams.info(this.options.stream);
       this.streamSeq = Math.max(this.streamSeq ?? 0, info.state.last_seq);
@@ -177,7 +197,23 @@ export class NatsLog {
       this.setProblem(undefined);
     } catch (err) {
       this.setProblem(`NATS: ${message(err)}`);
+    } finally {
+      this.asking = false;
     }
+  }
+
+  /**
+   * The client recreates an ordered consumer by itself after most failures, but not after all (the
+   * NATS server holding it stopped while the connection moved to another): writes would wait for
+   * their apply forever. A consumer that delivered nothing for STALL_MS while the stream holds more
+   * is stopped, and follow() starts a new one from the applied sequence.
+   */
+  private stopIfStalled(): void {
+    const behind = this.streamSeq !== null && this.streamSeq > this.deliveredSeq;
+    if (!this.messages || !behind || Date.now() - this.deliveredAt < STALL_MS) return;
+    this.hooks.log('error', 'cluster stream consumer stalled; starting a new one', { deliveredSeq: this.deliveredSeq, streamSeq: this.streamSeq });
+    this.deliveredAt = Date.now();
+    this.messages.stop();
   }
 
   /** Creates the stream when missing; an existing one is used as it is, and what differs is logged. */
@@ -217,14 +253,23 @@ export class NatsLog {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: start,
     });
-    const messages = await consumer.consume({ max_messages: 512 });
+    // Heartbeats every second: a consumer lost with a NATS server is noticed (two missed) and recreated
+    // within about two seconds; the default would leave writes waiting for their apply for 30.
+    const messages = await consumer.consume({ max_messages: 512, expires: 5000, idle_heartbeat: 1000 });
+    this.messages = messages;
+    this.deliveredSeq = start - 1;
+    this.deliveredAt = Date.now();
+    this.hooks.log('info', 'following the cluster stream', { stream: this.options.stream, from: start });
     for await (const m of messages) {
       const pending = m.info.streamSequence + m.info.pending;
       if (this.streamSeq === null || pending > this.streamSeq) this.streamSeq = pending;
+      this.deliveredSeq = m.seq;
+      this.deliveredAt = Date.now();
       const done = deliver({ seq: m.seq, id: m.headers?.get('Nats-Msg-Id') || undefined, json: m.string() });
       if (done) await done;
       if (this.closing) break;
     }
+    this.messages = undefined;
     if (!this.closing) throw new Error('the stream consumer stopped');
   }
 }

@@ -98,3 +98,16 @@ export function openReadConnection(path: string): Database {
   db.pragma('temp_store = MEMORY');
   return db;
 }
+
+/** Cluster mode: the last stream sequence applied to a database (0 on a single node). */
+export const CLUSTER_SEQ_SQL = "SELECT value FROM relay_state WHERE key = 'cluster_seq'";
+
+/** The stream sequence a database file (a backup) was applied up to. */
+export function clusterSeqOf(path: string): number {
+  const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(CLUSTER_SEQ_SQL).pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}

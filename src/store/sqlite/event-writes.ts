@@ -10,6 +10,7 @@ import {
 } from '../../protocol/event.js';
 import { vanishAppliesHere } from '../../protocol/nip62.js';
 import type { VerifiedEvent, WriteOutcome } from '../port.js';
+import { CLUSTER_SEQ_SQL } from './database.js';
 import { ModerationTables, VANISH_KIND } from './moderation-tables.js';
 import { DEPENDENCY_KINDS, PowrTables, type RemovedExercise } from './powr-tables.js';
 
@@ -63,7 +64,7 @@ export class EventWrites {
     this.sql = {
       lastSeq: p("SELECT value FROM relay_state WHERE key = 'last_seq'").pluck(),
       setLastSeq: p("UPDATE relay_state SET value = ? WHERE key = 'last_seq'"),
-      clusterSeq: p("SELECT value FROM relay_state WHERE key = 'cluster_seq'").pluck(),
+      clusterSeq: p(CLUSTER_SEQ_SQL).pluck(),
       setClusterSeq: p("UPDATE relay_state SET value = ? WHERE key = 'cluster_seq'"),
       hasId: p('SELECT 1 FROM nostr_events WHERE id = ?').pluck(),
       byId: p('SELECT seq, pubkey, kind, json FROM nostr_events WHERE id = ?'),

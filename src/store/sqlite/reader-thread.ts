@@ -1,7 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Filter } from '../../protocol/filter.js';
-import { databaseBytes } from './database.js';
-import { openReadConnection } from './database.js';
+import { CLUSTER_SEQ_SQL, clusterSeqOf, databaseBytes, openReadConnection } from './database.js';
 import { BundleReads } from './bundles.js';
 import { CatalogueQueries } from './catalogue-queries.js';
 import { EventReads } from './event-reads.js';
@@ -35,6 +34,7 @@ function stats(): StoreStats {
       JOIN templates t ON t.event_seq = m.referrer_seq`),
     exercises: count('SELECT COUNT(*) FROM exercises'),
     records: count('SELECT COUNT(*) FROM workout_records'),
+    clusterSeq: count(CLUSTER_SEQ_SQL),
   };
 }
 
@@ -60,7 +60,7 @@ async function answer(request: ReadRequest): Promise<unknown> {
       return moderation.load();
     case 'backup':
       await db.backup(request.target);
-      return undefined;
+      return { clusterSeq: clusterSeqOf(request.target) };
     case 'catalogue':
       return (catalogue[request.method] as (...args: unknown[]) => unknown)(...request.args);
   }

@@ -236,7 +236,7 @@ export class SqliteStorage implements StoragePort {
     return this.read({ op: 'loadCacheCounts' });
   }
 
-  backup(target: string): Promise<void> {
+  backup(target: string): Promise<{ clusterSeq: number }> {
     return this.read({ op: 'backup', target });
   }
 

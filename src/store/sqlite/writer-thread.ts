@@ -169,6 +169,8 @@ function writeBatch(batch: Queued[]): void {
   } else {
     change = undefined;
   }
+  // The stream position first: a client that got OK and asks /health sees its write applied.
+  if (cluster) reportCluster();
   post({ type: 'committed', results: refs.flatMap((waiting, i) => waiting.map((ref) => ({ ref, outcome: outcomes[i]! }))), change });
 }
 
@@ -291,7 +293,11 @@ port.on('message', (message: ToWriter) => {
 });
 
 const cluster = options.cluster && new ClusterWrites(options.cluster, writes, {
-  answer: (results) => post({ type: 'committed', results, change: undefined }),
+  answer: (results) => {
+    // A write refused because NATS is out of reach: /health says so before the client hears it.
+    reportCluster();
+    post({ type: 'committed', results, change: undefined });
+  },
   enqueue: (write) => {
     queue.push({ event: write.event, refs: [], logged: write });
     schedule();
@@ -300,13 +306,16 @@ const cluster = options.cluster && new ClusterWrites(options.cluster, writes, {
   log: (level, msg, detail) => post({ type: 'log', level, msg, detail }),
 });
 let reported = '';
-const clusterStatus = cluster && setInterval(() => {
+/** Posts this node's place in the stream when it changed: after each applied batch, and on a timer. */
+function reportCluster(): void {
+  if (!cluster) return;
   const status = cluster.status(writes.clusterSeq());
   const text = JSON.stringify(status);
   if (text === reported) return;
   reported = text;
   post({ type: 'cluster', status });
-}, CLUSTER_STATUS_MS);
+}
+const clusterStatus = cluster && setInterval(reportCluster, CLUSTER_STATUS_MS);
 cluster?.start();
 
 post({ type: 'ready', lastSeq: fedSeq });
