@@ -75,6 +75,20 @@ describe('cluster: three nodes on one stream', () => {
     expect(await b!.publish(events[0]!)).toEqual([true, 'duplicate: already have this event']);
     for (const client of [a!, b!, c!]) client.close();
   });
+
+  it('delivers an ephemeral event published on A to live subscribers on B and C, and stores it nowhere', async () => {
+    const [a, b, c] = await Promise.all(nodes.map((n) => RawClient.connect(n.url)));
+    const signerApp = signer();
+    for (const client of [b!, c!]) await client.subscribe('nip46', { kinds: [24133], authors: [signerApp.pubkey] });
+    const request = signerApp.sign({ kind: 24133, content: 'encrypted request' });
+    expect(await a!.publish(request)).toEqual([true, '']);
+    for (const client of [b!, c!]) await client.next((f) => f[0] === 'EVENT' && f[1] === 'nip46' && (f[2] as NostrEvent).id === request.id);
+    // Exactly once on each: the node that took it does not get it back from NATS.
+    await sleep(200);
+    for (const client of [b!, c!]) expect(client.frames.filter((f) => f[0] === 'EVENT' && (f[2] as NostrEvent).id === request.id)).toHaveLength(1);
+    expect(await a!.count('stored', { kinds: [24133], authors: [signerApp.pubkey] })).toBe(0);
+    for (const client of [a!, b!, c!]) client.close();
+  });
 });
 
 /** `powr-relay export` of a node's database, as an operator would run it beside the node. */

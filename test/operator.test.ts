@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { RawClient, signer } from './helpers/client.js';
 import { runCli, runFailingRelay, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
+import { loadConfig } from '../src/config/load.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const tempDir = () => mkdtempSync(join(tmpdir(), 'powr-operator-'));
@@ -142,6 +143,34 @@ describe('packaging and deployment', () => {
     for (const name of Object.keys(env)) expect(settings, name).toContain(`\`${name}\``);
     const prometheus = readFileSync(join(ROOT, 'deploy/prometheus.yml'), 'utf8');
     expect(prometheus).toContain(`relay:${env.POWR_RELAY_METRICS_LISTEN!.split(':')[1]}`);
+  });
+
+  it('deploy/cluster-compose.yml: three relays on one stream over all three NATS servers, a settings set the relay accepts', () => {
+    const compose = parseYaml(readFileSync(join(ROOT, 'deploy/cluster-compose.yml'), 'utf8'), { merge: true });
+    const services = compose.services as Record<string, { environment?: Record<string, string>; command?: string[] }>;
+    const relays = Object.keys(services).filter((name) => name.startsWith('relay-'));
+    const nats = Object.keys(services).filter((name) => name.startsWith('nats-'));
+    expect(relays).toHaveLength(3);
+    expect(nats).toHaveLength(3);
+    for (const name of relays) {
+      // As compose would pass it, with the domain filled in: the relay must accept every value.
+      const env = Object.fromEntries(Object.entries(services[name]!.environment!)
+        .map(([key, value]) => [key, String(value).replace(/\$\{RELAY_DOMAIN[^}]*\}/, 'relay.example.com')]));
+      const config = loadConfig({ ...env, POWR_RELAY_CONFIG: join(ROOT, 'config/powr-relay.jsonc') });
+      expect(config.clusterNats.map((url) => new URL(url).hostname).sort()).toEqual(nats.sort());
+      expect(config.clusterStream).toBe('powr-events');
+      expect(config.clusterReplicas).toBe(3);
+      expect(config.trustedProxies).toEqual([compose.services.proxy.networks['cluster-net'].ipv4_address]);
+    }
+    // Each NATS server routes to the other two, under one cluster name, with JetStream on.
+    for (const name of nats) {
+      const command = services[name]!.command!.join(' ');
+      expect(command).toContain('-js');
+      for (const other of nats.filter((n) => n !== name)) expect(command).toContain(`nats://${other}:6222`);
+    }
+    const caddyfile = readFileSync(join(ROOT, 'deploy/Caddyfile.cluster'), 'utf8');
+    for (const name of relays) expect(caddyfile).toContain(`${name}:7447`);
+    expect(caddyfile).toContain('health_uri /health');
   });
 
   it('the compose and Dockerfile health checks follow the relay port', async () => {

@@ -7,18 +7,24 @@ import { pino } from 'pino';
 import type { StoreStats } from '../store/port.js';
 import { SqliteStorage } from '../store/sqlite/sqlite-storage.js';
 import { catalogueLatency, type CatalogueResult } from './catalogue-workload.js';
+import { clusterBench, clusterMarkdown, type ClusterResult } from './cluster.js';
 import { freshEvents, loadCorpus, readLines, type Corpus } from './corpus.js';
 import { startRelayProcess, type RelayProcess } from './relay-process.js';
 import { round, type Summary } from './stats.js';
 import { fanout, idleConnections, ingest, queries, resolution, type IngestResult, type QueryResult, type ResolutionResult } from './workloads.js';
 
 const USAGE = `npm run bench -- [--size small|full] [--url ws://host:port] [--seed N] [--out results.json]
+npm run bench -- --cluster N [--nats nats://host:port,...] [--size small|full] [--seed N] [--out results.json]
 
   --size small   a 10k-event corpus; finishes in under two minutes
   --size full    100k- and 1M-event corpora (default)
   --url          load another relay instead of starting powr-relay on a fresh database; the parts
                  that need powr-relay's extensions (resolve, HTTP bundles) and its process
                  (memory, database size) are reported as skipped
+  --cluster N    instead: N powr-relay nodes on one NATS JetStream stream on this machine (and one
+                 node, to compare): writes through the stream, convergence, reads and the CPU a
+                 read costs the node answering it, a new node's catch-up (docs/cluster.md)
+  --nats         the NATS servers for --cluster (default nats://127.0.0.1:4222)
   --seed         corpus and query seed (default 1)
   --out          where to write the JSON results (default .bench/results-<size>.json)`;
 
@@ -232,7 +238,8 @@ function markdown(machine: Record<string, unknown>, levels: IngestLevels, sizes:
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { size: { type: 'string', default: 'full' }, url: { type: 'string' }, seed: { type: 'string', default: '1' },
-      out: { type: 'string' }, help: { type: 'boolean' } },
+      out: { type: 'string' }, cluster: { type: 'string' }, nats: { type: 'string', default: 'nats://127.0.0.1:4222' },
+      help: { type: 'boolean' } },
   });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -248,6 +255,21 @@ async function main(): Promise<void> {
     node: process.versions.node,
   };
   const started = Date.now();
+  if (values.cluster !== undefined) {
+    const nodes = Number(values.cluster);
+    if (!Number.isSafeInteger(nodes) || nodes < 1 || nodes > 16) throw new Error(`--cluster must be a number of nodes from 1 to 16, got ${values.cluster}`);
+    if (values.url) throw new Error('--cluster starts its own nodes; leave out --url (or run --url against any node of a cluster)');
+    const corpus = await loadCorpus(BENCH_DIR, plan.sizes[0]!, seed, log);
+    const results: ClusterResult[] = [];
+    for (const n of nodes === 1 ? [1] : [1, nodes]) {
+      results.push(await clusterBench(corpus, { nodes: n, nats: values.nats.split(','), querySeconds: plan.querySeconds }, seed, log));
+    }
+    process.stdout.write(clusterMarkdown(machine, results));
+    const out = values.out ?? join(BENCH_DIR, `results-cluster-${values.size}.json`);
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, size: values.size, nats: values.nats, results }, null, 2));
+    log(`done in ${Math.round((Date.now() - started) / 1000)} s; results in ${out}`);
+    return;
+  }
   const corpora: Corpus[] = [];
   for (const size of plan.sizes) corpora.push(await loadCorpus(BENCH_DIR, size, seed, log));
   const levels = await ingestLevels(corpora[0]!, plan.ingestEvents, values.url);

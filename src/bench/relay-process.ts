@@ -18,8 +18,13 @@ export interface RelayProcess {
   stderr: () => string;
   /** Resident and peak resident memory of the relay process, in bytes (Linux /proc). */
   memory(): { rss: number; peak: number };
+  /** CPU time the relay process has used so far (all threads, user + system), in seconds (Linux /proc). */
+  cpuSeconds(): number;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
+
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat times: 100 on every common build. */
+const CLOCK_TICKS = 100;
 
 export function tempDb(): string {
   return join(mkdtempSync(join(tmpdir(), 'powr-relay-')), 'relay.db');
@@ -42,6 +47,11 @@ export function startRelayProcess(env: Record<string, string> = {}, db = tempDb(
     const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) * 1024;
     return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  };
+  const cpuSeconds = () => {
+    // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised command name): utime, stime in ticks.
+    const fields = readFileSync(`/proc/${proc.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   };
   return new Promise((resolve, reject) => {
     let buffer = '';
@@ -68,6 +78,7 @@ export function startRelayProcess(env: Record<string, string> = {}, db = tempDb(
             logs,
             stderr: () => err,
             memory,
+            cpuSeconds,
             stop: (signal = 'SIGTERM') => {
               if (proc.exitCode === null) proc.kill(signal);
               return exited;

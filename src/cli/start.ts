@@ -34,8 +34,8 @@ export async function start(): Promise<void> {
     cluster: config.clusterNats.length > 0 ? () => store.cluster() : undefined,
   });
   // The committed-change feed drives everything that follows commits.
-  const fanout = new Fanout(live);
-  fanout.follow(store);
+  const fanout = new Fanout(live, store);
+  fanout.follow();
   store.onChange(bundles.onChange);
   store.onChange(metrics.onChange);
   const moderation = new Moderation(store, log);

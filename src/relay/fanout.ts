@@ -5,14 +5,19 @@ import type { LiveSubscriptions } from './live-subscriptions.js';
 /**
  * Live delivery driven by the committed-change feed: every stored event reaches the live
  * subscriptions after its commit, whichever process or node committed it. Ephemeral events are never
- * stored, so they enter here directly.
+ * stored, so they enter here directly, and in cluster mode they are shared with the other nodes too.
  */
 export class Fanout {
-  constructor(private readonly live: LiveSubscriptions) {}
+  constructor(private readonly live: LiveSubscriptions, private readonly store: StoragePort) {}
 
-  /** Subscribes to the store's feed; returns the unsubscribe function. */
-  follow(store: StoragePort): () => void {
-    return store.onChange((change) => this.onChange(change));
+  /** Subscribes to the store's feed and to other nodes' ephemeral events; returns the unsubscribe function. */
+  follow(): () => void {
+    const changes = this.store.onChange((change) => this.onChange(change));
+    const ephemeral = this.store.onEphemeral((json) => this.live.publish(JSON.parse(json) as NostrEvent, json));
+    return () => {
+      changes();
+      ephemeral();
+    };
   }
 
   private onChange(change: CommittedChange): void {
@@ -21,7 +26,9 @@ export class Fanout {
     for (const { json } of change.stored) this.live.publish(JSON.parse(json) as NostrEvent, json);
   }
 
+  /** An ephemeral event published here: this node's subscribers at once, other nodes' through the cluster. */
   ephemeral(event: NostrEvent, json: string): void {
     this.live.publish(event, json);
+    this.store.shareEphemeral(json);
   }
 }

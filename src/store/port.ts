@@ -159,6 +159,13 @@ export interface StoragePort {
   readonly catalogue: CatalogueReads;
   /** Cluster mode: this node's place in the cluster's stream; undefined on a single node. */
   cluster(): ClusterStatus | undefined;
+  /**
+   * Cluster mode: hands an ephemeral event (never stored) to the other nodes, whose subscribers get
+   * it through onEphemeral. Nothing happens on a single node.
+   */
+  shareEphemeral(json: string): void;
+  /** Ephemeral events other nodes of the cluster shared; returns the unsubscribe function. */
+  onEphemeral(listener: (json: string) => void): () => void;
   /** Subscribes to the committed-change feed; returns the unsubscribe function. */
   onChange(listener: (change: CommittedChange) => void): () => void;
   /** Waits for every write handed over so far to be committed. */

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { deleteStream as removeStream, streamLastSeq as lastSeqOf } from '../../src/store/cluster/nats-log.js';
 import { sleep } from './client.js';
 import { freePort } from './relay.js';
 
@@ -113,22 +114,13 @@ export function uniqueStream(label: string): string {
 }
 
 /** Removes a test's stream from a server that outlives the test. */
-export async function deleteStream(servers: string, stream: string): Promise<void> {
-  const nc = await connect({ servers: servers.split(',') });
-  try {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(stream).catch(() => undefined);
-  } finally {
-    await nc.close();
-  }
+export function deleteStream(servers: string, stream: string): Promise<void> {
+  return removeStream(servers.split(','), stream);
 }
 
 /** The stream's last sequence, as NATS has it. */
 export async function streamLastSeq(servers: string, stream: string): Promise<number> {
-  const nc = await connect({ servers: servers.split(',') });
-  try {
-    return (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq;
-  } finally {
-    await nc.close();
-  }
+  const last = await lastSeqOf(servers.split(','), stream);
+  if (last === undefined) throw new Error(`no stream ${stream}`);
+  return last;
 }

@@ -1,4 +1,5 @@
-import { connect } from '@nats-io/transport-node';
+import { randomUUID } from 'node:crypto';
+import { connect, headers } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   DeliverPolicy,
@@ -46,6 +47,8 @@ export interface LogStatus {
 
 export interface LogHooks {
   log(level: 'info' | 'error', msg: string, detail?: Record<string, unknown>): void;
+  /** An ephemeral event another node broadcast. */
+  ephemeral(json: string): void;
 }
 
 /** A write could not reach the log; the message says why, for an `OK false "error: ..."`. */
@@ -70,8 +73,14 @@ const RETRY_MAX_MS = 5000;
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/** The header naming the node that broadcast an ephemeral event, so it skips its own. */
+const NODE_HEADER = 'Powr-Node';
+
 export class NatsLog {
   readonly subject: string;
+  /** Ephemeral events go here, past the stream: plain NATS, delivered to the nodes connected now. */
+  private readonly ephemeralSubject: string;
+  private readonly node = randomUUID();
   private nc: NatsConnection | undefined;
   private js: JetStreamClient | undefined;
   private jsm: JetStreamManager | undefined;
@@ -91,6 +100,7 @@ export class NatsLog {
 
   constructor(private readonly options: ClusterOptions, private readonly hooks: LogHooks) {
     this.subject = `${options.stream}.events`;
+    this.ephemeralSubject = `${options.stream}.ephemeral`;
   }
 
   status(): LogStatus {
@@ -137,6 +147,14 @@ export class NatsLog {
     }
   }
 
+  /** Sends an ephemeral event to the other nodes; dropped while NATS is out of reach, as ephemeral events may be. */
+  broadcast(json: string): void {
+    if (!this.nc || this.nc.isClosed() || this.disconnected) return;
+    const h = headers();
+    h.set(NODE_HEADER, this.node);
+    this.nc.publish(this.ephemeralSubject, json, { headers: h });
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.infoTimer);
@@ -164,6 +182,11 @@ export class NatsLog {
     this.jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
     this.js = jetstream(nc, { timeout: API_TIMEOUT_MS });
     await this.ensureStream(this.jsm);
+    nc.subscribe(this.ephemeralSubject, {
+      callback: (err, m) => {
+        if (!err && m.headers?.get(NODE_HEADER) !== this.node) this.hooks.ephemeral(m.string());
+      },
+    });
     void this.watch(nc);
     clearInterval(this.infoTimer);
     this.infoTimer = setInterval(() => {
@@ -271,5 +294,30 @@ export class NatsLog {
     }
     this.messages = undefined;
     if (!this.closing) throw new Error('the stream consumer stopped');
+  }
+}
+
+/** An operator's (or a benchmark's) look at a stream: its last sequence; undefined when it does not exist. */
+export async function streamLastSeq(servers: string[], stream: string): Promise<number | undefined> {
+  const nc = await connect({ servers });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq;
+  } catch (err) {
+    if (/not found/i.test(message(err))) return undefined;
+    throw err;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Deletes a stream (a benchmark's or a test's own); nothing happens when it does not exist. */
+export async function deleteStream(servers: string[], stream: string): Promise<void> {
+  const nc = await connect({ servers });
+  try {
+    await (await jetstreamManager(nc)).streams.delete(stream).catch((err: unknown) => {
+      if (!/not found/i.test(message(err))) throw err;
+    });
+  } finally {
+    await nc.close();
   }
 }

@@ -24,6 +24,8 @@ export interface ClusterIo {
   /** Queues a write from the stream; a promise holds the stream back until the queue has room. */
   enqueue(write: LoggedWrite): void | Promise<void>;
   log(level: 'info' | 'error', msg: string, detail?: Record<string, unknown>): void;
+  /** An ephemeral event another node shared, for this node's subscribers. */
+  ephemeral(json: string): void;
 }
 
 /**
@@ -56,6 +58,11 @@ export class ClusterWrites {
 
   close(): Promise<void> {
     return this.log.close();
+  }
+
+  /** Ephemeral events skip the stream (nothing keeps them): the other nodes get them once, if connected. */
+  shareEphemeral(json: string): void {
+    this.log.broadcast(json);
   }
 
   status(appliedSeq: number): ClusterStatus {

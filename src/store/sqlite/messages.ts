@@ -41,6 +41,8 @@ export type WriterTask =
 export type ToWriter =
   | { type: 'write'; events: { ref: number; event: VerifiedEvent }[] }
   | { type: 'task'; ref: number; task: WriterTask }
+  /** Cluster mode: an ephemeral event for the other nodes. */
+  | { type: 'ephemeral'; json: string }
   | { type: 'close' };
 
 export type FromWriter =
@@ -51,6 +53,8 @@ export type FromWriter =
   | { type: 'committed'; results: { ref: number; outcome: WriteOutcome }[]; change: CommittedChange | undefined }
   /** A change not caused by a write: another process's commits, or maintenance (purge, prune). */
   | { type: 'change'; change: CommittedChange }
+  /** Cluster mode: an ephemeral event another node shared. */
+  | { type: 'ephemeral'; json: string }
   /** Cluster mode: where this node stands in the stream (posted when it changes). */
   | { type: 'cluster'; status: ClusterStatus }
   | { type: 'done'; ref: number; result?: unknown; error?: string }

@@ -55,6 +55,7 @@ export class SqliteStorage implements StoragePort {
   private writer!: Worker;
   private readers!: WorkerPool<ReadRequest, ReadResult>;
   private readonly listeners = new Set<(change: CommittedChange) => void>();
+  private readonly ephemeralListeners = new Set<(json: string) => void>();
   private readonly writes = new Map<number, Waiting<WriteOutcome>>();
   private readonly tasks = new Map<number, Waiting<unknown>>();
   private outbox: { ref: number; event: VerifiedEvent }[] = [];
@@ -147,6 +148,9 @@ export class SqliteStorage implements StoragePort {
         break;
       case 'cluster':
         this.clusterStatus = message.status;
+        break;
+      case 'ephemeral':
+        for (const listener of this.ephemeralListeners) listener(message.json);
         break;
       case 'done': {
         const task = this.tasks.get(message.ref);
@@ -280,6 +284,15 @@ export class SqliteStorage implements StoragePort {
     if (!this.options.cluster) return undefined;
     // Until the writer first reports, it has not reached NATS.
     return this.clusterStatus ?? { appliedSeq: 0, streamSeq: null, lag: null, connected: false, problem: 'starting' };
+  }
+
+  shareEphemeral(json: string): void {
+    if (this.options.cluster && !this.stopping) this.post({ type: 'ephemeral', json });
+  }
+
+  onEphemeral(listener: (json: string) => void): () => void {
+    this.ephemeralListeners.add(listener);
+    return () => this.ephemeralListeners.delete(listener);
   }
 
   onChange(listener: (change: CommittedChange) => void): () => void {

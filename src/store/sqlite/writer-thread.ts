@@ -284,6 +284,9 @@ port.on('message', (message: ToWriter) => {
     case 'task':
       tasks.push({ ref: message.ref, task: message.task });
       break;
+    case 'ephemeral':
+      cluster?.shareEphemeral(message.json);
+      return;
     case 'close':
       closing = true;
       if (!scheduled) void close();
@@ -304,6 +307,7 @@ const cluster = options.cluster && new ClusterWrites(options.cluster, writes, {
     if (queue.length >= queueHigh) return new Promise<void>((resume) => queueRoom.push(resume));
   },
   log: (level, msg, detail) => post({ type: 'log', level, msg, detail }),
+  ephemeral: (json) => post({ type: 'ephemeral', json }),
 });
 let reported = '';
 /** Posts this node's place in the stream when it changed: after each applied batch, and on a timer. */
