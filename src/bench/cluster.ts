@@ -59,7 +59,6 @@ export async function clusterBench(corpus: Corpus, plan: ClusterPlan, seed: numb
   const stream = `powr-bench-${process.pid}-${Date.now()}`;
   const env = {
     POWR_RELAY_RATE_LIMITS: 'off', POWR_RELAY_CLUSTER_NATS: plan.nats.join(','), POWR_RELAY_CLUSTER_STREAM: stream,
-    POWR_RELAY_LOG_LEVEL: 'warn',
   };
   const nodes: RelayProcess[] = [];
   try {

@@ -56,8 +56,6 @@ export class LogUnavailable extends Error {}
 
 /** JetStream drops a second publish of one event id within this window. */
 const DUPLICATE_WINDOW_NS = 2 * 60 * 1e9;
-/** How long a publish waits for the stream's acknowledgement before the write fails. */
-const PUBLISH_TIMEOUT_MS = 3000;
 /**
  * How often the stream's last sequence is asked for (so lag is known while nothing is written) and
  * the consumer looked at for a stall.
@@ -73,6 +71,8 @@ const RETRY_MAX_MS = 5000;
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/** JetStream's duplicate detection key. */
+const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** The header naming the node that broadcast an ephemeral event, so it skips its own. */
 const NODE_HEADER = 'Powr-Node';
 
@@ -133,18 +133,19 @@ export class NatsLog {
     }
   }
 
-  /** Publishes one event under its id; resolves with its stream sequence once the stream holds it. */
-  async publish(id: string, json: string): Promise<{ seq: number; duplicate: boolean }> {
-    const js = this.js;
-    if (!js || this.nc?.isClosed() || this.disconnected) throw new LogUnavailable(this.problem ?? 'not connected to NATS');
-    try {
-      const ack = await js.publish(this.subject, json, { msgID: id, timeout: PUBLISH_TIMEOUT_MS });
-      if (this.streamSeq === null || ack.seq > this.streamSeq) this.streamSeq = ack.seq;
-      this.setProblem(undefined);
-      return { seq: ack.seq, duplicate: ack.duplicate };
-    } catch (err) {
-      throw new LogUnavailable(`the cluster's stream did not take the event (${message(err)})`);
-    }
+  /**
+   * Publishes one event under its id (the JetStream message id, so the stream drops a second copy).
+   * A plain NATS publish, without waiting for the stream's acknowledgement: the publisher learns that
+   * the stream took the event when the event comes back to it from the stream, which it must wait for
+   * anyway; a JetStream request per event would cost the writer thread five times the CPU. Throws
+   * LogUnavailable when NATS is out of reach.
+   */
+  publish(id: string, json: string): void {
+    const nc = this.nc;
+    if (!nc || nc.isClosed() || this.disconnected || !this.js) throw new LogUnavailable(this.problem ?? 'not connected to NATS');
+    const h = headers();
+    h.set(MSG_ID_HEADER, id);
+    nc.publish(this.subject, json, { headers: h });
   }
 
   /** Sends an ephemeral event to the other nodes; dropped while NATS is out of reach, as ephemeral events may be. */
@@ -288,7 +289,7 @@ export class NatsLog {
       if (this.streamSeq === null || pending > this.streamSeq) this.streamSeq = pending;
       this.deliveredSeq = m.seq;
       this.deliveredAt = Date.now();
-      const done = deliver({ seq: m.seq, id: m.headers?.get('Nats-Msg-Id') || undefined, json: m.string() });
+      const done = deliver({ seq: m.seq, id: m.headers?.get(MSG_ID_HEADER) || undefined, json: m.string() });
       if (done) await done;
       if (this.closing) break;
     }

@@ -12,6 +12,9 @@ import type { EventWrites } from './event-writes.js';
  */
 
 /** A write from the stream, ready for the writer's next transaction. */
+/** How long a published write may take to come back from the stream before its client hears `error:`. */
+const APPLY_TIMEOUT_MS = 3000;
+
 export interface LoggedWrite {
   streamSeq: number;
   id: string;
@@ -23,6 +26,8 @@ export interface ClusterIo {
   answer(results: { ref: number; outcome: WriteOutcome }[]): void;
   /** Queues a write from the stream; a promise holds the stream back until the queue has room. */
   enqueue(write: LoggedWrite): void | Promise<void>;
+  /** The queue is full: the stream is held back, so a write not back yet may simply be waiting. */
+  queueFull(): boolean;
   log(level: 'info' | 'error', msg: string, detail?: Record<string, unknown>): void;
   /** An ephemeral event another node shared, for this node's subscribers. */
   ephemeral(json: string): void;
@@ -40,7 +45,10 @@ function fromStream(event: NostrEvent, json: string): VerifiedEvent {
 export class ClusterWrites {
   private readonly log: NatsLog;
   /** Events of this node's clients published and not yet applied, by id, with the refs waiting on them. */
-  private readonly pending = new Map<string, { event: VerifiedEvent; refs: number[] }>();
+  private readonly pending = new Map<string, { event: VerifiedEvent; refs: number[]; since: number; delivered?: boolean }>();
+  private readonly sweep: NodeJS.Timeout;
+  /** Client writes handed over in this turn of the event loop, published together at its end. */
+  private readonly outbox: { ref: number; event: VerifiedEvent }[] = [];
   /** Writes the stream held no more when this node asked for them (lost to retention). */
   private missing: { from: number; to: number } | undefined;
   /** The last stream sequence handed to the writer's queue (applied, or waiting in the queue). */
@@ -48,6 +56,8 @@ export class ClusterWrites {
 
   constructor(options: ClusterOptions, private readonly writes: EventWrites, private readonly io: ClusterIo) {
     this.log = new NatsLog(options, io);
+    this.sweep = setInterval(() => this.expire(Date.now() - APPLY_TIMEOUT_MS), APPLY_TIMEOUT_MS / 6);
+    this.sweep.unref();
   }
 
   /** Follows the stream from the last sequence this database applied. */
@@ -57,6 +67,7 @@ export class ClusterWrites {
   }
 
   close(): Promise<void> {
+    clearInterval(this.sweep);
     return this.log.close();
   }
 
@@ -77,8 +88,18 @@ export class ClusterWrites {
     };
   }
 
-  /** Client writes: refused here when this node would refuse them, else published under their id. */
+  /**
+   * Client writes: refused here when this node would refuse them, else published under their id.
+   * Whatever arrives in one turn of the thread's event loop is published together: NATS then sends it
+   * in one socket write, which on loopback costs as much as the rest of a write put together.
+   */
   submit(items: readonly { ref: number; event: VerifiedEvent }[]): void {
+    if (this.outbox.length === 0) setImmediate(() => this.publishOutbox());
+    this.outbox.push(...items);
+  }
+
+  private publishOutbox(): void {
+    const items = this.outbox.splice(0);
     const answers: { ref: number; outcome: WriteOutcome }[] = [];
     for (const { ref, event } of items) {
       const parsed = JSON.parse(event.json) as NostrEvent;
@@ -92,14 +113,30 @@ export class ClusterWrites {
         waiting.refs.push(ref);
         continue;
       }
-      this.pending.set(parsed.id, { event, refs: [ref] });
-      this.log.publish(parsed.id, event.json).then(
-        ({ seq }) => {
-          // Still waiting, yet the stream position is applied: another process on this database applied it.
-          if (seq <= this.writes.clusterSeq()) this.settle(parsed.id, { status: 'duplicate', message: 'duplicate: already have this event' });
-        },
-        (err: Error) => this.settle(parsed.id, { status: 'rejected', message: `error: ${err.message}` }),
-      );
+      try {
+        this.log.publish(parsed.id, event.json);
+        this.pending.set(parsed.id, { event, refs: [ref], since: Date.now() });
+      } catch (err) {
+        answers.push({ ref, outcome: { status: 'rejected', message: `error: ${(err as Error).message}` } });
+      }
+    }
+    if (answers.length > 0) this.io.answer(answers);
+  }
+
+  /**
+   * Writes published before `before` and still not back from the stream get `OK false "error: …"`:
+   * the stream did not take them (it is electing a leader, or gone), or this node cannot follow it.
+   * The client may send again; if the event did reach the stream, it is applied all the same.
+   */
+  private expire(before: number): void {
+    if (this.io.queueFull()) return;
+    const answers: { ref: number; outcome: WriteOutcome }[] = [];
+    const outcome: WriteOutcome = { status: 'rejected', message: `error: the cluster's stream did not confirm the event within ${APPLY_TIMEOUT_MS / 1000} s; try again` };
+    for (const [id, waiting] of this.pending) {
+      // Back from the stream and in the writer's queue: it gets the outcome of its apply.
+      if (waiting.since >= before || waiting.delivered) continue;
+      this.pending.delete(id);
+      for (const ref of waiting.refs) answers.push({ ref, outcome });
     }
     if (answers.length > 0) this.io.answer(answers);
   }
@@ -112,11 +149,6 @@ export class ClusterWrites {
     return waiting.refs;
   }
 
-  private settle(id: string, outcome: WriteOutcome): void {
-    const refs = this.claim(id);
-    if (refs.length > 0) this.io.answer(refs.map((ref) => ({ ref, outcome })));
-  }
-
   private fromLog(entry: LogEntry): void | Promise<void> {
     // A consumer that restarted from the applied sequence hands over again what still waits in the queue.
     if (entry.seq <= this.delivered) return;
@@ -126,7 +158,10 @@ export class ClusterWrites {
     }
     this.delivered = entry.seq;
     const waiting = entry.id === undefined ? undefined : this.pending.get(entry.id);
-    if (waiting) return this.io.enqueue({ streamSeq: entry.seq, id: entry.id!, event: waiting.event });
+    if (waiting) {
+      waiting.delivered = true;
+      return this.io.enqueue({ streamSeq: entry.seq, id: entry.id!, event: waiting.event });
+    }
     let event: NostrEvent;
     try {
       event = JSON.parse(entry.json) as NostrEvent;

@@ -306,6 +306,7 @@ const cluster = options.cluster && new ClusterWrites(options.cluster, writes, {
     schedule();
     if (queue.length >= queueHigh) return new Promise<void>((resume) => queueRoom.push(resume));
   },
+  queueFull: () => queue.length >= queueHigh,
   log: (level, msg, detail) => post({ type: 'log', level, msg, detail }),
   ephemeral: (json) => post({ type: 'ephemeral', json }),
 });
