@@ -41,56 +41,6 @@ function clusterEnv(servers: string, stream: string): Record<string, string> {
   return { POWR_RELAY_CLUSTER_NATS: servers, POWR_RELAY_CLUSTER_STREAM: stream, POWR_RELAY_RATE_LIMITS: 'off' };
 }
 
-describe('cluster: three nodes on one stream', () => {
-  const stream = uniqueStream('three');
-  let nodes: RunningRelay[] = [];
-
-  beforeAll(async () => {
-    nodes = await Promise.all([0, 1, 2].map(() => startRelay(clusterEnv(SYSTEM_NATS, stream))));
-  });
-  afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await deleteStream(SYSTEM_NATS, stream);
-  });
-
-  it('serves on B and C what was published to A, live on C too, with one COUNT everywhere', async () => {
-    const [a, b, c] = await Promise.all(nodes.map((n) => RawClient.connect(n.url)));
-    const alice = signer();
-    await c!.subscribe('live', { authors: [alice.pubkey] });
-    const events: NostrEvent[] = [];
-    for (let i = 0; i < 20; i++) events.push(alice.sign({ kind: 1, content: `note ${i}` }));
-    const oks = await Promise.all(events.map((e) => a!.publish(e)));
-    expect(oks.every(([accepted, message]) => accepted && message === '')).toBe(true);
-    // A client reads its own write on the node it wrote to, at once.
-    expect(await a!.count('mine', { authors: [alice.pubkey] })).toBe(20);
-    for (const e of events) await c!.next((f) => f[0] === 'EVENT' && f[1] === 'live' && (f[2] as NostrEvent).id === e.id);
-    const seq = await converged(nodes, stream);
-    expect(seq).toBeGreaterThanOrEqual(20);
-    for (const client of [a!, b!, c!]) {
-      expect(await client.count('n', { authors: [alice.pubkey] })).toBe(20);
-      const served = await client.req('all', { authors: [alice.pubkey] });
-      expect(served.map((e) => e.id).sort()).toEqual(events.map((e) => e.id).sort());
-    }
-    // A second publish of the same event, to another node: a duplicate there too.
-    expect(await b!.publish(events[0]!)).toEqual([true, 'duplicate: already have this event']);
-    for (const client of [a!, b!, c!]) client.close();
-  });
-
-  it('delivers an ephemeral event published on A to live subscribers on B and C, and stores it nowhere', async () => {
-    const [a, b, c] = await Promise.all(nodes.map((n) => RawClient.connect(n.url)));
-    const signerApp = signer();
-    for (const client of [b!, c!]) await client.subscribe('nip46', { kinds: [24133], authors: [signerApp.pubkey] });
-    const request = signerApp.sign({ kind: 24133, content: 'encrypted request' });
-    expect(await a!.publish(request)).toEqual([true, '']);
-    for (const client of [b!, c!]) await client.next((f) => f[0] === 'EVENT' && f[1] === 'nip46' && (f[2] as NostrEvent).id === request.id);
-    // Exactly once on each: the node that took it does not get it back from NATS.
-    await sleep(200);
-    for (const client of [b!, c!]) expect(client.frames.filter((f) => f[0] === 'EVENT' && (f[2] as NostrEvent).id === request.id)).toHaveLength(1);
-    expect(await a!.count('stored', { kinds: [24133], authors: [signerApp.pubkey] })).toBe(0);
-    for (const client of [a!, b!, c!]) client.close();
-  });
-});
-
 /** `powr-relay export` of a node's database, as an operator would run it beside the node. */
 async function exported(node: RunningRelay): Promise<string> {
   const run = await runCli(['export'], { POWR_RELAY_DB: node.db });
@@ -153,8 +103,8 @@ async function everyNodeServes(nodes: RunningRelay[], author: string, ids: strin
   for (const node of nodes) expect((await servedIds(node, author)).size).toBe(ids.length);
 }
 
-describe('cluster: concurrent versions, a killed node, a node from a backup', () => {
-  const stream = uniqueStream('versions');
+describe('cluster: three nodes on one stream', () => {
+  const stream = uniqueStream('three');
   let nodes: RunningRelay[] = [];
 
   beforeAll(async () => {
@@ -163,6 +113,43 @@ describe('cluster: concurrent versions, a killed node, a node from a backup', ()
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
     await deleteStream(SYSTEM_NATS, stream);
+  });
+
+  it('serves on B and C what was published to A, live on C too, with one COUNT everywhere', async () => {
+    const [a, b, c] = await Promise.all(nodes.map((n) => RawClient.connect(n.url)));
+    const alice = signer();
+    await c!.subscribe('live', { authors: [alice.pubkey] });
+    const events: NostrEvent[] = [];
+    for (let i = 0; i < 20; i++) events.push(alice.sign({ kind: 1, content: `note ${i}` }));
+    const oks = await Promise.all(events.map((e) => a!.publish(e)));
+    expect(oks.every(([accepted, message]) => accepted && message === '')).toBe(true);
+    // A client reads its own write on the node it wrote to, at once.
+    expect(await a!.count('mine', { authors: [alice.pubkey] })).toBe(20);
+    for (const e of events) await c!.next((f) => f[0] === 'EVENT' && f[1] === 'live' && (f[2] as NostrEvent).id === e.id);
+    const seq = await converged(nodes, stream);
+    expect(seq).toBeGreaterThanOrEqual(20);
+    for (const client of [a!, b!, c!]) {
+      expect(await client.count('n', { authors: [alice.pubkey] })).toBe(20);
+      const served = await client.req('all', { authors: [alice.pubkey] });
+      expect(served.map((e) => e.id).sort()).toEqual(events.map((e) => e.id).sort());
+    }
+    // A second publish of the same event, to another node: a duplicate there too.
+    expect(await b!.publish(events[0]!)).toEqual([true, 'duplicate: already have this event']);
+    for (const client of [a!, b!, c!]) client.close();
+  });
+
+  it('delivers an ephemeral event published on A to live subscribers on B and C, and stores it nowhere', async () => {
+    const [a, b, c] = await Promise.all(nodes.map((n) => RawClient.connect(n.url)));
+    const signerApp = signer();
+    for (const client of [b!, c!]) await client.subscribe('nip46', { kinds: [24133], authors: [signerApp.pubkey] });
+    const request = signerApp.sign({ kind: 24133, content: 'encrypted request' });
+    expect(await a!.publish(request)).toEqual([true, '']);
+    for (const client of [b!, c!]) await client.next((f) => f[0] === 'EVENT' && f[1] === 'nip46' && (f[2] as NostrEvent).id === request.id);
+    // Exactly once on each: the node that took it does not get it back from NATS.
+    await sleep(200);
+    for (const client of [b!, c!]) expect(client.frames.filter((f) => f[0] === 'EVENT' && (f[2] as NostrEvent).id === request.id)).toHaveLength(1);
+    expect(await a!.count('stored', { kinds: [24133], authors: [signerApp.pubkey] })).toBe(0);
+    for (const client of [a!, b!, c!]) client.close();
   });
 
   it('keeps the same version of a replaceable and an addressable event on every node (lowest id on a tie)', async () => {

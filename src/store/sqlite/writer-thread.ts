@@ -6,7 +6,7 @@ import { openDatabase } from './database.js';
 import { EventWrites, type Applied } from './event-writes.js';
 import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 import { Maintenance } from './maintenance.js';
-import { ClusterWrites, type LoggedWrite } from './cluster-writes.js';
+import type { LoggedWrite } from './cluster-writes.js';
 
 /**
  * The writer thread: the only connection that writes. Events from every connection are committed
@@ -295,7 +295,8 @@ port.on('message', (message: ToWriter) => {
   schedule();
 });
 
-const cluster = options.cluster && new ClusterWrites(options.cluster, writes, {
+// Loaded only in cluster mode: a single node never carries the NATS client.
+const cluster = options.cluster && new (await import('./cluster-writes.js')).ClusterWrites(options.cluster, writes, {
   answer: (results) => {
     // A write refused because NATS is out of reach: /health says so before the client hears it.
     reportCluster();
