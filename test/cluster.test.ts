@@ -1,4 +1,6 @@
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { EXAMPLES } from './fixtures/nip101e-examples.js';
@@ -202,6 +204,18 @@ describe('cluster: three nodes on one stream', () => {
     }));
     expect(new Set(counts).size).toBe(1);
     b.close();
+  });
+
+  it('powr-relay import beside a running node writes through the stream: every node serves what it imported', async () => {
+    const author = signer();
+    const imported = notes(author, 25, 'imported');
+    const file = join(mkdtempSync(join(tmpdir(), 'powr-cluster-import-')), 'events.jsonl');
+    writeFileSync(file, imported.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const run = await runCli(['import', file], { POWR_RELAY_DB: nodes[1]!.db, ...clusterEnv(SYSTEM_NATS, stream) }, '', 60_000);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/: 25 accepted, 0 duplicates, 0 rejected/);
+    await converged(nodes, stream);
+    await everyNodeServes(nodes, author.pubkey, imported.map((e) => e.id));
   });
 
   it('a node started from a backup resumes the stream after the backup and converges', async () => {

@@ -8,7 +8,6 @@ import { Metrics } from '../relay/metrics.js';
 import { Moderation } from '../relay/moderation.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
-import { Upstreams } from '../relay/upstreams.js';
 import { BundleCache } from '../store/bundle-cache.js';
 import { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
@@ -63,7 +62,10 @@ export async function start(): Promise<void> {
 
   const every = (ms: number, task: () => Promise<unknown>, what: string) =>
     setInterval(() => task().catch((err: unknown) => log.error({ err }, `${what} failed`)), ms);
-  const upstreams = config.upstreams.length > 0 ? new Upstreams({ config, store, ingest, log, registry: metrics.registry }) : undefined;
+  // NDK (about 20 MiB once loaded) only when there are upstreams to follow.
+  const upstreams = config.upstreams.length > 0
+    ? new (await import('../relay/upstreams.js')).Upstreams({ config, store, ingest, log, registry: metrics.registry })
+    : undefined;
   upstreams?.start();
 
   const timers = [

@@ -186,6 +186,16 @@ export class EventWrites {
     return { current };
   }
 
+  /**
+   * What became of an event another process applied on this database: stored (with its sequence
+   * number), or the refusal a new attempt would get.
+   */
+  outcomeOf(event: NostrEvent): WriteOutcome {
+    const stored = this.sql.byId.get(blob(event.id)) as { seq: number } | undefined;
+    if (stored) return { status: 'stored', seq: stored.seq };
+    return this.wouldRefuse(event) ?? { status: 'rejected', message: 'error: the event could not be stored' };
+  }
+
   /** Records the last sequence number given out; call before the transaction commits. */
   commitSeqs(lastSeq: number): void {
     this.sql.setLastSeq.run(lastSeq);

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
+import type { NostrEvent } from '../../protocol/event.js';
 import type { CommittedChange, VerifiedEvent, WriteOutcome } from '../port.js';
 import type { ModerationDecision } from '../moderation.js';
 import { openDatabase } from './database.js';
@@ -60,7 +61,6 @@ const queue: Queued[] = [];
 /** Cluster mode: the stream waits while the queue holds this many writes. */
 const queueHigh = options.batchSize * 4;
 const queueRoom: (() => void)[] = [];
-const DUPLICATE: WriteOutcome = { status: 'duplicate', message: 'duplicate: already have this event' };
 const tasks: { ref: number; task: WriterTask }[] = [];
 let scheduled = false;
 let closing = false;
@@ -122,7 +122,8 @@ function applyAll(batch: readonly Queued[], now: number): { outcomes: WriteOutco
     const change = emptyChange();
     const outcomes = batch.map(({ event, logged }) => {
       if (logged) {
-        if (logged.streamSeq <= streamSeq) return DUPLICATE;
+        // Applied by another process following the stream on this database (an import beside the relay).
+        if (logged.streamSeq <= streamSeq) return writes.outcomeOf(JSON.parse(event.json) as NostrEvent);
         streamSeq = logged.streamSeq;
       }
       const applied: Applied = writes.apply(event, seq + 1, now);
