@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { EXAMPLES } from './fixtures/nip101e-examples.js';
 import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
-import { deleteStream, startNats, startNatsCluster, streamLastSeq, SYSTEM_NATS, uniqueStream } from './helpers/nats.js';
-import { runCli, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
+import { deleteStream, publishRaw, startNats, startNatsCluster, streamLastSeq, SYSTEM_NATS, uniqueStream } from './helpers/nats.js';
+import { freePort, runCli, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
 
 /** The /health figures of a cluster node. */
 interface ClusterHealth {
@@ -206,6 +206,19 @@ describe('cluster: three nodes on one stream', () => {
     b.close();
   });
 
+  it('skips a message in the stream that is not an event, on every node, and applies what follows', async () => {
+    await publishRaw(SYSTEM_NATS, `${stream}.events`, 'not an event');
+    await publishRaw(SYSTEM_NATS, `${stream}.events`, JSON.stringify({ id: 'x', kind: 1 }));
+    const author = signer();
+    const after = author.sign({ content: 'after the garbage' });
+    const a = await RawClient.connect(nodes[2]!.url);
+    expect(await a.publish(after)).toEqual([true, '']);
+    a.close();
+    await converged(nodes, stream);
+    await everyNodeServes(nodes, author.pubkey, [after.id]);
+    for (const node of nodes) expect(node.logs.some((l) => l.msg === 'cluster stream holds a message that is not an event; skipped')).toBe(true);
+  });
+
   it('powr-relay import beside a running node writes through the stream: every node serves what it imported', async () => {
     const author = signer();
     const imported = notes(author, 25, 'imported');
@@ -282,7 +295,38 @@ describe('cluster: NATS itself fails', () => {
     } finally {
       client.close();
       await node.stop();
-      await nats.stop();
+      await nats.remove();
+    }
+  });
+
+  it('starts while NATS is away (lag null, writes refused, reads served) and joins once NATS comes up, without a restart', async () => {
+    const port = await freePort();
+    const stream = uniqueStream('late');
+    const node = await startRelay(clusterEnv(`nats://127.0.0.1:${port}`, stream));
+    const client = await RawClient.connect(node.url);
+    let nats: Awaited<ReturnType<typeof startNats>> | undefined;
+    try {
+      const before = await health(node);
+      expect(before.status).toBe('degraded');
+      expect(before.cluster.lag).toBe(null);
+      expect(before.cluster.streamSeq).toBe(null);
+      const author = signer();
+      const refused = await client.publish(author.sign({ content: 'too early' }));
+      expect(refused[0]).toBe(false);
+      expect(refused[1]).toMatch(/^error: /);
+      expect(await client.req('r', { authors: [author.pubkey] })).toEqual([]);
+      const metrics = await (await fetch(`${node.httpUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^powr_cluster_lag nan$/im);
+
+      nats = await startNats(port);
+      await until(async () => (await health(node)).status === 'ok', 15_000);
+      const event = author.sign({ content: 'on time' });
+      expect(await client.publish(event)).toEqual([true, '']);
+      expect((await health(node)).cluster).toMatchObject({ appliedSeq: 1, streamSeq: 1, lag: 0, connected: true });
+    } finally {
+      client.close();
+      await node.stop();
+      await nats?.remove();
     }
   });
 
@@ -307,7 +351,7 @@ describe('cluster: NATS itself fails', () => {
       for (const c of clients) c.close();
     } finally {
       await Promise.all(nodes.map((n) => n.stop()));
-      await Promise.all(servers.map((s) => s.stop()));
+      await Promise.all(servers.map((s) => s.remove()));
     }
-  });
+  }, 60_000);
 });

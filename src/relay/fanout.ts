@@ -13,11 +13,22 @@ export class Fanout {
   /** Subscribes to the store's feed and to other nodes' ephemeral events; returns the unsubscribe function. */
   follow(): () => void {
     const changes = this.store.onChange((change) => this.onChange(change));
-    const ephemeral = this.store.onEphemeral((json) => this.live.publish(JSON.parse(json) as NostrEvent, json));
+    const ephemeral = this.store.onEphemeral((json) => this.fromOtherNode(json));
     return () => {
       changes();
       ephemeral();
     };
+  }
+
+  /** Another node's ephemeral event; anything else on that NATS subject (not JSON) is dropped. */
+  private fromOtherNode(json: string): void {
+    let event: NostrEvent;
+    try {
+      event = JSON.parse(json) as NostrEvent;
+    } catch {
+      return;
+    }
+    if (typeof event === 'object' && event !== null && Array.isArray(event.tags)) this.live.publish(event, json);
   }
 
   private onChange(change: CommittedChange): void {

@@ -70,8 +70,8 @@ export class Metrics {
       new Gauge({ name, help, registers, collect() {
         const s = status();
         const value = s && read(s);
-        if (value === null || value === undefined) this.reset();
-        else this.set(value);
+        // NaN, not 0, while unknown: a lag of 0 would claim the node is caught up.
+        this.set(value === null || value === undefined ? NaN : value);
       } });
     gauge('powr_cluster_applied_seq', 'Last stream sequence applied to this node\'s database', (s) => s.appliedSeq);
     gauge('powr_cluster_stream_seq', 'Last sequence of the cluster\'s stream as NATS last reported it', (s) => s.streamSeq);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,10 +18,6 @@ import { freePort } from './relay.js';
 export const NATS_SERVER = '/usr/sbin/nats-server';
 export const SYSTEM_NATS = 'nats://127.0.0.1:4222';
 
-export function natsServerInstalled(): boolean {
-  return existsSync(NATS_SERVER);
-}
-
 async function accepting(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -39,30 +35,27 @@ async function accepting(port: number, timeoutMs: number): Promise<void> {
 /** One nats-server with JetStream; stop() and start() keep its port and store folder. */
 export class NatsServer {
   private proc: ChildProcess | undefined;
-  private output = '';
 
-  private constructor(readonly port: number, private readonly args: string[]) {}
+  private constructor(readonly port: number, private readonly store: string, private readonly args: string[]) {}
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  /** A lone server, or one member of a cluster (see startNatsCluster). */
-  static async create(cluster?: { name: string; port: number; routes: number[] }): Promise<NatsServer> {
-    const port = await freePort();
+  /** A lone server (on `port`, or a free one), or one member of a cluster (see startNatsCluster). */
+  static async create(cluster?: { name: string; port: number; routes: number[] }, port?: number): Promise<NatsServer> {
+    port ??= await freePort();
     const store = mkdtempSync(join(tmpdir(), 'powr-nats-'));
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, '-n', `powr-test-${port}`];
     if (cluster) {
       args.push('--cluster_name', cluster.name, '--cluster', `nats://127.0.0.1:${cluster.port}`,
         '--routes', cluster.routes.map((p) => `nats://127.0.0.1:${p}`).join(','));
     }
-    return new NatsServer(port, args);
+    return new NatsServer(port, store, args);
   }
 
   async start(): Promise<void> {
-    this.proc = spawn(NATS_SERVER, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (d) => (this.output += d));
-    this.proc.stderr!.on('data', (d) => (this.output += d));
+    this.proc = spawn(NATS_SERVER, this.args, { stdio: 'ignore' });
     await accepting(this.port, 10_000);
   }
 
@@ -74,13 +67,15 @@ export class NatsServer {
     await exited;
   }
 
-  log(): string {
-    return this.output;
+  /** Stops the server and deletes its store folder. */
+  async remove(): Promise<void> {
+    await this.stop();
+    rmSync(this.store, { recursive: true, force: true });
   }
 }
 
-export async function startNats(): Promise<NatsServer> {
-  const server = await NatsServer.create();
+export async function startNats(port?: number): Promise<NatsServer> {
+  const server = await NatsServer.create(undefined, port);
   await server.start();
   return server;
 }
@@ -105,6 +100,17 @@ export async function startNatsCluster(): Promise<NatsServer[]> {
       if (Date.now() > deadline) throw new Error(`the NATS cluster did not elect a JetStream leader: ${(err as Error).message}`);
       await sleep(250);
     }
+  }
+}
+
+/** Publishes a raw message on a subject (what any NATS client with access could do). */
+export async function publishRaw(servers: string, subject: string, data: string): Promise<void> {
+  const nc = await connect({ servers: servers.split(',') });
+  try {
+    nc.publish(subject, data);
+    await nc.flush();
+  } finally {
+    await nc.close();
   }
 }
 

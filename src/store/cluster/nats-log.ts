@@ -39,8 +39,8 @@ export interface LogStatus {
   connected: boolean;
   /** The stream's last sequence as NATS last told us; null before NATS was first reached. */
   streamSeq: number | null;
-  /** The oldest sequence the stream still holds. */
-  firstSeq: number | null;
+  /** The last sequence of the stream's latest info answer (which, unlike streamSeq, may go down). */
+  infoLastSeq: number | null;
   /** Why the log is not usable right now, when it is not. */
   problem: string | undefined;
 }
@@ -85,7 +85,7 @@ export class NatsLog {
   private js: JetStreamClient | undefined;
   private jsm: JetStreamManager | undefined;
   private streamSeq: number | null = null;
-  private firstSeq: number | null = null;
+  private infoLastSeq: number | null = null;
   private problem: string | undefined = 'connecting to NATS';
   private closing = false;
   /** Between a lost connection and the client's reconnection: writes fail at once instead of timing out. */
@@ -107,7 +107,7 @@ export class NatsLog {
     return {
       connected: this.nc !== undefined && !this.nc.isClosed() && !this.disconnected && this.problem === undefined,
       streamSeq: this.streamSeq,
-      firstSeq: this.firstSeq,
+      infoLastSeq: this.infoLastSeq,
       problem: this.problem,
     };
   }
@@ -122,6 +122,7 @@ export class NatsLog {
     while (!this.closing) {
       try {
         if (!this.nc || this.nc.isClosed()) await this.connect();
+        if (this.closing) return;
         await this.consume(resumeAfter() + 1, deliver);
         wait = RETRY_MIN_MS;
       } catch (err) {
@@ -142,7 +143,7 @@ export class NatsLog {
    */
   publish(id: string, json: string): void {
     const nc = this.nc;
-    if (!nc || nc.isClosed() || this.disconnected || !this.js) throw new LogUnavailable(this.problem ?? 'not connected to NATS');
+    if (!nc || nc.isClosed() || this.disconnected || !this.js) throw new LogUnavailable('the cluster\'s stream (NATS) is out of reach; try again');
     const h = headers();
     h.set(MSG_ID_HEADER, id);
     nc.publish(this.subject, json, { headers: h });
@@ -169,6 +170,10 @@ export class NatsLog {
     this.problem = problem;
   }
 
+  /**
+   * Connects and makes sure the stream exists: all of it, or nothing (a connection whose JetStream is
+   * not ready yet, or whose stream cannot be made, is closed, and follow() tries again).
+   */
   private async connect(): Promise<void> {
     const nc = await connect({
       servers: this.options.servers,
@@ -178,11 +183,19 @@ export class NatsLog {
       pingInterval: 5000,
       maxPingOut: 2,
     });
+    let jsm: JetStreamManager;
+    try {
+      jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
+      await this.ensureStream(jsm);
+      if (this.closing) throw new Error('closing');
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw err;
+    }
     this.nc = nc;
     this.disconnected = false;
-    this.jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
+    this.jsm = jsm;
     this.js = jetstream(nc, { timeout: API_TIMEOUT_MS });
-    await this.ensureStream(this.jsm);
     nc.subscribe(this.ephemeralSubject, {
       callback: (err, m) => {
         if (!err && m.headers?.get(NODE_HEADER) !== this.node) this.hooks.ephemeral(m.string());
@@ -190,8 +203,14 @@ export class NatsLog {
     });
     void this.watch(nc);
     clearInterval(this.infoTimer);
+    let ticked = Date.now();
     this.infoTimer = setInterval(() => {
-      this.stopIfStalled();
+      // A tick that comes late followed a long task on this thread (a purge, a ban): messages may be
+      // waiting unread in the socket, so the consumer is not judged on this one.
+      const late = Date.now() - ticked > 2 * INFO_INTERVAL_MS;
+      ticked = Date.now();
+      if (late) this.deliveredAt = Math.max(this.deliveredAt, ticked - INFO_INTERVAL_MS);
+      else this.stopIfStalled();
       void this.refreshInfo();
     }, INFO_INTERVAL_MS);
     this.infoTimer.unref();
@@ -217,7 +236,7 @@ export class NatsLog {
     try {
       const info = await this.jsm!.streams.info(this.options.stream);
       this.streamSeq = Math.max(this.streamSeq ?? 0, info.state.last_seq);
-      this.firstSeq = info.state.first_seq;
+      this.infoLastSeq = info.state.last_seq;
       this.setProblem(undefined);
     } catch (err) {
       this.setProblem(`NATS: ${message(err)}`);

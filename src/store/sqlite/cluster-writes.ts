@@ -1,5 +1,5 @@
 import { analyze } from '../../powr/analyze.js';
-import type { NostrEvent } from '../../protocol/event.js';
+import { checkEventShape, type EventLimits, type NostrEvent } from '../../protocol/event.js';
 import type { ClusterStatus, VerifiedEvent, WriteOutcome } from '../port.js';
 import { NatsLog, type ClusterOptions, type LogEntry } from '../cluster/nats-log.js';
 import type { EventWrites } from './event-writes.js';
@@ -14,6 +14,18 @@ import type { EventWrites } from './event-writes.js';
 /** A write from the stream, ready for the writer's next transaction. */
 /** How long a published write may take to come back from the stream before its client hears `error:`. */
 const APPLY_TIMEOUT_MS = 3000;
+const SWEEP_MS = APPLY_TIMEOUT_MS / 6;
+/** A node this many writes behind the stream refuses new writes: their OK would wait for the catch-up. */
+const CATCHING_UP_LAG = 10_000;
+/**
+ * Stream messages were checked under the limits of the node that published them: here only their
+ * structure is, so one malformed message (from a foreign publisher) is skipped instead of stalling
+ * every node on it.
+ */
+const STREAM_LIMITS: EventLimits = {
+  maxEventTags: Number.MAX_SAFE_INTEGER, maxTagValueLength: Number.MAX_SAFE_INTEGER, maxContentLength: Number.MAX_SAFE_INTEGER,
+  createdAtUpperLimit: Number.MAX_SAFE_INTEGER, createdAtLowerLimit: 0,
+};
 
 export interface LoggedWrite {
   streamSeq: number;
@@ -56,14 +68,26 @@ export class ClusterWrites {
 
   constructor(options: ClusterOptions, private readonly writes: EventWrites, private readonly io: ClusterIo) {
     this.log = new NatsLog(options, io);
-    this.sweep = setInterval(() => this.expire(Date.now() - APPLY_TIMEOUT_MS), APPLY_TIMEOUT_MS / 6);
+    let swept = Date.now();
+    this.sweep = setInterval(() => {
+      // A sweep that comes late followed a long task on this thread: what came back from the stream
+      // meanwhile is still unread in the socket, so nothing is judged overdue this time.
+      const late = Date.now() - swept > 2 * SWEEP_MS;
+      swept = Date.now();
+      if (!late) this.expire(swept - APPLY_TIMEOUT_MS);
+    }, SWEEP_MS);
     this.sweep.unref();
   }
 
-  /** Follows the stream from the last sequence this database applied. */
+  /** Follows the stream from the last sequence this database applied (or this thread queued). */
   start(): void {
     this.delivered = this.writes.clusterSeq();
-    void this.log.follow(() => this.writes.clusterSeq(), (entry) => this.fromLog(entry));
+    void this.log.follow(() => this.handedOver(), (entry) => this.fromLog(entry));
+  }
+
+  /** The last stream sequence applied to the database (by any process on it) or waiting in the queue. */
+  private handedOver(): number {
+    return Math.max(this.delivered, this.writes.clusterSeq());
   }
 
   close(): Promise<void> {
@@ -76,15 +100,19 @@ export class ClusterWrites {
     this.log.broadcast(json);
   }
 
+  /** Where this node stands; lag is null while it cannot hear NATS (a figure would be stale). */
   status(appliedSeq: number): ClusterStatus {
-    const { streamSeq, problem, connected } = this.log.status();
-    const gap = this.missing ? `the stream no longer holds writes ${this.missing.from} to ${this.missing.to}; restore this node from a newer backup` : undefined;
+    const { streamSeq, infoLastSeq, problem, connected } = this.log.status();
+    const gap = this.missing && `the stream no longer holds writes ${this.missing.from} to ${this.missing.to}; restore this node from a newer backup`;
+    const behind = infoLastSeq !== null && infoLastSeq < appliedSeq
+      ? `the stream ends at ${infoLastSeq}, before this node's applied sequence ${appliedSeq}: it was recreated or lost writes; this node applies nothing new until restored onto the new stream (docs/cluster.md)`
+      : undefined;
     return {
       appliedSeq,
       streamSeq,
-      lag: streamSeq === null ? null : Math.max(0, streamSeq - appliedSeq),
+      lag: streamSeq === null || !connected ? null : Math.max(0, streamSeq - appliedSeq),
       connected,
-      problem: problem ?? gap,
+      problem: problem ?? behind ?? gap,
     };
   }
 
@@ -101,6 +129,13 @@ export class ClusterWrites {
   private publishOutbox(): void {
     const items = this.outbox.splice(0);
     const answers: { ref: number; outcome: WriteOutcome }[] = [];
+    const { streamSeq } = this.log.status();
+    const lag = streamSeq === null ? 0 : streamSeq - this.handedOver();
+    if (lag > CATCHING_UP_LAG) {
+      const outcome: WriteOutcome = { status: 'rejected', message: `error: this node is catching up with the cluster (${lag} writes behind); try again shortly` };
+      this.io.answer(items.map(({ ref }) => ({ ref, outcome })));
+      return;
+    }
     for (const { ref, event } of items) {
       const parsed = JSON.parse(event.json) as NostrEvent;
       const refused = this.writes.wouldRefuse(parsed);
@@ -152,23 +187,35 @@ export class ClusterWrites {
   private fromLog(entry: LogEntry): void | Promise<void> {
     // A consumer that restarted from the applied sequence hands over again what still waits in the queue.
     if (entry.seq <= this.delivered) return;
-    if (entry.seq > this.delivered + 1 && this.missing === undefined) {
-      this.missing = { from: this.delivered + 1, to: entry.seq - 1 };
+    const applied = this.writes.clusterSeq();
+    if (entry.seq > Math.max(this.delivered, applied) + 1 && this.missing === undefined) {
+      this.missing = { from: Math.max(this.delivered, applied) + 1, to: entry.seq - 1 };
       this.io.log('error', 'cluster stream no longer holds writes this node has not applied', { ...this.missing });
     }
     this.delivered = entry.seq;
     const waiting = entry.id === undefined ? undefined : this.pending.get(entry.id);
     if (waiting) {
+      // Queued even when another process on this database applied it already: the writer then
+      // answers with what became of it there.
       waiting.delivered = true;
       return this.io.enqueue({ streamSeq: entry.seq, id: entry.id!, event: waiting.event });
     }
-    let event: NostrEvent;
+    if (entry.seq <= applied) return;
+    const event = this.parse(entry);
+    if (event) return this.io.enqueue({ streamSeq: entry.seq, id: event.id, event: fromStream(event, entry.json) });
+  }
+
+  /** A stream message as an event, or undefined (logged) when it is not one. */
+  private parse(entry: LogEntry): NostrEvent | undefined {
+    let raw: unknown;
     try {
-      event = JSON.parse(entry.json) as NostrEvent;
+      raw = JSON.parse(entry.json);
     } catch {
-      this.io.log('error', 'cluster stream holds a message that is not an event; skipped', { seq: entry.seq });
-      return;
+      raw = undefined;
     }
-    return this.io.enqueue({ streamSeq: entry.seq, id: event.id, event: fromStream(event, entry.json) });
+    const shape = checkEventShape(raw, STREAM_LIMITS, 0);
+    if (shape.ok) return shape.value;
+    this.io.log('error', 'cluster stream holds a message that is not an event; skipped', { seq: entry.seq, reason: shape.reason });
+    return undefined;
   }
 }

@@ -24,6 +24,13 @@ const EXTERNAL_POLL_MS = 250;
 const EXTERNAL_PAGE = 1000;
 /** Removals per maintenance transaction, so a large purge never holds the write lock for long. */
 const REMOVE_PAGE = 1000;
+/**
+ * Failures of the database rather than of an event (locked by another process past busy_timeout, disk
+ * full, I/O): in cluster mode the stream's writes wait and are tried again, since every node must
+ * apply all of them in order; skipping one would leave this node without it for good.
+ */
+const TRANSIENT_FAILURE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR)/;
+const RETRY_AFTER_MS = 1000;
 /** Cluster mode: how often this node's place in the stream is reported when it changed. */
 const CLUSTER_STATUS_MS = 250;
 
@@ -52,7 +59,7 @@ let moderationVersion = writes.moderation.version();
 
 interface Queued {
   event: VerifiedEvent;
-  /** The clients waiting for it; in cluster mode they are claimed when it is applied. */
+  /** The clients waiting for it; in cluster mode they are claimed when it is applied (and kept if it must wait). */
   refs: number[];
   /** Cluster mode: its place in the stream. */
   logged?: LoggedWrite;
@@ -63,7 +70,9 @@ const queueHigh = options.batchSize * 4;
 const queueRoom: (() => void)[] = [];
 const tasks: { ref: number; task: WriterTask }[] = [];
 let scheduled = false;
-let closing = false;
+let closed = false;
+/** After a transient database failure in cluster mode, the queue waits until then (ms since epoch). */
+let retryAt = 0;
 
 const emptyChange = (): CommittedChange => ({ stored: [], removed: [], addresses: [], lastSeq: fedSeq, external: false });
 
@@ -140,7 +149,7 @@ function applyAll(batch: readonly Queued[], now: number): { outcomes: WriteOutco
 
 function writeBatch(batch: Queued[]): void {
   // Claimed before the transaction, so a rollback and the retry below still answer every client.
-  const refs = batch.map((item) => (item.logged ? cluster!.claim(item.logged.id) : item.refs));
+  const refs = batch.map((item) => (item.logged ? [...item.refs, ...cluster!.claim(item.logged.id)] : item.refs));
   const now = Math.floor(Date.now() / 1000);
   const started = performance.now();
   let outcomes: WriteOutcome[];
@@ -153,16 +162,25 @@ function writeBatch(batch: Queued[]): void {
     post({ type: 'log', level: 'error', msg: 'write transaction failed; retrying its events one by one',
       detail: { error: (err as Error).message, events: batch.length, streamSeqs: batch.flatMap((i) => (i.logged ? [i.logged.streamSeq] : [])) } });
     change = emptyChange();
-    outcomes = batch.map((item) => {
+    outcomes = [];
+    for (const [i, item] of batch.entries()) {
       try {
         const one = applyAll([item], now);
-        absorb(change!, one.change);
-        change!.lastSeq = one.change.lastSeq;
-        return one.outcomes[0]!;
-      } catch {
-        return { status: 'rejected', message: 'error: the event could not be stored' } as const;
+        absorb(change, one.change);
+        change.lastSeq = one.change.lastSeq;
+        outcomes.push(one.outcomes[0]!);
+      } catch (failure) {
+        if (item.logged && TRANSIENT_FAILURE.test((failure as { code?: string }).code ?? '')) {
+          queue.unshift(...batch.slice(i).map((rest, j) => ({ ...rest, refs: refs[i + j]! })));
+          refs.length = i;
+          retryAt = Date.now() + RETRY_AFTER_MS;
+          post({ type: 'log', level: 'error', msg: 'the database refused the cluster stream\'s writes; trying again shortly',
+            detail: { error: (failure as Error).message, fromStreamSeq: item.logged.streamSeq } });
+          break;
+        }
+        outcomes.push({ status: 'rejected', message: 'error: the event could not be stored' });
       }
-    });
+    }
   }
   if (change.stored.length + change.removed.length > 0) {
     fedSeq = Math.max(fedSeq, change.lastSeq);
@@ -231,36 +249,50 @@ function runTask(task: WriterTask): unknown {
   }
 }
 
+function runAndPost(ref: number, task: WriterTask): void {
+  try {
+    post({ type: 'done', ref, result: runTask(task) });
+  } catch (err) {
+    post({ type: 'done', ref, error: (err as Error).message });
+  }
+}
+
 function flush(): void {
   scheduled = false;
+  if (closed) return;
   noticeOtherWriters();
   if (queue.length > 0) {
     writeBatch(queue.splice(0, options.batchSize));
     if (queue.length < queueHigh) for (const resume of queueRoom.splice(0)) resume();
   } else if (tasks.length > 0) {
     const { ref, task } = tasks.shift()!;
-    try {
-      post({ type: 'done', ref, result: runTask(task) });
-    } catch (err) {
-      post({ type: 'done', ref, error: (err as Error).message });
-    }
+    runAndPost(ref, task);
   }
   if (queue.length > 0 || tasks.length > 0) schedule();
-  else if (closing) void close();
 }
 
 function schedule(): void {
-  if (scheduled) return;
+  if (scheduled || closed) return;
   scheduled = true;
   // setImmediate runs after every message already waiting on the port has been queued: the batch.
-  setImmediate(flush);
+  const wait = retryAt - Date.now();
+  if (wait > 0) setTimeout(flush, wait);
+  else setImmediate(flush);
 }
 
+/**
+ * The main thread has seen every write answered. The stream stops delivering first; what it delivered
+ * and this thread has not applied stays uncommitted (cluster_seq says so) and comes again at the next
+ * start. Queued maintenance still runs.
+ */
 async function close(): Promise<void> {
+  if (closed) return;
+  closed = true;
   clearInterval(poll);
   clearInterval(clusterStatus);
-  // The stream stops delivering before the database it applies to closes.
   await cluster?.close();
+  if (!cluster) while (queue.length > 0) writeBatch(queue.splice(0, options.batchSize));
+  for (const { ref, task } of tasks.splice(0)) runAndPost(ref, task);
   maintenance.checkpoint();
   db.close();
   post({ type: 'closed' });
@@ -289,8 +321,7 @@ port.on('message', (message: ToWriter) => {
       cluster?.shareEphemeral(message.json);
       return;
     case 'close':
-      closing = true;
-      if (!scheduled) void close();
+      void close();
       return;
   }
   schedule();
