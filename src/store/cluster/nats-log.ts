@@ -295,6 +295,8 @@ export class NatsLog {
     const consumer = await this.js!.consumers.get(this.options.stream, {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: start,
+      // A consumer left behind (this node stopped it as stalled, or died) is dropped by the server soon.
+      inactive_threshold: 30_000,
     });
     // Heartbeats every second: a consumer lost with a NATS server is noticed (two missed) and recreated
     // within about two seconds; the default would leave writes waiting for their apply for 30.
