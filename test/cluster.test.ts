@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { EXAMPLES } from './fixtures/nip101e-examples.js';
 import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
-import { deleteStream, publishRaw, startNats, startNatsCluster, streamLastSeq, SYSTEM_NATS, uniqueStream } from './helpers/nats.js';
+import { deleteStream, publishRaw, startNats, startNatsCluster, streamLastSeq, SYSTEM_NATS, uniqueStream, type NatsServer } from './helpers/nats.js';
 import { freePort, runCli, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
 
 /** The /health figures of a cluster node. */
@@ -37,6 +37,23 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
     if (Date.now() > deadline) throw new Error(`not so within ${timeoutMs} ms`);
     await sleep(100);
   }
+}
+
+/** Everything the tests start, stopped after the file even when a test timed out before its own clean-up. */
+const started: { stop(): Promise<unknown> }[] = [];
+afterAll(async () => {
+  await Promise.all(started.map((s) => s.stop().catch(() => undefined)));
+});
+
+async function relayNode(env: Record<string, string>, db?: string): Promise<RunningRelay> {
+  const relay = await startRelay(env, db);
+  started.push(relay);
+  return relay;
+}
+
+function tracked(servers: NatsServer[]): NatsServer[] {
+  for (const server of servers) started.push({ stop: () => server.remove() });
+  return servers;
 }
 
 function clusterEnv(servers: string, stream: string): Record<string, string> {
@@ -110,7 +127,7 @@ describe('cluster: three nodes on one stream', () => {
   let nodes: RunningRelay[] = [];
 
   beforeAll(async () => {
-    nodes = await Promise.all([0, 1, 2].map(() => startRelay(clusterEnv(SYSTEM_NATS, stream))));
+    nodes = await Promise.all([0, 1, 2].map(() => relayNode(clusterEnv(SYSTEM_NATS, stream))));
   });
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -192,7 +209,7 @@ describe('cluster: three nodes on one stream', () => {
     const acked = [...(await toA), ...(await toB)];
     expect(acked.length).toBeGreaterThanOrEqual(250);
     expect(acked.length).toBeLessThan(400);
-    nodes[0] = await startRelay(clusterEnv(SYSTEM_NATS, stream), victim.db);
+    nodes[0] = await relayNode(clusterEnv(SYSTEM_NATS, stream), victim.db);
     await converged(nodes, stream);
     // Events A put in the stream before it died but never acknowledged may be there too.
     await everyNodeServesAtLeast(nodes, author.pubkey, acked);
@@ -246,7 +263,7 @@ describe('cluster: three nodes on one stream', () => {
     for (const e of after) expect((await a.publish(e))[0]).toBe(true);
     const restoredDb = tempDb();
     copyFileSync(copy, restoredDb);
-    const restored = await startRelay(clusterEnv(SYSTEM_NATS, stream), restoredDb);
+    const restored = await relayNode(clusterEnv(SYSTEM_NATS, stream), restoredDb);
     try {
       await converged([...nodes, restored], stream);
       await everyNodeServes([...nodes, restored], author.pubkey, [...before, ...after].map((e) => e.id));
@@ -261,9 +278,9 @@ describe('cluster: three nodes on one stream', () => {
 
 describe('cluster: NATS itself fails', () => {
   it('answers writes OK false within 5 s while NATS is down, keeps serving reads, and takes writes again once it is back', async () => {
-    const nats = await startNats();
+    const [nats] = tracked([await startNats()]);
     const stream = uniqueStream('outage');
-    const node = await startRelay(clusterEnv(nats.url, stream));
+    const node = await relayNode(clusterEnv(nats.url, stream));
     const client = await RawClient.connect(node.url);
     try {
       const author = signer();
@@ -302,9 +319,9 @@ describe('cluster: NATS itself fails', () => {
   it('starts while NATS is away (lag null, writes refused, reads served) and joins once NATS comes up, without a restart', async () => {
     const port = await freePort();
     const stream = uniqueStream('late');
-    const node = await startRelay(clusterEnv(`nats://127.0.0.1:${port}`, stream));
+    const node = await relayNode(clusterEnv(`nats://127.0.0.1:${port}`, stream));
     const client = await RawClient.connect(node.url);
-    let nats: Awaited<ReturnType<typeof startNats>> | undefined;
+    let nats: NatsServer | undefined;
     try {
       const before = await health(node);
       expect(before.status).toBe('degraded');
@@ -318,7 +335,7 @@ describe('cluster: NATS itself fails', () => {
       const metrics = await (await fetch(`${node.httpUrl}/metrics`)).text();
       expect(metrics).toMatch(/^powr_cluster_lag nan$/im);
 
-      nats = await startNats(port);
+      [nats] = tracked([await startNats(port)]);
       await until(async () => (await health(node)).status === 'ok', 15_000);
       const event = author.sign({ content: 'on time' });
       expect(await client.publish(event)).toEqual([true, '']);
@@ -331,11 +348,11 @@ describe('cluster: NATS itself fails', () => {
   });
 
   it('keeps taking writes when one of three NATS servers (3 stream replicas) stops under load, and loses nothing acknowledged', async () => {
-    const servers = await startNatsCluster();
+    const servers = tracked(await startNatsCluster());
     const urls = servers.map((s) => s.url).join(',');
     const stream = uniqueStream('replicas');
     const env = { ...clusterEnv(urls, stream), POWR_RELAY_CLUSTER_REPLICAS: '3' };
-    const nodes = [await startRelay(env), await startRelay(env)];
+    const nodes = [await relayNode(env), await relayNode(env)];
     try {
       const clients = await Promise.all(nodes.map((n) => RawClient.connect(n.url)));
       const author = signer();
