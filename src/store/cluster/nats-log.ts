@@ -203,17 +203,11 @@ export class NatsLog {
     });
     void this.watch(nc);
     clearInterval(this.infoTimer);
-    let ticked = Date.now();
-    this.infoTimer = setInterval(() => {
-      // A tick that comes late followed a long task on this thread (a purge, a ban): messages may be
-      // waiting unread in the socket, so the consumer is not judged on this one.
-      const late = Date.now() - ticked > 2 * INFO_INTERVAL_MS;
-      ticked = Date.now();
-      if (late) this.deliveredAt = Math.max(this.deliveredAt, ticked - INFO_INTERVAL_MS);
+    this.infoTimer = intervalKnowingLateness(INFO_INTERVAL_MS, (late) => {
+      if (late) this.deliveredAt = Math.max(this.deliveredAt, Date.now() - INFO_INTERVAL_MS);
       else this.stopIfStalled();
       void this.refreshInfo();
-    }, INFO_INTERVAL_MS);
-    this.infoTimer.unref();
+    });
     await this.refreshInfo();
   }
 
@@ -317,6 +311,23 @@ export class NatsLog {
     this.messages = undefined;
     if (!this.closing) throw new Error('the stream consumer stopped');
   }
+}
+
+/**
+ * setInterval (unref'd) whose callback learns whether it ran late. A tick long after its time followed
+ * a long task on this thread (a purge, a ban): what NATS sent meanwhile is still unread in the socket,
+ * so nothing should be judged overdue or stalled on that tick.
+ */
+export function intervalKnowingLateness(ms: number, tick: (late: boolean) => void): NodeJS.Timeout {
+  let last = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const late = now - last > 2 * ms;
+    last = now;
+    tick(late);
+  }, ms);
+  timer.unref();
+  return timer;
 }
 
 /** An operator's (or a benchmark's) look at a stream: its last sequence; undefined when it does not exist. */

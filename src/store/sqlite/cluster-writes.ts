@@ -1,7 +1,7 @@
-import { analyze } from '../../powr/analyze.js';
+import { analyze, flagsOf } from '../../powr/analyze.js';
 import { checkEventShape, type EventLimits, type NostrEvent } from '../../protocol/event.js';
 import type { ClusterStatus, VerifiedEvent, WriteOutcome } from '../port.js';
-import { NatsLog, type ClusterOptions, type LogEntry } from '../cluster/nats-log.js';
+import { NatsLog, intervalKnowingLateness, type ClusterOptions, type LogEntry } from '../cluster/nats-log.js';
 import type { EventWrites } from './event-writes.js';
 
 /**
@@ -51,7 +51,7 @@ export interface ClusterIo {
  */
 function fromStream(event: NostrEvent, json: string): VerifiedEvent {
   const { record, issues } = analyze(event);
-  return { json, record, flags: issues.map(({ code, detail }) => ({ code, detail })) };
+  return { json, record, flags: flagsOf(issues) };
 }
 
 export class ClusterWrites {
@@ -68,15 +68,9 @@ export class ClusterWrites {
 
   constructor(options: ClusterOptions, private readonly writes: EventWrites, private readonly io: ClusterIo) {
     this.log = new NatsLog(options, io);
-    let swept = Date.now();
-    this.sweep = setInterval(() => {
-      // A sweep that comes late followed a long task on this thread: what came back from the stream
-      // meanwhile is still unread in the socket, so nothing is judged overdue this time.
-      const late = Date.now() - swept > 2 * SWEEP_MS;
-      swept = Date.now();
-      if (!late) this.expire(swept - APPLY_TIMEOUT_MS);
-    }, SWEEP_MS);
-    this.sweep.unref();
+    this.sweep = intervalKnowingLateness(SWEEP_MS, (late) => {
+      if (!late) this.expire(Date.now() - APPLY_TIMEOUT_MS);
+    });
   }
 
   /** Follows the stream from the last sequence this database applied (or this thread queued). */
@@ -188,8 +182,9 @@ export class ClusterWrites {
     // A consumer that restarted from the applied sequence hands over again what still waits in the queue.
     if (entry.seq <= this.delivered) return;
     const applied = this.writes.clusterSeq();
-    if (entry.seq > Math.max(this.delivered, applied) + 1 && this.missing === undefined) {
-      this.missing = { from: Math.max(this.delivered, applied) + 1, to: entry.seq - 1 };
+    const handedOver = Math.max(this.delivered, applied);
+    if (entry.seq > handedOver + 1 && this.missing === undefined) {
+      this.missing = { from: handedOver + 1, to: entry.seq - 1 };
       this.io.log('error', 'cluster stream no longer holds writes this node has not applied', { ...this.missing });
     }
     this.delivered = entry.seq;

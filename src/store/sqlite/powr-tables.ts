@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
-import { analyze } from '../../powr/analyze.js';
+import { analyze, flagsOf } from '../../powr/analyze.js';
 import { checkSetsAgainstFormats, setColumns } from '../../powr/params.js';
 import {
   COLLECTION_KINDS,
@@ -308,7 +308,7 @@ export class PowrTables {
       for (const row of rows) {
         const { record, issues } = analyze(JSON.parse(row.json) as NostrEvent);
         // Stored events were accepted under the mode then in force; everything found now is a flag.
-        this.insert(row.seq, record, issues.map(({ code, detail }) => ({ code, detail })), undefined, true);
+        this.insert(row.seq, record, flagsOf(issues), undefined, true);
       }
       after = rows[rows.length - 1]!.seq;
     }
