@@ -3,11 +3,14 @@ import { LRUCache } from 'lru-cache';
 import type { Filter } from '../../protocol/filter.js';
 import type { Viewers } from '../../powr/privacy.js';
 import { QueryTimeout, type ExportOptions, type QueryOptions, type SyncItem } from '../port.js';
-import { planFilter, splitForTimeOrder } from './planner.js';
+import { planFilter, splitForTimeOrder, walksInTimeOrder, type Plan } from './planner.js';
 
-interface Row {
+interface Key {
   seq: number;
   created_at: number;
+}
+
+interface Row extends Key {
   id: Buffer;
   json: string;
 }
@@ -27,6 +30,7 @@ function newestFirst(a: Row, b: Row): number {
 export class EventReads {
   private readonly statements = new LRUCache<string, Statement>({ max: 500 });
   private readonly hasId: Statement;
+  private readonly rowsBySeq: Statement;
   private deadline = Infinity;
 
   constructor(private readonly db: Database) {
@@ -38,6 +42,7 @@ export class EventReads {
       return 1;
     });
     this.hasId = db.prepare('SELECT 1 FROM nostr_events WHERE id = ?').pluck();
+    this.rowsBySeq = db.prepare('SELECT seq, created_at, id, json, expires_at FROM nostr_events WHERE seq IN (SELECT value FROM json_each(?))');
   }
 
   has(id: string): boolean {
@@ -56,6 +61,10 @@ export class EventReads {
   private rowsFor(f: Filter, now: number, viewers: Viewers | undefined): Row[] {
     if (f.matchesNothing || f.limit === 0) return [];
     const parts = splitForTimeOrder(f);
+    if (parts.length > 1 || !walksInTimeOrder(f)) {
+      const rows = this.newestByKeys(parts, f.limit, now, viewers);
+      if (rows) return rows;
+    }
     if (parts.length === 1) return this.newestRows(f, now, viewers);
     const bySeq = new Map<number, Row>();
     for (const part of parts) for (const row of this.newestRows(part, now, viewers)) bySeq.set(row.seq, row);
@@ -67,17 +76,62 @@ export class EventReads {
     const plan = planFilter(f, now, viewers);
     const select = `SELECT e.seq, e.created_at, e.id, e.json FROM ${plan.from} ORDER BY ${plan.orderBy}`;
     if (!plan.mayRepeat) return this.statement(`${select} LIMIT ?`).all(...plan.params, f.limit) as Row[];
-    // A tag-driven join repeats an event once per matching tag, so count distinct events and stop
-    // once the limit is reached; rows arrive in final order.
-    const rows: Row[] = [];
+    return this.distinct(this.statement(select).iterate(...plan.params) as IterableIterator<Row>, f.limit);
+  }
+
+  /**
+   * Keys first: each part's newest `limit` (seq, created_at) pairs from its index, then whole rows for
+   * the newest `limit` of their union only. A feed filter's candidates (a following feed's 100
+   * authors, a global feed's 25 parts) are many times its limit, and every row read is a table page.
+   * Exact like the rows path: where a part's LIMIT cut through the timestamp at the cut-off, all its
+   * events with that timestamp are read, so ties go to the lowest id. Expiry is checked on the rows
+   * read; undefined (read rows instead) when one had expired, since it may have hidden a live one
+   * (the NIP-40 purge keeps those rare).
+   */
+  private newestByKeys(parts: Filter[], max: number, now: number, viewers: Viewers | undefined): Row[] | undefined {
+    const keys = new Map<number, number>();
+    const cut: { plan: Plan; oldest: number }[] = [];
+    for (const part of parts) {
+      const plan = planFilter(part, now, viewers, 'keys');
+      const select = `SELECT ${plan.seq} AS seq, ${plan.time} AS created_at FROM ${plan.from} ORDER BY ${plan.time} DESC`;
+      const found = plan.mayRepeat
+        ? this.distinct(this.statement(select).iterate(...plan.params) as IterableIterator<Key>, max)
+        : (this.statement(`${select} LIMIT ?`).all(...plan.params, max) as Key[]);
+      for (const k of found) keys.set(k.seq, k.created_at);
+      if (found.length === max) cut.push({ plan, oldest: found[max - 1]!.created_at });
+    }
+    let chosen = [...keys];
+    if (chosen.length >= max) {
+      chosen.sort((a, b) => b[1] - a[1]);
+      const cutoff = chosen[max - 1]![1];
+      chosen = chosen.filter(([, createdAt]) => createdAt >= cutoff);
+      for (const { plan } of cut.filter((c) => c.oldest === cutoff)) {
+        const tied = this.statement(`SELECT ${plan.seq} FROM ${plan.from} AND ${plan.time} = ?`).pluck();
+        for (const seq of tied.iterate(...plan.params, cutoff) as IterableIterator<number>) {
+          if (!keys.has(seq)) {
+            keys.set(seq, cutoff);
+            chosen.push([seq, cutoff]);
+          }
+        }
+      }
+    }
+    const rows = this.rowsBySeq.all(JSON.stringify(chosen.map(([seq]) => seq))) as (Row & { expires_at: number | null })[];
+    // A row gone since its key was read (replaced or deleted meanwhile), or expired: read rows instead.
+    if (rows.length < chosen.length || rows.some((r) => r.expires_at !== null && r.expires_at <= now)) return undefined;
+    return rows.sort(newestFirst).slice(0, max);
+  }
+
+  /** The first `max` rows of distinct events, in the order they arrive (a tag-driven join repeats an event per matching tag). */
+  private distinct<T extends Key>(rows: IterableIterator<T>, max: number): T[] {
+    const out: T[] = [];
     const seen = new Set<number>();
-    for (const row of this.statement(select).iterate(...plan.params) as IterableIterator<Row>) {
+    for (const row of rows) {
       if (seen.has(row.seq)) continue;
       seen.add(row.seq);
-      rows.push(row);
-      if (rows.length >= f.limit) break;
+      out.push(row);
+      if (out.length >= max) break;
     }
-    return rows;
+    return out;
   }
 
   /**

@@ -38,14 +38,25 @@ export const DRIVER_INDEX: Record<Driver, string> = {
 
 export interface Plan {
   driver: Driver;
-  /** FROM … WHERE … without SELECT, ORDER BY or LIMIT; `e` is nostr_events. */
+  /** FROM … WHERE … without SELECT, ORDER BY or LIMIT; `e` is nostr_events (absent from a tag-driven keys plan). */
   from: string;
   params: unknown[];
   /** ORDER BY: newest first (ties by lowest id) from the driving index; for a search, best match first. */
   orderBy: string;
+  /** The columns of the driving index that hold the event's sequence number and created_at. */
+  seq: string;
+  time: string;
   /** A tag-driven join yields an event once per matching tag, so rows must be de-duplicated. */
   mayRepeat: boolean;
 }
+
+/**
+ * 'rows': the query reads whole rows and checks expiry itself. 'keys': it reads sequence numbers and
+ * created_at only, from the driving index alone where the filter allows, and leaves expiry to the
+ * caller, who reads the rows of the few keys it keeps (see EventReads).
+ */
+export type PlanMode = 'rows' | 'keys';
+
 
 /** Tags whose values are ids or coordinates: a handful of rows per value, so they beat any other index. */
 const SELECTIVE_TAGS = ['e', 'p', 'a', 'q', 'd'];
@@ -71,6 +82,27 @@ export function chooseDriver(f: Filter): { driver: Driver; tag?: TagCondition } 
   if (anyTag) return { driver: 'tag', tag: anyTag };
   if (f.kinds) return { driver: 'kind' };
   return { driver: 'time' };
+}
+
+/**
+ * Whether the driving index yields the filter's rows newest first from one range, so its query stops
+ * after `limit` rows; otherwise every candidate is read and sorted (several authors, kinds or tag
+ * values). Id, address and search plans read few rows and count as ordered.
+ */
+export function walksInTimeOrder(f: Filter): boolean {
+  const { driver, tag } = chooseDriver(f);
+  const one = (values: readonly unknown[] | undefined) => values === undefined || values.length === 1;
+  switch (driver) {
+    case 'author_kind':
+    case 'author':
+      return one(f.authors) && one(f.kinds);
+    case 'tag':
+      return one(tag!.values) && one(f.kinds);
+    case 'kind':
+      return one(f.kinds);
+    default:
+      return true;
+  }
 }
 
 /** Most sub-queries one filter is split into (see splitForTimeOrder). */
@@ -106,8 +138,13 @@ export function splitForTimeOrder(f: Filter): Filter[] {
  * `viewers` restricts events of the restricted kinds (read rules) to those the viewers may read (their
  * own and those that p-tag them): a row condition, so limits and COUNT stay exact.
  */
-export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
+export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: PlanMode = 'rows'): Plan {
   const { driver, tag: drivingTag } = chooseDriver(f);
+  const restricted = viewers !== undefined && mayMatchRestricted(f, viewers);
+  // A tag-driven plan joins nostr_events only for what event_tags does not hold.
+  const tagOnly = driver === 'tag' && mode === 'keys' && !f.ids && !f.authors && !restricted;
+  const col = (name: 'seq' | 'kind' | 'created_at') =>
+    driver !== 'tag' ? `e.${name}` : name === 'seq' ? 't.event_seq' : `t.${name}`;
   const where: string[] = [];
   const params: unknown[] = [];
   const inList = (column: string, values: unknown[]) => {
@@ -116,9 +153,9 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
   };
 
   let from: string;
-  let time = 'e.created_at';
+  const time = col('created_at');
   // First, so it runs on every row the driving index yields (see EventReads' time budget).
-  where.push(`powr_budget(${driver === 'tag' ? 't.event_seq' : driver === 'search' ? 's.rowid' : 'e.seq'})`);
+  where.push(`powr_budget(${driver === 'search' ? 's.rowid' : col('seq')})`);
   let coveredTags: TagCondition[] = [];
   if (driver === 'search') {
     // NIP-50: only exercises and templates are indexed; terms are quoted prefixes, never FTS syntax.
@@ -132,8 +169,7 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
     if (!f.kinds) inList('e.kind', [...SEARCH_KINDS]);
   } else if (driver === 'tag') {
     const t = drivingTag!;
-    from = `event_tags t JOIN nostr_events e ON e.seq = t.event_seq`;
-    time = 't.created_at';
+    from = tagOnly ? 'event_tags t' : `event_tags t JOIN nostr_events e ON e.seq = t.event_seq`;
     where.push('t.name = ?');
     params.push(t.name);
     inList('t.value', t.values);
@@ -169,13 +205,15 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
     if (coveredTags.includes(t)) continue;
     where.push(
       `EXISTS (SELECT 1 FROM event_tags x WHERE x.name = ? AND x.value IN (${placeholders(t.values.length)})
-        AND x.kind = e.kind AND x.created_at = e.created_at AND x.event_seq = e.seq)`,
+        AND x.kind = ${col('kind')} AND x.created_at = ${time} AND x.event_seq = ${col('seq')})`,
     );
     params.push(t.name, ...t.values);
   }
-  where.push('(e.expires_at IS NULL OR e.expires_at > ?)');
-  params.push(now);
-  if (viewers && mayMatchRestricted(f, viewers)) {
+  if (mode === 'rows') {
+    where.push('(e.expires_at IS NULL OR e.expires_at > ?)');
+    params.push(now);
+  }
+  if (viewers && restricted) {
     const v = viewers.pubkeys;
     const readable = v.length === 0 ? '' : ` OR e.pubkey IN (${placeholders(v.length)}) OR EXISTS (SELECT 1 FROM event_tags x
       WHERE x.name = 'p' AND x.value IN (${placeholders(v.length)}) AND x.kind = e.kind AND x.created_at = e.created_at
@@ -185,5 +223,5 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers): Plan {
   }
 
   const orderBy = driver === 'search' ? 's.rank, e.created_at DESC, e.id ASC' : `${time} DESC, e.id ASC`;
-  return { driver, from: `${from} WHERE ${where.join(' AND ')}`, params, orderBy, mayRepeat: driver === 'tag' };
+  return { driver, from: `${from} WHERE ${where.join(' AND ')}`, params, orderBy, seq: col('seq'), time, mayRepeat: driver === 'tag' };
 }
