@@ -44,7 +44,9 @@ function assertDatabaseFile(path: string): void {
 /** Pages the write-ahead log may hold before a commit checkpoints it (16 KiB pages: 4 MiB). */
 const WAL_AUTOCHECKPOINT_PAGES = 256;
 /** What a checkpointed WAL is truncated to, so the database directory carries no stale log. */
-const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
+export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
+/** How long a connection waits for another's lock before SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5000;
 
 /**
  * Opens (creating if needed) the SQLite file for writing, checks it really is a readable database,
@@ -64,7 +66,7 @@ export function openDatabase(path: string): Database {
     db.pragma('page_size = 16384');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma('cache_size = -65536');
     db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
@@ -93,7 +95,7 @@ export function openDatabase(path: string): Database {
 export function openReadConnection(path: string): Database {
   const db = new BetterSqlite3(path, { fileMustExist: path !== ':memory:' });
   db.pragma('query_only = 1');
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma('cache_size = -16384');
   db.pragma('temp_store = MEMORY');
   return db;

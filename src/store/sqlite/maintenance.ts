@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { CheckReport } from '../port.js';
+import { BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT_BYTES, fileBytes } from './database.js';
 import type { PowrTables } from './powr-tables.js';
 
 /** The writer thread's maintenance: integrity and processed-table checks, VACUUM, checkpoints, cache counts. */
@@ -42,6 +43,23 @@ export class Maintenance {
   /** Copies the write-ahead log into the database and truncates it. */
   checkpoint(): void {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /**
+   * Call when the writer falls idle. A burst's last commits stay in the write-ahead log (each up to a
+   * thousand 16 KiB pages, far past journal_size_limit) until the next write, which may never come:
+   * above the limit, the log is copied in and truncated now. It does not wait for readers: one still
+   * on an older snapshot leaves the log for the next idle moment. Returns whether it truncated.
+   */
+  trimWal(): boolean {
+    if (fileBytes(`${this.db.name}-wal`) <= WAL_SIZE_LIMIT_BYTES) return false;
+    this.db.pragma('busy_timeout = 0');
+    try {
+      const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      return result?.busy === 0;
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
   }
 
   /** Access counts of cached bundles, so cache priorities survive restarts; call inside a transaction. */

@@ -269,6 +269,12 @@ function flush(): void {
     runAndPost(ref, task);
   }
   if (queue.length > 0 || tasks.length > 0) schedule();
+  // After the messages that arrived meanwhile are queued (setImmediate), so only a really idle writer trims.
+  else setImmediate(trimWhenIdle);
+}
+
+function trimWhenIdle(): void {
+  if (!scheduled && !closed && queue.length === 0 && tasks.length === 0) maintenance.trimWal();
 }
 
 function schedule(): void {
