@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson, type NostrEvent } from '../../src/protocol/event.js';
 import { parseFilter, type Filter } from '../../src/protocol/filter.js';
 import type { Database } from 'better-sqlite3';
-import { openReadConnection } from '../../src/store/sqlite/database.js';
+import { WAL_SIZE_LIMIT_BYTES, fileBytes, openReadConnection } from '../../src/store/sqlite/database.js';
 import { EventReads } from '../../src/store/sqlite/event-reads.js';
 import { DRIVER_INDEX, planFilter, splitForTimeOrder, type Driver } from '../../src/store/sqlite/planner.js';
 import type { SqliteStorage } from '../../src/store/sqlite/sqlite-storage.js';
@@ -181,6 +181,26 @@ describe('SQL results agree with nostr-tools matchFilter (seeded)', () => {
       expected.sort((x, y) => byId.get(y)!.created_at - byId.get(x)!.created_at || (x < y ? -1 : 1));
       const got = (await store.query([filter(a), filter(b)], NOW)).map((j) => (JSON.parse(j) as NostrEvent).id);
       expect(got).toEqual(expected);
+    }
+  });
+});
+
+describe('write-ahead log', () => {
+  it('is truncated once the writer falls idle after a commit that took it past twice its limit', async () => {
+    const path = tempDb();
+    const burst = await openStorage(path);
+    try {
+      const sk = randomBytes(32);
+      // One message of 600 events of 40 KB: one commit of about 1,500 pages (24 MB of log).
+      const events = Array.from({ length: 600 }, (_, i) => signEvent({ kind: 1, created_at: NOW - i, tags: [], content: `${i} ${'x'.repeat(40_000)}` }, sk));
+      const outcomes = await Promise.all(events.map((e) => burst.write({ json: canonicalJson(e), record: null, flags: [] })));
+      expect(outcomes.every((o) => o.status === 'stored')).toBe(true);
+      const deadline = Date.now() + 5000;
+      while (fileBytes(`${path}-wal`) > 2 * WAL_SIZE_LIMIT_BYTES && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(fileBytes(`${path}-wal`)).toBe(0);
+      expect(await burst.query([filter({ kinds: [1], limit: 1000 })], NOW)).toHaveLength(600);
+    } finally {
+      await burst.close();
     }
   });
 });
