@@ -3,6 +3,9 @@ import type { CheckReport } from '../port.js';
 import { BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT_BYTES, fileBytes } from './database.js';
 import type { PowrTables } from './powr-tables.js';
 
+/** How far past its limit an idle write-ahead log may stay: more than a lone event's commit. */
+const TRIM_MARGIN_BYTES = 1024 * 1024;
+
 /** The writer thread's maintenance: integrity and processed-table checks, VACUUM, checkpoints, cache counts. */
 export class Maintenance {
   private readonly saveCount;
@@ -48,13 +51,14 @@ export class Maintenance {
   /**
    * Call when the writer falls idle. A burst's last commit stays in the write-ahead log (up to a
    * thousand 16 KiB pages, far past journal_size_limit) until the next write, which may never come:
-   * past twice the limit, the log is copied in and truncated now. Lone events keep the log within the
-   * limit plus one small commit; truncating that every dozen events would make each following commit
-   * grow the file again (0.1 ms more per lone OK, measured). It does not wait for readers: one still
-   * on an older snapshot leaves the log for the next idle moment. Returns whether it truncated.
+   * more than TRIM_MARGIN_BYTES past the limit, the log is copied in and truncated now. Lone events
+   * keep the log within the limit plus one small commit (about 20 pages); truncating that every dozen
+   * events would make each following commit grow the file again (0.1 ms more per lone OK, measured).
+   * It does not wait for readers: one still on an older snapshot leaves the log for the next idle
+   * moment. Returns whether it truncated.
    */
   trimWal(): boolean {
-    if (fileBytes(`${this.db.name}-wal`) <= 2 * WAL_SIZE_LIMIT_BYTES) return false;
+    if (fileBytes(`${this.db.name}-wal`) <= WAL_SIZE_LIMIT_BYTES + TRIM_MARGIN_BYTES) return false;
     this.db.pragma('busy_timeout = 0');
     try {
       const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
