@@ -57,7 +57,6 @@ export interface Plan {
  */
 export type PlanMode = 'rows' | 'keys';
 
-
 /** Tags whose values are ids or coordinates: a handful of rows per value, so they beat any other index. */
 const SELECTIVE_TAGS = ['e', 'p', 'a', 'q', 'd'];
 
