@@ -93,7 +93,7 @@ export class EventReads {
     const cut: { plan: Plan; oldest: number }[] = [];
     for (const part of parts) {
       const plan = planFilter(part, now, viewers, 'keys');
-      const select = `SELECT ${plan.seq} AS seq, ${plan.time} AS created_at FROM ${plan.from} ORDER BY ${plan.time} DESC`;
+      const select = `SELECT ${plan.seq} AS seq, ${plan.time} AS created_at FROM ${plan.from} ORDER BY ${plan.orderBy}`;
       const found = plan.mayRepeat
         ? this.distinct(this.statement(select).iterate(...plan.params) as IterableIterator<Key>, max)
         : (this.statement(`${select} LIMIT ?`).all(...plan.params, max) as Key[]);

@@ -41,7 +41,7 @@ export interface Plan {
   /** FROM … WHERE … without SELECT, ORDER BY or LIMIT; `e` is nostr_events (absent from a tag-driven keys plan). */
   from: string;
   params: unknown[];
-  /** ORDER BY: newest first (ties by lowest id) from the driving index; for a search, best match first. */
+  /** ORDER BY: newest first (ties by lowest id; keys by time alone) from the driving index; for a search, best match first. */
   orderBy: string;
   /** The columns of the driving index that hold the event's sequence number and created_at. */
   seq: string;
@@ -141,7 +141,7 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: Plan
   const { driver, tag: drivingTag } = chooseDriver(f);
   const restricted = viewers !== undefined && mayMatchRestricted(f, viewers);
   // A tag-driven plan joins nostr_events only for what event_tags does not hold.
-  const tagOnly = driver === 'tag' && mode === 'keys' && !f.ids && !f.authors && !restricted;
+  const tagOnly = driver === 'tag' && mode === 'keys' && !f.authors && !restricted;
   const col = (name: 'seq' | 'kind' | 'created_at') =>
     driver !== 'tag' ? `e.${name}` : name === 'seq' ? 't.event_seq' : `t.${name}`;
   const where: string[] = [];
@@ -221,6 +221,7 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: Plan
     params.push(...v.map(hexBlob), ...v);
   }
 
-  const orderBy = driver === 'search' ? 's.rank, e.created_at DESC, e.id ASC' : `${time} DESC, e.id ASC`;
+  // Keys are ordered by time alone (the caller breaks ties by id on the rows it reads).
+  const orderBy = driver === 'search' ? 's.rank, e.created_at DESC, e.id ASC' : mode === 'keys' ? `${time} DESC` : `${time} DESC, e.id ASC`;
   return { driver, from: `${from} WHERE ${where.join(' AND ')}`, params, orderBy, seq: col('seq'), time, mayRepeat: driver === 'tag' };
 }

@@ -274,7 +274,13 @@ function flush(): void {
 }
 
 function trimWhenIdle(): void {
-  if (!scheduled && !closed && queue.length === 0 && tasks.length === 0) maintenance.trimWal();
+  if (scheduled || closed || queue.length > 0 || tasks.length > 0) return;
+  try {
+    maintenance.trimWal();
+  } catch (err) {
+    // A failed truncation (disk I/O) costs only the log's size until the next checkpoint, not the writer.
+    post({ type: 'log', level: 'error', msg: 'truncating the write-ahead log failed', detail: { error: (err as Error).message } });
+  }
 }
 
 function schedule(): void {
