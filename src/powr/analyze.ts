@@ -330,12 +330,12 @@ export function analyze(e: NostrEvent): Analysis {
 
 export type Verdict = { accepted: true; flags: Flag[] } | { accepted: false; reason: string };
 
-/** Applies the validation mode: the first refusing issue becomes the `invalid:` reason; the rest are flags. */
 /** Every issue found, as flags: what a stored event carries when nothing is refused. */
 export function flagsOf(issues: readonly Issue[]): Flag[] {
   return issues.map(({ code, detail }) => ({ code, detail }));
 }
 
+/** Applies the validation mode: the first refusing issue becomes the `invalid:` reason; the rest are flags. */
 export function verdict(issues: readonly Issue[], mode: ValidationMode): Verdict {
   const refusing = issues.find((i) => i.severity === 'reject' || (mode === 'strict' && i.severity === 'strict'));
   if (refusing) return { accepted: false, reason: `invalid: ${refusing.detail}` };

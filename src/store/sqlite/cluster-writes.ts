@@ -11,7 +11,6 @@ import type { EventWrites } from './event-writes.js';
  * transactions; this class owns the writes waiting for the stream and the log itself.
  */
 
-/** A write from the stream, ready for the writer's next transaction. */
 /** How long a published write may take to come back from the stream before its client hears `error:`. */
 const APPLY_TIMEOUT_MS = 3000;
 const SWEEP_MS = APPLY_TIMEOUT_MS / 6;
@@ -27,6 +26,7 @@ const STREAM_LIMITS: EventLimits = {
   createdAtUpperLimit: Number.MAX_SAFE_INTEGER, createdAtLowerLimit: 0,
 };
 
+/** A write from the stream, ready for the writer's next transaction. */
 export interface LoggedWrite {
   streamSeq: number;
   id: string;
@@ -80,8 +80,8 @@ export class ClusterWrites {
   }
 
   /** The last stream sequence applied to the database (by any process on it) or waiting in the queue. */
-  private handedOver(): number {
-    return Math.max(this.delivered, this.writes.clusterSeq());
+  private handedOver(applied = this.writes.clusterSeq()): number {
+    return Math.max(this.delivered, applied);
   }
 
   close(): Promise<void> {
@@ -182,7 +182,7 @@ export class ClusterWrites {
     // A consumer that restarted from the applied sequence hands over again what still waits in the queue.
     if (entry.seq <= this.delivered) return;
     const applied = this.writes.clusterSeq();
-    const handedOver = Math.max(this.delivered, applied);
+    const handedOver = this.handedOver(applied);
     if (entry.seq > handedOver + 1 && this.missing === undefined) {
       this.missing = { from: handedOver + 1, to: entry.seq - 1 };
       this.io.log('error', 'cluster stream no longer holds writes this node has not applied', { ...this.missing });
