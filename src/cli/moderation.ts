@@ -1,4 +1,4 @@
-import { MethodError, runMethod } from '../relay/management-methods.js';
+import { MethodError, runMethod } from '../management/management-methods.js';
 import { CliError, withStore } from './common.js';
 
 /** `powr-relay ban|allow <what> <value>`: the NIP-86 method each runs. */

@@ -3,9 +3,9 @@ import { envName } from '../config/settings.js';
 import { Fanout } from '../relay/fanout.js';
 import { Ingest } from '../relay/ingest.js';
 import { LiveSubscriptions } from '../relay/live-subscriptions.js';
-import { Management } from '../relay/management.js';
+import { Management } from '../management/management.js';
 import { Metrics } from '../relay/metrics.js';
-import { Moderation } from '../relay/moderation.js';
+import { Moderation } from '../management/moderation.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
@@ -64,7 +64,7 @@ export async function start(): Promise<void> {
     setInterval(() => task().catch((err: unknown) => log.error({ err }, `${what} failed`)), ms);
   // NDK (about 20 MiB once loaded) only when there are upstreams to follow.
   const upstreams = config.upstreams.length > 0
-    ? new (await import('../relay/upstreams.js')).Upstreams({ config, store, ingest, log, registry: metrics.registry })
+    ? new (await import('../sync/upstreams.js')).Upstreams({ config, store, ingest, log, registry: metrics.registry })
     : undefined;
   upstreams?.start();
 

@@ -4,8 +4,8 @@ import { viewersFor } from '../powr/privacy.js';
 import { checkEventShape } from '../protocol/event.js';
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import { CliError, loadConfigOrFail } from './common.js';
-import { RemoteRelay } from '../relay/remote-relay.js';
-import { CHUNK, RemoteRefused, chunks, fetchNeeded, negentropyDifference, pageRemote } from '../relay/remote-sync.js';
+import { RemoteRelay } from '../sync/remote-relay.js';
+import { CHUNK, RemoteRefused, chunks, fetchNeeded, negentropyDifference, pageRemote } from '../sync/remote-sync.js';
 import { openCommandIngest, reasonLines, rejectedCount, tally, type CommandIngest, type Verdicts } from './transfer.js';
 
 export const DIRECTIONS = ['down', 'up', 'both'] as const;

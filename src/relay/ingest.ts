@@ -9,7 +9,7 @@ import {
 import type { StoragePort } from '../store/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import type { Fanout } from './fanout.js';
-import type { Moderation } from './moderation.js';
+import type { Moderation } from '../management/moderation.js';
 import { WRITE_POLICIES, firstRefusal } from './policies.js';
 import type { RateLimits } from './rate-limits.js';
 

@@ -2,7 +2,7 @@ import type { Config } from '../config/settings.js';
 import { mayMatchRestricted, type Viewers } from '../powr/privacy.js';
 import { AUTH_KIND, isProtected, type NostrEvent } from '../protocol/event.js';
 import type { Filter } from '../protocol/filter.js';
-import type { Moderation } from './moderation.js';
+import type { Moderation } from '../management/moderation.js';
 import type { RateLimits } from './rate-limits.js';
 
 /**

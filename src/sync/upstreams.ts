@@ -7,25 +7,13 @@ import { viewersFor } from '../powr/privacy.js';
 import { checkEventShape } from '../protocol/event.js';
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import type { StoragePort } from '../store/port.js';
-import type { Ingest, Publisher } from './ingest.js';
+import type { Ingest, Publisher } from '../relay/ingest.js';
 import { RemoteRelay } from './remote-relay.js';
 import { fetchNeeded, negentropyDifference, pageRemote } from './remote-sync.js';
-import { UpstreamMetrics } from './upstream-metrics.js';
+import { UPSTREAM_STATES, UpstreamMetrics, type UpstreamState, type UpstreamStatus } from './upstream-metrics.js';
 
 // NDK opens its sockets with the global WebSocket, which Node 20 does not have; ws speaks the same API.
 globalThis.WebSocket ??= WebSocket as unknown as typeof globalThis.WebSocket;
-
-export const UPSTREAM_STATES = { down: 0, catchingUp: 1, live: 2 } as const;
-export type UpstreamState = (typeof UPSTREAM_STATES)[keyof typeof UPSTREAM_STATES];
-
-export interface UpstreamStatus {
-  url: string;
-  state: UpstreamState;
-  /** Unix seconds of the last finished catch-up, live EOSE or event stored; 0 before the first. */
-  lastSuccess: number;
-  /** The newest created_at among events received from it; 0 before the first. */
-  newestCreatedAt: number;
-}
 
 /** Longest wait between reconnection attempts, unless upstreamRetrySeconds is longer. */
 const MAX_BACKOFF_SECONDS = 60;

@@ -8,11 +8,16 @@ import type { StoragePort } from '../store/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import { MethodError, runMethod } from './management-methods.js';
 import type { Moderation } from './moderation.js';
-import type { RateLimits } from './rate-limits.js';
 
 export const MANAGEMENT_CONTENT_TYPE = 'application/nostr+json+rpc';
 /** Management calls are small; a larger body is refused before it is hashed or parsed. */
 const MAX_BODY_BYTES = 64 * 1024;
+
+/** What management needs of the relay's RateLimits, which sit above it: a call spends a token of the caller's REQ bucket. */
+interface RequestLimits {
+  clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined): string;
+  req(ip: string): string | undefined;
+}
 
 export interface ManagementDeps {
   config: Config;
@@ -20,7 +25,7 @@ export interface ManagementDeps {
   moderation: Moderation;
   /** Id and signature check in the verification pool (Ingest.verify). */
   verify: (event: NostrEvent) => Promise<CheckResult>;
-  limits: RateLimits;
+  limits: RequestLimits;
   log: Logger;
 }
 

@@ -1,7 +1,19 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { UpstreamStatus } from './upstreams.js';
 
 const unixNow = () => Math.floor(Date.now() / 1000);
+
+/** An upstream's connection states, numbered as the powr_upstream_state gauge reports them. */
+export const UPSTREAM_STATES = { down: 0, catchingUp: 1, live: 2 } as const;
+export type UpstreamState = (typeof UPSTREAM_STATES)[keyof typeof UPSTREAM_STATES];
+
+export interface UpstreamStatus {
+  url: string;
+  state: UpstreamState;
+  /** Unix seconds of the last finished catch-up, live EOSE or event stored; 0 before the first. */
+  lastSuccess: number;
+  /** The newest created_at among events received from it; 0 before the first. */
+  newestCreatedAt: number;
+}
 
 /**
  * Per-upstream metrics (label `upstream`, its URL). The gauges are read from the upstreams' status
