@@ -29,8 +29,18 @@ afterEach(async () => {
   cleanUp = [];
 });
 
-/** A 16 MiB tmpfs with 9 MiB of ballast (freed to end the failures); returns its folder and the ballast. */
-function smallDisk(): { dir: string; ballast: string } {
+/** A relay whose database is on a small disk; `relay` changes when a test restarts it. */
+interface Node {
+  relay: RunningRelay;
+  env: Record<string, string>;
+  /** 9 MiB on the 16 MiB tmpfs, removed to end the failures. */
+  ballast: string;
+  clients: RawClient[];
+  health(): Promise<Health>;
+  metric(name: string): Promise<number>;
+}
+
+async function onSmallDisk(env: Record<string, string>): Promise<Node> {
   const dir = mkdtempSync(join(tmpdir(), 'powr-disk-full-'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', dir]);
   cleanUp.push(async () => {
@@ -42,18 +52,22 @@ function smallDisk(): { dir: string; ballast: string } {
   });
   const ballast = join(dir, 'ballast');
   writeFileSync(ballast, Buffer.alloc(9 * 1024 * 1024));
-  return { dir, ballast };
-}
-
-/** /health and /metrics of a running relay. */
-function probes(relay: () => RunningRelay) {
-  return {
-    health: async () => (await (await fetch(`${relay().httpUrl}/health`)).json()) as Health,
-    metric: async (name: string) => {
-      const text = await (await fetch(`${relay().httpUrl}/metrics`)).text();
+  const relay = await startRelay(env, join(dir, 'relay.db'));
+  const node: Node = {
+    relay, env, ballast,
+    clients: await Promise.all(Array.from({ length: PUBLISHERS }, () => RawClient.connect(relay.url))),
+    health: async () => (await (await fetch(`${node.relay.httpUrl}/health`)).json()) as Health,
+    metric: async (name) => {
+      const text = await (await fetch(`${node.relay.httpUrl}/metrics`)).text();
       return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
     },
   };
+  // Before the unmount (registered earlier, so run later).
+  cleanUp.push(async () => {
+    for (const client of node.clients) client.close();
+    await node.relay.stop();
+  });
+  return node;
 }
 
 const FAILING_REASON = /^write transactions fail since \d{4}-\d\d-\d\dT[\d:.]+Z: database or disk is full$/;
@@ -77,8 +91,8 @@ async function expectToldSparingly(relay: RunningRelay, failingMs: number): Prom
   return told;
 }
 
-/** Nothing acknowledged was lost: every OK-true event is served, now and after a restart. Returns the restarted relay. */
-async function expectServed(relay: RunningRelay, env: Record<string, string>, acknowledged: string[]): Promise<RunningRelay> {
+/** Nothing acknowledged was lost: every OK-true event is served, now and after a restart. */
+async function expectServed(node: Node, acknowledged: string[]): Promise<void> {
   const served = async (reader: RawClient) => {
     let n = 0;
     for (let i = 0; i < acknowledged.length; i += 500) {
@@ -88,11 +102,10 @@ async function expectServed(relay: RunningRelay, env: Record<string, string>, ac
     reader.close();
     return n;
   };
-  expect(await served(await RawClient.connect(relay.url))).toBe(acknowledged.length);
-  expect(await relay.stop()).toBe(0);
-  const restarted = await startRelay(env, relay.db);
-  expect(await served(await RawClient.connect(restarted.url))).toBe(acknowledged.length);
-  return restarted;
+  expect(await served(await RawClient.connect(node.relay.url))).toBe(acknowledged.length);
+  expect(await node.relay.stop()).toBe(0);
+  node.relay = await startRelay(node.env, node.relay.db);
+  expect(await served(await RawClient.connect(node.relay.url))).toBe(acknowledged.length);
 }
 
 /** Publishes one event until it is accepted (space was freed); resolves with its id. */
@@ -110,13 +123,8 @@ async function publishUntilAccepted(client: RawClient): Promise<string> {
 
 describe.skipIf(!ROOT)('a full disk (tmpfs; needs root to mount)', () => {
   it('a single node refuses writes with error:, logs a few lines, says degraded, recovers, and loses nothing acknowledged', async () => {
-    const env = { POWR_RELAY_RATE_LIMITS: 'off' };
-    const { dir, ballast } = smallDisk();
-    let relay = await startRelay(env, join(dir, 'relay.db'));
-    cleanUp.push(async () => void (await relay.stop()));
-    const { health, metric } = probes(() => relay);
-
-    const clients = await Promise.all(Array.from({ length: PUBLISHERS }, () => RawClient.connect(relay.url)));
+    const node = await onSmallDisk({ POWR_RELAY_RATE_LIMITS: 'off' });
+    const { clients, health, metric } = node;
     const acknowledged: string[] = [];
     let refused = 0;
     let failingFrom = 0;
@@ -145,31 +153,25 @@ describe.skipIf(!ROOT)('a full disk (tmpfs; needs root to mount)', () => {
     expect(await metric('powr_write_failures_total')).toBeGreaterThanOrEqual(refused);
 
     // Space freed: the next write succeeds, and /health and /metrics say so before its OK arrives.
-    rmSync(ballast);
+    rmSync(node.ballast);
     acknowledged.push(await publishUntilAccepted(clients[0]!));
     expect(await health()).toEqual({ status: 'ok' });
     expect(await metric('powr_writes_failing')).toBe(0);
 
-    const told = await expectToldSparingly(relay, failingMs);
+    const told = await expectToldSparingly(node.relay, failingMs);
     expect(Number(told.at(-1)!.failedInAll)).toBeGreaterThanOrEqual(refused);
     // Hundreds of failed transactions, a handful of lines.
     expect(refused).toBeGreaterThan(10 * told.length);
-    for (const client of clients) client.close();
-    relay = await expectServed(relay, env, acknowledged);
+    await expectServed(node, acknowledged);
   }, 60_000);
 
   it('a cluster node keeps the stream\'s writes waiting, says degraded, and applies them once space is freed', async () => {
     const stream = uniqueStream('disk-full');
     cleanUp.push(() => deleteStream(SYSTEM_NATS, stream));
-    const env = { POWR_RELAY_CLUSTER_NATS: SYSTEM_NATS, POWR_RELAY_CLUSTER_STREAM: stream, POWR_RELAY_RATE_LIMITS: 'off' };
-    const { dir, ballast } = smallDisk();
-    let relay = await startRelay(env, join(dir, 'relay.db'));
-    cleanUp.push(async () => void (await relay.stop()));
-    const { health, metric } = probes(() => relay);
-
+    const node = await onSmallDisk({ POWR_RELAY_CLUSTER_NATS: SYSTEM_NATS, POWR_RELAY_CLUSTER_STREAM: stream, POWR_RELAY_RATE_LIMITS: 'off' });
+    const { clients, health, metric } = node;
     // Each publisher goes on until an OK keeps it waiting: its event is in the stream, and the node
     // applies it (and answers) once it can write.
-    const clients = await Promise.all(Array.from({ length: PUBLISHERS }, () => RawClient.connect(relay.url)));
     const acknowledged: string[] = [];
     const waiting = await Promise.all(clients.map(async (client) => {
       const author = signer();
@@ -187,11 +189,11 @@ describe.skipIf(!ROOT)('a full disk (tmpfs; needs root to mount)', () => {
     expect(await health()).toMatchObject({ status: 'degraded', cluster: { connected: true } });
     expect(await metric('powr_writes_failing')).toBe(1);
     // The writes wait and are tried again every second: the log summarises them.
-    await vi.waitFor(() => expect(relay.logs.some((l) => l.msg === 'write transactions still fail')).toBe(true),
+    await vi.waitFor(() => expect(node.relay.logs.some((l) => l.msg === 'write transactions still fail')).toBe(true),
       { timeout: TELL_EVERY_MS + 5000, interval: 100 });
 
     // Space freed: the waiting writes are applied and their clients get OK true.
-    rmSync(ballast);
+    rmSync(node.ballast);
     for (const { client, id } of waiting) {
       const ok = await client.next((f) => f[0] === 'OK' && f[1] === id, 15_000);
       expect(ok[2], String(ok[3])).toBe(true);
@@ -206,8 +208,7 @@ describe.skipIf(!ROOT)('a full disk (tmpfs; needs root to mount)', () => {
       { timeout: 5000, interval: 100 });
     const failingMs = Date.now() - failingFrom;
 
-    await expectToldSparingly(relay, failingMs);
-    for (const client of clients) client.close();
-    relay = await expectServed(relay, env, acknowledged);
+    await expectToldSparingly(node.relay, failingMs);
+    await expectServed(node, acknowledged);
   }, 90_000);
 });
