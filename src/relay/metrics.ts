@@ -55,7 +55,7 @@ export class Metrics {
     new Gauge(cache('misses'));
     new Gauge({ name: 'powr_writes_failing', help: '1 while write transactions fail (disk full, I/O errors): /health says degraded', registers,
       collect() { this.set(sources.writes().failing ? 1 : 0); } });
-    new Counter({ name: 'powr_write_failures_total', help: 'Write transactions (and write-ahead log truncations) that failed', registers,
+    new Counter({ name: 'powr_write_failures_total', help: 'Write transactions (and write-ahead log truncations) the database failed: disk full, I/O errors, locked', registers,
       collect() {
         // Counted by the writer thread; a counter, so rate() and resets work as for any other.
         this.reset();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NO_FAILURES, TELL_EVERY_MS, due, failed, succeeded, type FailureLine, type Step, type WriteFailures } from '../../src/store/sqlite/write-failures.js';
+import { NO_FAILURES, TELL_EVERY_MS, due, failed, isDatabaseFault, succeeded, type FailureLine, type Step, type WriteFailures } from '../../src/store/sqlite/write-failures.js';
 
 const FULL = 'database or disk is full';
 const T0 = Date.parse('2026-12-05T12:00:00Z');
@@ -101,5 +101,15 @@ describe('failing write transactions', () => {
     expect(line).toEqual({ level: 'error', msg: 'write transactions failed for a while and succeed again',
       detail: { failedTransactions: 1, firstError: 'disk I/O error', lastError: 'disk I/O error', failingSeconds: 0 } });
     expect(after.episode).toBeUndefined();
+  });
+
+  it('counts the database\'s faults, not an event\'s', () => {
+    const sqlite = (code: string, message: string) => Object.assign(new Error(message), { code });
+    for (const code of ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_BUSY', 'SQLITE_READONLY', 'SQLITE_CORRUPT']) {
+      expect(isDatabaseFault(sqlite(code, 'x')), code).toBe(true);
+    }
+    expect(isDatabaseFault(sqlite('SQLITE_CONSTRAINT_UNIQUE', 'UNIQUE constraint failed'))).toBe(false);
+    expect(isDatabaseFault(new TypeError('a bug an event triggers'))).toBe(false);
+    expect(isDatabaseFault(undefined)).toBe(false);
   });
 });

@@ -9,6 +9,18 @@
 /** The least time between two lines about failing writes. */
 export const TELL_EVERY_MS = 5000;
 
+/**
+ * SQLite's codes for a database that cannot write, whatever the event: full, I/O, locked, read-only,
+ * damaged. Anything else (a constraint, a bug an event triggers) is that event's failure: it is logged
+ * as it happens and leaves /health alone, so no client can make the relay look degraded.
+ */
+const DATABASE_FAULT = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN|CORRUPT|NOTADB|NOMEM|PERM)/;
+
+export function isDatabaseFault(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && DATABASE_FAULT.test(code);
+}
+
 export interface WriteFailures {
   /** Write transactions that failed since the writer started. */
   total: number;

@@ -8,7 +8,7 @@ import { EventWrites, type Applied } from './event-writes.js';
 import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 import { Maintenance } from './maintenance.js';
 import type { LoggedWrite } from './cluster-writes.js';
-import { NO_FAILURES, due, failed, succeeded, type Step, type WriteFailures } from './write-failures.js';
+import { NO_FAILURES, due, failed, isDatabaseFault, succeeded, type Step, type WriteFailures } from './write-failures.js';
 
 /**
  * The writer thread: the only connection that writes. Events from every connection are committed
@@ -75,7 +75,7 @@ let closed = false;
 /** After a transient database failure in cluster mode, the queue waits until then (ms since epoch). */
 let retryAt = 0;
 
-/** Failing write transactions (disk full, I/O errors): logged sparingly and reported for /health. */
+/** Write transactions the database fails (disk full, I/O errors): logged sparingly, reported for /health. */
 let failures = NO_FAILURES;
 
 function track(step: Step): void {
@@ -177,7 +177,12 @@ function writeBatch(batch: Queued[]): void {
   } catch (err) {
     // The whole batch rolled back. Retry each event in its own transaction so one bad event (or a
     // bug it triggers) costs only its own OK; a savepoint per event would cost a fifth of the time.
-    track(failed(failures, (err as Error).message, Date.now()));
+    if (isDatabaseFault(err)) {
+      track(failed(failures, (err as Error).message, Date.now()));
+    } else {
+      post({ type: 'log', level: 'error', msg: 'write transaction failed; retrying its events one by one',
+        detail: { error: (err as Error).message, events: batch.length, streamSeqs: batch.flatMap((i) => (i.logged ? [i.logged.streamSeq] : [])) } });
+    }
     change = emptyChange();
     outcomes = [];
     for (const [i, item] of batch.entries()) {
@@ -189,7 +194,7 @@ function writeBatch(batch: Queued[]): void {
         track(succeeded(failures, Date.now()));
       } catch (failure) {
         const error = (failure as Error).message;
-        track(failed(failures, error, Date.now()));
+        if (isDatabaseFault(failure)) track(failed(failures, error, Date.now()));
         if (item.logged && TRANSIENT_FAILURE.test((failure as { code?: string }).code ?? '')) {
           queue.unshift(...batch.slice(i).map((rest, j) => ({ ...rest, refs: refs[i + j]! })));
           refs.length = i;
