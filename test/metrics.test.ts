@@ -24,7 +24,7 @@ describe('Prometheus /metrics', () => {
     const before = await scrape();
     for (const family of ['powr_connections', 'powr_subscriptions', 'powr_messages_total', 'powr_events_total', 'powr_write_batch_events',
       'powr_write_commit_seconds', 'powr_query_seconds', 'powr_bundle_cache_hits', 'powr_bundle_cache_misses', 'powr_worker_queue_depth', 'powr_reader_queue_depth',
-      'powr_database_bytes', 'powr_process_resident_memory_bytes']) {
+      'powr_database_bytes', 'powr_writes_failing', 'powr_write_failures_total', 'powr_process_resident_memory_bytes']) {
       expect(before, family).toMatch(new RegExp(`^# TYPE ${family} `, 'm'));
     }
     expect(sample(before, 'powr_connections')).toBe(0);
@@ -58,6 +58,9 @@ describe('Prometheus /metrics', () => {
     expect(sample(after, 'powr_query_seconds_count', 'shape="kind"')).toBeGreaterThanOrEqual(2);
     expect(sample(after, 'powr_bundle_cache_misses')).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'powr_bundle_cache_hits')).toBeGreaterThanOrEqual(1);
+    // A refused event (invalid:) is not a failed write transaction.
+    expect(sample(after, 'powr_writes_failing')).toBe(0);
+    expect(sample(after, 'powr_write_failures_total')).toBe(0);
     expect(sample(after, 'powr_database_bytes')).toBeGreaterThan(0);
     c.close();
   });

@@ -29,7 +29,7 @@ export async function start(): Promise<void> {
   const metrics = new Metrics({
     connections: () => server?.connections ?? 0, subscriptions: () => live.size, workerQueue: () => verifier.queued,
     readerQueue: () => store.pendingReads,
-    cache: () => bundles.stats(), databaseFile: config.db,
+    cache: () => bundles.stats(), databaseFile: config.db, writes: () => store.writeHealth(),
     cluster: config.clusterNats.length > 0 ? () => store.cluster() : undefined,
   });
   // The committed-change feed drives everything that follows commits.

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ClusterStatus, CommittedChange } from '../store/port.js';
+import type { ClusterStatus, CommittedChange, WriteHealth } from '../store/port.js';
 import { databaseBytes } from '../store/sqlite/database.js';
 
 /** Kinds reported by number; any other kind is "other", so a client cannot blow up label cardinality. */
@@ -18,6 +18,8 @@ export interface MetricSources {
   readerQueue(): number;
   cache(): { hits: number; misses: number } | undefined;
   databaseFile: string;
+  /** Whether write transactions fail (disk full, I/O errors). */
+  writes(): WriteHealth;
   /** Cluster mode only: this node's place in the cluster's stream. */
   cluster?: () => ClusterStatus | undefined;
 }
@@ -51,6 +53,14 @@ export class Metrics {
     });
     new Gauge(cache('hits'));
     new Gauge(cache('misses'));
+    new Gauge({ name: 'powr_writes_failing', help: '1 while write transactions fail (disk full, I/O errors): /health says degraded', registers,
+      collect() { this.set(sources.writes().failing ? 1 : 0); } });
+    new Counter({ name: 'powr_write_failures_total', help: 'Write transactions (and write-ahead log truncations) the database failed: disk full, I/O errors, locked', registers,
+      collect() {
+        // Counted by the writer thread; a counter, so rate() and resets work as for any other.
+        this.reset();
+        this.inc(sources.writes().failedTransactions);
+      } });
     if (sources.cluster) this.clusterGauges(sources.cluster);
     this.messages = new Counter({ name: 'powr_messages_total', help: 'Client messages by verb', labelNames: ['verb'], registers });
     this.events = new Counter({ name: 'powr_events_total', help: 'Published events by kind, outcome and refusal prefix',

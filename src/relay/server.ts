@@ -122,18 +122,22 @@ export class RelayServer {
   }
 
   /**
-   * GET /health: ok, or in cluster mode degraded (still serving reads) when this node cannot publish
-   * to the stream or is missing writes, with the reason and its place in the stream.
+   * GET /health: ok, or degraded (still serving reads) with the reason while write transactions fail
+   * (disk full), and in cluster mode when this node cannot publish to the stream or is missing writes;
+   * a cluster node also says where it stands in the stream.
    */
   private health(): Record<string, unknown> {
+    const failing = this.deps.store.writeHealth().failing;
     const cluster = this.deps.store.cluster();
-    if (!cluster) return { status: 'ok' };
-    const { appliedSeq, streamSeq, lag, connected, problem } = cluster;
-    return {
-      status: connected && problem === undefined ? 'ok' : 'degraded',
-      ...(problem === undefined ? {} : { reason: problem }),
-      cluster: { appliedSeq, streamSeq, lag, connected },
-    };
+    const reasons = [
+      ...(failing ? [`write transactions fail since ${new Date(failing.since).toISOString()}: ${failing.error}`] : []),
+      ...(cluster?.problem === undefined ? [] : [cluster.problem]),
+    ];
+    const degraded = failing !== undefined || (cluster !== undefined && (!cluster.connected || cluster.problem !== undefined));
+    const status = { status: degraded ? 'degraded' : 'ok', ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}) };
+    if (!cluster) return status;
+    const { appliedSeq, streamSeq, lag, connected } = cluster;
+    return { ...status, cluster: { appliedSeq, streamSeq, lag, connected } };
   }
 
   /** Clients asking plain HTTP for the relay's URL get one line of text; any other path is not found. */

@@ -79,6 +79,14 @@ export interface ClusterStatus {
   problem: string | undefined;
 }
 
+/** Whether the database takes writes (docs/operators.md): /health and /metrics report it. */
+export interface WriteHealth {
+  /** While write transactions fail: since when (ms since epoch) and the latest error. */
+  failing: { since: number; error: string } | undefined;
+  /** Write transactions that failed since the relay started. */
+  failedTransactions: number;
+}
+
 export type BundleRoot = { address: string } | { id: string };
 
 /** A root event and every event it needs, resolved by the relay: one round trip for a client. */
@@ -159,6 +167,8 @@ export interface StoragePort {
   readonly catalogue: CatalogueReads;
   /** Cluster mode: this node's place in the cluster's stream; undefined on a single node. */
   cluster(): ClusterStatus | undefined;
+  /** Whether write transactions fail (disk full, I/O errors), as the writer last reported. */
+  writeHealth(): WriteHealth;
   /**
    * Cluster mode: hands an ephemeral event (never stored) to the other nodes, whose subscribers get
    * it through onEphemeral. Nothing happens on a single node.

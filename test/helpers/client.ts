@@ -74,10 +74,10 @@ export class RawClient {
   }
 
   /** Sends EVENT and resolves with its OK: [accepted, message]. */
-  async publish(event: NostrEvent | Record<string, unknown>): Promise<[boolean, string]> {
+  async publish(event: NostrEvent | Record<string, unknown>, timeoutMs = 5000): Promise<[boolean, string]> {
     const from = this.frames.length;
     this.send(['EVENT', event]);
-    const ok = await this.next((f) => f[0] === 'OK' && f[1] === event.id, 5000, from);
+    const ok = await this.next((f) => f[0] === 'OK' && f[1] === event.id, timeoutMs, from);
     return [ok[2] as boolean, ok[3] as string];
   }
 

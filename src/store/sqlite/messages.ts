@@ -8,6 +8,7 @@ import type {
   ExportOptions,
   QueryOptions,
   VerifiedEvent,
+  WriteHealth,
   WriteOutcome,
 } from '../port.js';
 
@@ -57,6 +58,8 @@ export type FromWriter =
   | { type: 'ephemeral'; json: string }
   /** Cluster mode: where this node stands in the stream (posted when it changes). */
   | { type: 'cluster'; status: ClusterStatus }
+  /** Write transactions failed (`failed` more of them), or succeed again: posted when either changes. */
+  | { type: 'writes'; failing: WriteHealth['failing']; failed: number }
   | { type: 'done'; ref: number; result?: unknown; error?: string }
   /** A line for the relay's log (the writer thread has no logger of its own). */
   | { type: 'log'; level: 'info' | 'error'; msg: string; detail?: Record<string, unknown> }

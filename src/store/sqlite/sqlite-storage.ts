@@ -16,6 +16,7 @@ import {
   type StoreStats,
   type SyncItem,
   type VerifiedEvent,
+  type WriteHealth,
   type WriteOutcome,
 } from '../port.js';
 import { CATALOGUE_METHODS, type CatalogueReads } from '../catalogue.js';
@@ -64,6 +65,7 @@ export class SqliteStorage implements StoragePort {
   private closed: (() => void) | undefined;
   private stopping = false;
   private clusterStatus: ClusterStatus | undefined;
+  private writeStatus: WriteHealth = { failing: undefined, failedTransactions: 0 };
   /** The web catalogue's reads, answered by the reader threads. */
   readonly catalogue: CatalogueReads;
 
@@ -124,6 +126,8 @@ export class SqliteStorage implements StoragePort {
         for (const w of [...this.writes.values(), ...this.tasks.values()]) w.reject(failure);
         this.writes.clear();
         this.tasks.clear();
+        // The new writer reports its own failures; it has none yet.
+        this.writeStatus = { ...this.writeStatus, failing: undefined };
         this.startWriter().catch((err: unknown) => this.options.log.fatal({ err }, 'writer thread cannot restart'));
       });
     });
@@ -148,6 +152,9 @@ export class SqliteStorage implements StoragePort {
         break;
       case 'cluster':
         this.clusterStatus = message.status;
+        break;
+      case 'writes':
+        this.writeStatus = { failing: message.failing, failedTransactions: this.writeStatus.failedTransactions + message.failed };
         break;
       case 'ephemeral':
         for (const listener of this.ephemeralListeners) listener(message.json);
@@ -284,6 +291,10 @@ export class SqliteStorage implements StoragePort {
     if (!this.options.cluster) return undefined;
     // Until the writer first reports, it has not reached NATS.
     return this.clusterStatus ?? { appliedSeq: 0, streamSeq: null, lag: null, connected: false, problem: 'starting' };
+  }
+
+  writeHealth(): WriteHealth {
+    return this.writeStatus;
   }
 
   shareEphemeral(json: string): void {

@@ -8,6 +8,7 @@ import { EventWrites, type Applied } from './event-writes.js';
 import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 import { Maintenance } from './maintenance.js';
 import type { LoggedWrite } from './cluster-writes.js';
+import { NO_FAILURES, due, failed, isDatabaseFault, succeeded, type Step, type WriteFailures } from './write-failures.js';
 
 /**
  * The writer thread: the only connection that writes. Events from every connection are committed
@@ -73,6 +74,21 @@ let scheduled = false;
 let closed = false;
 /** After a transient database failure in cluster mode, the queue waits until then (ms since epoch). */
 let retryAt = 0;
+
+/** Write transactions the database fails (disk full, I/O errors): logged sparingly, reported for /health. */
+let failures = NO_FAILURES;
+
+function track(step: Step): void {
+  failures = step.state;
+  if (step.line) post({ type: 'log', ...step.line });
+}
+
+/** Tells the main thread about failures since `before`, or that writes succeed again. */
+function reportFailures(before: WriteFailures): void {
+  if (failures.total !== before.total || failures.failing !== before.failing) {
+    post({ type: 'writes', failing: failures.failing, failed: failures.total - before.total });
+  }
+}
 
 const emptyChange = (): CommittedChange => ({ stored: [], removed: [], addresses: [], lastSeq: fedSeq, external: false });
 
@@ -154,13 +170,19 @@ function writeBatch(batch: Queued[]): void {
   const started = performance.now();
   let outcomes: WriteOutcome[];
   let change: CommittedChange | undefined;
+  const before = failures;
   try {
     ({ outcomes, change } = applyAll(batch, now));
+    track(succeeded(failures, Date.now()));
   } catch (err) {
     // The whole batch rolled back. Retry each event in its own transaction so one bad event (or a
     // bug it triggers) costs only its own OK; a savepoint per event would cost a fifth of the time.
-    post({ type: 'log', level: 'error', msg: 'write transaction failed; retrying its events one by one',
-      detail: { error: (err as Error).message, events: batch.length, streamSeqs: batch.flatMap((i) => (i.logged ? [i.logged.streamSeq] : [])) } });
+    if (isDatabaseFault(err)) {
+      track(failed(failures, (err as Error).message, Date.now()));
+    } else {
+      post({ type: 'log', level: 'error', msg: 'write transaction failed; retrying its events one by one',
+        detail: { error: (err as Error).message, events: batch.length, streamSeqs: batch.flatMap((i) => (i.logged ? [i.logged.streamSeq] : [])) } });
+    }
     change = emptyChange();
     outcomes = [];
     for (const [i, item] of batch.entries()) {
@@ -169,19 +191,25 @@ function writeBatch(batch: Queued[]): void {
         absorb(change, one.change);
         change.lastSeq = one.change.lastSeq;
         outcomes.push(one.outcomes[0]!);
+        track(succeeded(failures, Date.now()));
       } catch (failure) {
+        const error = (failure as Error).message;
+        if (isDatabaseFault(failure)) track(failed(failures, error, Date.now()));
         if (item.logged && TRANSIENT_FAILURE.test((failure as { code?: string }).code ?? '')) {
           queue.unshift(...batch.slice(i).map((rest, j) => ({ ...rest, refs: refs[i + j]! })));
           refs.length = i;
           retryAt = Date.now() + RETRY_AFTER_MS;
-          post({ type: 'log', level: 'error', msg: 'the database refused the cluster stream\'s writes; trying again shortly',
-            detail: { error: (failure as Error).message, fromStreamSeq: item.logged.streamSeq } });
           break;
+        }
+        if (item.logged) {
+          post({ type: 'log', level: 'error', msg: 'a write from the cluster stream failed on this node; skipped',
+            detail: { error, streamSeq: item.logged.streamSeq } });
         }
         outcomes.push({ status: 'rejected', message: 'error: the event could not be stored' });
       }
     }
   }
+  reportFailures(before);
   if (change.stored.length + change.removed.length > 0) {
     fedSeq = Math.max(fedSeq, change.lastSeq);
     change.batch = { events: batch.length, seconds: (performance.now() - started) / 1000 };
@@ -278,8 +306,11 @@ function trimWhenIdle(): void {
   try {
     maintenance.trimWal();
   } catch (err) {
-    // A failed truncation (disk I/O) costs only the log's size until the next checkpoint, not the writer.
-    post({ type: 'log', level: 'error', msg: 'truncating the write-ahead log failed', detail: { error: (err as Error).message } });
+    // A failed truncation (disk I/O) costs only the log's size until the next checkpoint, not the
+    // writer; on a full disk it fails at every idle moment, so it is told like a failed write.
+    const before = failures;
+    track(failed(failures, `truncating the write-ahead log: ${(err as Error).message}`, Date.now()));
+    reportFailures(before);
   }
 }
 
@@ -312,6 +343,8 @@ async function close(): Promise<void> {
 }
 
 const poll = setInterval(() => {
+  // Failures followed by silence are still told.
+  track(due(failures, Date.now()));
   if (scheduled) return;
   noticeOtherWriters();
   feedExternal(writes.lastSeq());
