@@ -227,10 +227,13 @@ export class NatsLog {
   private async refreshInfo(): Promise<void> {
     if (this.asking) return;
     this.asking = true;
+    const deliveredAtAsk = this.deliveredSeq;
     try {
       const info = await this.jsm!.streams.info(this.options.stream);
       this.streamSeq = Math.max(this.streamSeq ?? 0, info.state.last_seq);
-      this.infoLastSeq = info.state.last_seq;
+      // A write delivered while the answer travelled is in this same stream, and may already be
+      // applied: the answer alone would make a node that is level look ahead of its stream.
+      this.infoLastSeq = this.deliveredSeq > deliveredAtAsk ? Math.max(info.state.last_seq, this.deliveredSeq) : info.state.last_seq;
       this.setProblem(undefined);
     } catch (err) {
       this.setProblem(`NATS: ${message(err)}`);
