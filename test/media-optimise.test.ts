@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +15,7 @@ import { loadConfig } from '../src/config/load.js';
 // The optimiser runs on worker threads, which load the built JavaScript: test what ships.
 type OptimiseModule = typeof import('../src/media/optimise.js');
 const built = (await import('../dist/media/optimise.js' as string)) as OptimiseModule;
-const { MediaOptimiser, optimiseSettings, ffprobeBeside, nip94Tags } = built;
+const { MediaOptimiser, optimiseSettings, ffprobeBeside, nip94Tags, removeStaleJobFolders } = built;
 type Settings = import('../src/media/optimise.js').OptimiseSettings;
 type Optimiser = import('../src/media/optimise.js').MediaOptimiser;
 
@@ -260,6 +261,27 @@ describe('video optimisation', { timeout: 60_000 }, () => {
     expect((err as InstanceType<typeof built.OptimiseTimeoutError>).status).toBe(422);
     await expectWorkEmpty();
   });
+
+  it('on close, refuses running, waiting and new jobs with 503 and leaves no folder', async () => {
+    const o = optimiser({ concurrency: 1, queueSize: 1 });
+    const heavy = { path: join(media, 'heavy.mov'), type: 'video/quicktime' };
+    const running = o.optimise(heavy).catch((e: unknown) => e);
+    const waiting = o.optimise(heavy).catch((e: unknown) => e);
+    // Close once ffmpeg is writing the first job's video.
+    const deadline = Date.now() + 30_000;
+    const writing = async () => (await readdir(work)).some((d) => existsSync(join(work, d, 'video.mp4')));
+    while (!(await writing())) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await o.close();
+    for (const err of [await running, await waiting, await o.optimise(heavy).catch((e: unknown) => e)]) {
+      expect(err).toBeInstanceOf(built.OptimiseError);
+      expect((err as InstanceType<typeof built.OptimiseError>).status).toBe(503);
+      expect((err as Error).message).toMatch(/shutting down/);
+    }
+    await expectWorkEmpty();
+  });
 });
 
 describe('the queue', { timeout: 60_000 }, () => {
@@ -287,6 +309,18 @@ describe('the queue', { timeout: 60_000 }, () => {
     // Once a thread is free again a job is taken.
     const fourth = await o.optimise(input);
     await fourth.discard();
+  });
+});
+
+describe('folders left by a stopped relay', () => {
+  it('removes job folders untouched for twice the timeout, and only those', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'powr-media-stale-'));
+    for (const name of ['powr-optimise-old', 'powr-optimise-new', 'unrelated-old']) await mkdir(join(dir, name));
+    const hourAgo = new Date(Date.now() - 3600_000);
+    for (const name of ['powr-optimise-old', 'unrelated-old']) await utimes(join(dir, name), hourAgo, hourAgo);
+    expect(await removeStaleJobFolders(dir, 60)).toEqual([join(dir, 'powr-optimise-old')]);
+    expect((await readdir(dir)).sort()).toEqual(['powr-optimise-new', 'unrelated-old']);
+    await rm(dir, { recursive: true });
   });
 });
 

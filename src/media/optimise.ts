@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -65,11 +65,35 @@ export function optimiseSettings(config: Config, tempDir = tmpdir()): OptimiseSe
 /** Retry-After before any job has been timed. */
 const FIRST_GUESS_SECONDS = 5;
 
+const FOLDER_PREFIX = 'powr-optimise-';
+
+/**
+ * Job folders a stopped relay left behind (threads stopped mid-job never return to clean up):
+ * untouched for twice the job timeout, so no live job's folder can be among them.
+ */
+export async function removeStaleJobFolders(tempDir: string, timeoutSeconds: number): Promise<string[]> {
+  const removed: string[] = [];
+  const before = Date.now() - 2 * timeoutSeconds * 1000;
+  for (const name of await readdir(tempDir)) {
+    const path = join(tempDir, name);
+    if (!name.startsWith(FOLDER_PREFIX) || (await stat(path)).mtimeMs > before) continue;
+    await rm(path, { recursive: true, force: true });
+    removed.push(path);
+  }
+  return removed;
+}
+
+const stopped = () => new OptimiseError('media optimisation has stopped: the relay is shutting down', 'failed', 503);
+
 export class MediaOptimiser {
   /** Started on the first job: a relay nobody sends media to keeps no media threads. */
   private pool?: WorkerPool<OptimiseJob, OptimiseThreadResult>;
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: { start: () => void; stop: (err: Error) => void }[] = [];
+  private closed = false;
+  /** Rejects when close() is called, ending the jobs on the threads it stops. */
+  private readonly stopping: Promise<never>;
+  private stop!: (err: Error) => void;
   /** Moving mean of recent jobs' times, for Retry-After. */
   private meanSeconds = FIRST_GUESS_SECONDS;
   private readonly report?: (r: OptimiseReport) => void;
@@ -80,6 +104,8 @@ export class MediaOptimiser {
     registry?: Registry,
   ) {
     this.report = registry && optimiseMetrics(registry, () => this.depth);
+    this.stopping = new Promise<never>((_, reject) => (this.stop = reject));
+    this.stopping.catch(() => undefined);
   }
 
   get depth(): { running: number; waiting: number } {
@@ -94,22 +120,24 @@ export class MediaOptimiser {
   async optimise(input: { path: string; type: string }): Promise<Optimised> {
     const kind = mediaKind(input.type);
     if (!kind) throw new UnsupportedMediaError(input.type);
+    if (this.closed) throw stopped();
     await this.turn();
     const started = performance.now();
     let dir: string | undefined;
     try {
-      dir = await mkdtemp(join(this.settings.tempDir, 'powr-optimise-'));
-      this.pool ??= new WorkerPool(new URL('../workers/media-thread.js', import.meta.url), this.settings.concurrency, this.settings, this.log);
-      const result = await this.pool.run({ kind, path: input.path, type: input.type, dir });
+      dir = await mkdtemp(join(this.settings.tempDir, FOLDER_PREFIX));
+      if (this.closed) throw stopped();
+      this.pool ??= this.startThreads();
+      const result = await Promise.race([this.pool.run({ kind, path: input.path, type: input.type, dir }), this.stopping]);
       if (!result.ok) throw fromFailure(result.failure);
       const seconds = this.finished(kind, 'ok', started);
       const folder = dir;
       return { ...result.media, seconds, dir: folder, discard: () => rm(folder, { recursive: true, force: true }) };
     } catch (err) {
-      if (dir) await rm(dir, { recursive: true, force: true });
+      if (dir) await this.remove(dir);
       const error = err instanceof OptimiseError ? err
         : new OptimiseError(`media optimisation failed: ${err instanceof Error ? err.message : String(err)}`, 'failed', 500);
-      if (error.code === 'failed') this.log.error({ err, type: input.type }, 'media optimisation failed');
+      if (error.code === 'failed' && !this.closed) this.log.error({ err, type: input.type }, 'media optimisation failed');
       this.finished(kind, error.code, started);
       throw error;
     } finally {
@@ -128,13 +156,13 @@ export class MediaOptimiser {
       const estimate = Math.ceil((this.meanSeconds * ahead) / this.settings.concurrency);
       return Promise.reject(new OptimiserBusyError(Math.min(Math.max(estimate, 1), this.settings.timeoutSeconds)));
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((start, stop) => this.waiting.push({ start, stop }));
   }
 
   /** The finished job's thread goes straight to the next waiting job, if any. */
   private release(): void {
     const next = this.waiting.shift();
-    if (next) next();
+    if (next) next.start();
     else this.running--;
   }
 
@@ -145,7 +173,29 @@ export class MediaOptimiser {
     return seconds;
   }
 
+  /** A failed job's folder; retried, since a thread stopped by close() may still be writing into it. */
+  private async remove(dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 })
+      .catch((err: unknown) => this.log.warn({ err, dir }, 'could not remove a media optimisation folder'));
+  }
+
+  private startThreads(): WorkerPool<OptimiseJob, OptimiseThreadResult> {
+    removeStaleJobFolders(this.settings.tempDir, this.settings.timeoutSeconds).then(
+      (removed) => removed.length > 0 && this.log.info({ removed }, 'removed media optimisation folders left by a stopped relay'),
+      (err: unknown) => this.log.warn({ err }, 'could not look for stale media optimisation folders'),
+    );
+    return new WorkerPool(new URL('../workers/media-thread.js', import.meta.url), this.settings.concurrency, this.settings, this.log);
+  }
+
+  /**
+   * Refuses new, waiting and running jobs (503) and stops the threads. An ffmpeg running then ends
+   * on its own (or with the relay's container or service); a folder it kept alive is removed by the
+   * next start.
+   */
   async close(): Promise<void> {
+    this.closed = true;
+    this.stop(stopped());
+    for (const job of this.waiting.splice(0)) job.stop(stopped());
     await this.pool?.close();
   }
 }
