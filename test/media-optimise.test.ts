@@ -182,6 +182,16 @@ describe('image optimisation', () => {
     await after.discard();
   });
 
+  it('decodes only PNG, JPEG, WebP, GIF and AVIF, whatever the bytes claim: an SVG sent as PNG is refused', async () => {
+    const svg = join(media, 'drawing.png');
+    await writeFile(svg, `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><image href="gps.jpg" width="64" height="64"/></svg>`);
+    expect(await sharp(svg).metadata()).toMatchObject({ format: 'svg' }); // sharp alone would render it
+    const err = await optimiser().optimise({ path: svg, type: 'image/png' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(built.MediaInputError);
+    expect((err as Error).message).toBe('the file is not a PNG, JPEG, WebP, GIF or AVIF image');
+    await expectWorkEmpty();
+  });
+
   it('refuses a type it does not optimise with a typed 415', async () => {
     const err = await optimiser().optimise({ path: join(media, 'gps.jpg'), type: 'image/tiff' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(built.UnsupportedMediaError);
@@ -235,6 +245,17 @@ describe('video optimisation', { timeout: 60_000 }, () => {
     const poster = await sharp(result.poster!.path).metadata();
     expect([poster.width, poster.height]).toEqual([240, 320]);
     await result.discard();
+  });
+
+  it('never lets ffmpeg guess the container: a concat script sent as MP4 cannot pull in another file', async () => {
+    const script = join(media, 'script.mp4');
+    await writeFile(script, "ffconcat version 1.0\nfile 'plain.mp4'\n");
+    const guessed = await probe(script); // ffprobe left to guess reads plain.mp4 through it
+    expect(guessed.streams.length).toBeGreaterThan(0);
+    const err = await optimiser().optimise({ path: script, type: 'video/mp4' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(built.MediaInputError);
+    expect((err as Error).message).toMatch(/^the video could not be read: ffprobe: /);
+    await expectWorkEmpty();
   });
 
   it('names ffmpeg as missing (422) when the ffmpeg path leads nowhere, and still optimises images', async () => {

@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encode } from 'blurhash';
 import sharp from 'sharp';
@@ -9,6 +10,30 @@ import { describeFile, secondsLeft, type OptimiseThreadSettings, type OptimisedF
  * gigabytes. For an animation the limit covers all its frames together.
  */
 const MAX_INPUT_PIXELS = 100_000_000;
+
+/**
+ * The formats sharp may decode here, told by their first bytes before any decoder sees the file:
+ * libvips would also read SVG (which can pull in other files beside it), PDF, TIFF and more.
+ */
+const SIGNATURES: ((head: Buffer) => boolean)[] = [
+  (head) => head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff, // JPEG
+  (head) => head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), // PNG
+  (head) => head.toString('latin1', 0, 4) === 'GIF8',
+  (head) => head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP',
+  // AVIF: an ISO-BMFF `ftyp` box naming the avif (still) or avis (sequence) brand.
+  (head) => head.toString('latin1', 4, 8) === 'ftyp' && /avi[fs]/.test(head.toString('latin1', 8, Math.min(head.readUInt32BE(0), head.length))),
+];
+
+async function isAcceptedImage(path: string): Promise<boolean> {
+  const file = await open(path);
+  try {
+    const head = Buffer.alloc(64);
+    const { bytesRead } = await file.read(head, 0, head.length, 0);
+    return bytesRead >= 12 && SIGNATURES.some((matches) => matches(head.subarray(0, bytesRead)));
+  } finally {
+    await file.close();
+  }
+}
 
 /** Animated inputs stay animated (as animated WebP): an exercise demonstration is often a GIF. */
 const ANIMATED_TYPES = new Set(['image/gif', 'image/webp']);
@@ -40,6 +65,7 @@ export async function optimiseImage(
 ): Promise<OptimisedImage> {
   const out = join(dir, `${prefix}.webp`);
   const thumb = join(dir, `${prefix}-thumb.webp`);
+  if (!(await isAcceptedImage(path))) throw new MediaInputError('the file is not a PNG, JPEG, WebP, GIF or AVIF image');
   try {
     const info = await sharp(path, {
       autoOrient: true,

@@ -15,10 +15,32 @@ export interface OptimiseThreadSettings {
 
 export type MediaKind = 'image' | 'video';
 
+export const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/avif']);
+
+/**
+ * The video types, each with the ffmpeg demuxer that reads it. The demuxer is named, never guessed
+ * from the bytes: a guess would let an upload be an HLS playlist or a concat script that makes ffmpeg
+ * read other files or URLs into the result. mov reads MP4 and QuickTime (its external references are
+ * off by default), matroska reads WebM.
+ */
+export const VIDEO_DEMUXERS: Readonly<Record<string, string>> = { 'video/mp4': 'mov', 'video/quicktime': 'mov', 'video/webm': 'matroska' };
+
+/** A MIME type without its parameters, lower case. */
+export function bareType(type: string): string {
+  return type.split(';')[0]!.trim().toLowerCase();
+}
+
+/** The optimisation a MIME type gets; undefined for one this module does not handle. */
+export function mediaKind(type: string): MediaKind | undefined {
+  const bare = bareType(type);
+  return IMAGE_TYPES.has(bare) ? 'image' : Object.hasOwn(VIDEO_DEMUXERS, bare) ? 'video' : undefined;
+}
+
 /** One optimisation: the input file, and the empty folder of the job that every output goes into. */
 export interface OptimiseJob {
   kind: MediaKind;
   path: string;
+  /** Bare: one of IMAGE_TYPES or VIDEO_DEMUXERS. */
   type: string;
   dir: string;
 }

@@ -3,7 +3,7 @@ import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { MediaInputError, MissingToolError, OptimiseTimeoutError } from './optimise-errors.js';
 import { optimiseImage } from './optimise-image.js';
-import { describeFile, type OptimiseThreadSettings, type OptimisedMedia } from './optimise-job.js';
+import { VIDEO_DEMUXERS, describeFile, type OptimiseThreadSettings, type OptimisedMedia } from './optimise-job.js';
 
 /** What ffprobe says about a file, reduced to what the decisions below use. */
 export interface VideoProbe {
@@ -35,20 +35,24 @@ const TOOL_NICENESS = 10;
  * tag (a phone's GPS location among them) dropped; a poster frame with its thumbnail and blurhash.
  * A file that is already H.264/AAC, small enough and not rotated is only remuxed, not re-encoded.
  */
-export async function optimiseVideo(path: string, dir: string, settings: OptimiseThreadSettings, deadline: number): Promise<OptimisedMedia> {
+export async function optimiseVideo(
+  path: string, type: string, dir: string, settings: OptimiseThreadSettings, deadline: number,
+): Promise<OptimisedMedia> {
   const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
   const tools = { settings, signal };
-  const input = await probe(path, tools);
+  const source = inputArgs(path, VIDEO_DEMUXERS[type]!);
+  const input = await probe(source, tools);
   const out = join(dir, 'video.mp4');
   await run('ffmpeg', settings.ffmpegPath, [
-    ...(canCopy(input, settings.maxSide) ? ['-i', path, '-c', 'copy'] : transcodeArgs(path, settings.maxSide)),
+    ...(canCopy(input, settings.maxSide) ? [...source, '-c', 'copy'] : transcodeArgs(source, settings.maxSide)),
     '-map_metadata', '-1', '-map_chapters', '-1', '-movflags', '+faststart', '-f', 'mp4', out,
   ], tools);
-  const output = await probe(out, tools);
+  const result = inputArgs(out, 'mov');
+  const output = await probe(result, tools);
   const frame = join(dir, 'poster.png');
   // A frame a little in: the very first is often black or a fade-in.
   const at = Math.min(1, output.durationSeconds / 3).toFixed(3);
-  await run('ffmpeg', settings.ffmpegPath, ['-ss', at, '-i', out, '-frames:v', '1', '-map_metadata', '-1', frame], tools);
+  await run('ffmpeg', settings.ffmpegPath, ['-ss', at, ...result, '-frames:v', '1', '-map_metadata', '-1', frame], tools);
   const poster = await optimiseImage(frame, 'image/png', dir, 'poster', settings, deadline);
   return {
     kind: 'video',
@@ -62,6 +66,10 @@ export async function optimiseVideo(path: string, dir: string, settings: Optimis
   };
 }
 
+function inputArgs(path: string, demuxer: string): string[] {
+  return ['-protocol_whitelist', 'file', '-f', demuxer, '-i', path];
+}
+
 /** Whether remuxing alone gives a file as good as re-encoding would. */
 export function canCopy(video: VideoProbe, maxSide: number): boolean {
   return video.codec === 'h264' && video.pixelFormat === 'yuv420p' && !video.rotated
@@ -70,12 +78,12 @@ export function canCopy(video: VideoProbe, maxSide: number): boolean {
     && video.bitsPerSecond > 0 && video.bitsPerSecond <= MAX_COPY_BITS_PER_SECOND;
 }
 
-function transcodeArgs(path: string, maxSide: number): string[] {
+function transcodeArgs(source: string[], maxSide: number): string[] {
   // ffmpeg applies the rotation first, so the scale below works on the picture as it is shown.
   // x264 needs even dimensions; yuv420p is what every browser and phone decodes.
   const scale = `scale=w='min(${maxSide},iw)':h='min(${maxSide},ih)':force_original_aspect_ratio=decrease:force_divisible_by=2,format=yuv420p`;
   return [
-    '-threads', '1', '-i', path, '-map', '0:v:0', '-map', '0:a:0?', '-vf', scale,
+    '-threads', '1', ...source, '-map', '0:v:0', '-map', '0:a:0?', '-vf', scale,
     '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-threads', '1',
     '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
   ];
@@ -92,9 +100,9 @@ interface ProbeJson {
   format?: { duration?: string; bit_rate?: string };
 }
 
-async function probe(path: string, tools: ToolContext): Promise<VideoProbe> {
+async function probe(source: string[], tools: ToolContext): Promise<VideoProbe> {
   const stdout = await run('ffprobe', tools.settings.ffprobePath,
-    ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', path], tools);
+    ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...source], tools);
   let json: ProbeJson;
   try {
     json = JSON.parse(stdout) as ProbeJson;

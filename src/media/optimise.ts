@@ -6,17 +6,13 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/settings.js';
 import { WorkerPool } from '../workers/pool.js';
 import { OptimiseError, OptimiserBusyError, UnsupportedMediaError, fromFailure } from './optimise-errors.js';
+import { bareType, mediaKind } from './optimise-job.js';
 import type { MediaKind, OptimiseJob, OptimiseThreadResult, OptimiseThreadSettings, OptimisedFile, OptimisedMedia } from './optimise-job.js';
 import { optimiseMetrics, type OptimiseReport } from './optimise-metrics.js';
 
 export * from './optimise-errors.js';
+export { mediaKind } from './optimise-job.js';
 export type { MediaKind, OptimisedFile, OptimisedMedia } from './optimise-job.js';
-
-/**
- * Media optimisation for the /media route (BUD-05): images through sharp, videos through ffmpeg, on
- * their own threads behind a bounded queue. The caller moves the files it wants into the blob store
- * and then calls `discard()`, which removes the job's folder and whatever is left in it.
- */
 
 export interface OptimiseSettings extends OptimiseThreadSettings {
   concurrency: number;
@@ -31,14 +27,6 @@ export interface Optimised extends OptimisedMedia {
   /** The job's folder, holding every file above. */
   dir: string;
   discard(): Promise<void>;
-}
-
-const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/avif']);
-const VIDEO_TYPES = new Set(['video/mp4', 'video/webm', 'video/quicktime']);
-
-export function mediaKind(type: string): MediaKind | undefined {
-  const bare = type.split(';')[0]!.trim().toLowerCase();
-  return IMAGE_TYPES.has(bare) ? 'image' : VIDEO_TYPES.has(bare) ? 'video' : undefined;
 }
 
 /** ffprobe comes in the same package as ffmpeg and is installed beside it, under the same naming. */
@@ -68,8 +56,8 @@ const FIRST_GUESS_SECONDS = 5;
 const FOLDER_PREFIX = 'powr-optimise-';
 
 /**
- * Job folders a stopped relay left behind (threads stopped mid-job never return to clean up):
- * untouched for twice the job timeout, so no live job's folder can be among them.
+ * Job folders a crashed relay left behind: untouched for twice the job timeout, so no live job's
+ * folder can be among them.
  */
 export async function removeStaleJobFolders(tempDir: string, timeoutSeconds: number): Promise<string[]> {
   const removed: string[] = [];
@@ -85,6 +73,11 @@ export async function removeStaleJobFolders(tempDir: string, timeoutSeconds: num
 
 const stopped = () => new OptimiseError('media optimisation has stopped: the relay is shutting down', 'failed', 503);
 
+/**
+ * Media optimisation for the /media route (BUD-05): images through sharp, videos through ffmpeg, on
+ * their own threads behind a bounded queue. The caller moves the files it wants into the blob store
+ * and then calls `discard()`, which removes the job's folder and whatever is left in it.
+ */
 export class MediaOptimiser {
   /** Started on the first job: a relay nobody sends media to keeps no media threads. */
   private pool?: WorkerPool<OptimiseJob, OptimiseThreadResult>;
@@ -128,7 +121,8 @@ export class MediaOptimiser {
       dir = await mkdtemp(join(this.settings.tempDir, FOLDER_PREFIX));
       if (this.closed) throw stopped();
       this.pool ??= this.startThreads();
-      const result = await Promise.race([this.pool.run({ kind, path: input.path, type: input.type, dir }), this.stopping]);
+      const job = { kind, path: input.path, type: bareType(input.type), dir };
+      const result = await Promise.race([this.pool.run(job), this.stopping]);
       if (!result.ok) throw fromFailure(result.failure);
       const seconds = this.finished(kind, 'ok', started);
       const folder = dir;

@@ -8,7 +8,7 @@ const settings = workerData as OptimiseThreadSettings;
 
 async function optimise(job: OptimiseJob): Promise<OptimisedMedia> {
   const deadline = Date.now() + settings.timeoutSeconds * 1000;
-  if (job.kind === 'video') return optimiseVideo(job.path, job.dir, settings, deadline);
+  if (job.kind === 'video') return optimiseVideo(job.path, job.type, job.dir, settings, deadline);
   return { kind: 'image', ...(await optimiseImage(job.path, job.type, job.dir, 'image', settings, deadline)) };
 }
 
