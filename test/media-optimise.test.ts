@@ -163,6 +163,19 @@ describe('image optimisation', () => {
     await result.discard();
   });
 
+  it('reads AVIF and transparent PNG, keeping the transparency', async () => {
+    const o = optimiser();
+    const transparent = { width: 300, height: 200, channels: 4 as const, background: { r: 0, g: 128, b: 0, alpha: 0.5 } };
+    await sharp({ create: transparent }).avif().toFile(join(media, 'still.avif'));
+    await sharp({ create: transparent }).png().toFile(join(media, 'still.png'));
+    for (const [file, type] of [['still.avif', 'image/avif'], ['still.png', 'image/png']]) {
+      const result = await o.optimise({ path: join(media, file!), type: type! });
+      const out = await sharp(result.optimised.path).metadata();
+      expect([out.format, out.width, out.height, out.hasAlpha]).toEqual(['webp', 300, 200, true]);
+      await result.discard();
+    }
+  });
+
   it('answers a corrupt or truncated image with a typed 422, leaves no file and goes on working', async () => {
     const truncated = join(media, 'truncated.jpg');
     const photo = await readFile(join(media, 'gps.jpg'));
