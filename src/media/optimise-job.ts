@@ -15,7 +15,7 @@ export interface OptimiseThreadSettings {
 
 export type MediaKind = 'image' | 'video';
 
-export const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/avif']);
+const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/avif']);
 
 /**
  * The video types, each with the ffmpeg demuxer that reads it. The demuxer is named, never guessed

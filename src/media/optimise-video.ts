@@ -6,7 +6,7 @@ import { optimiseImage } from './optimise-image.js';
 import { VIDEO_DEMUXERS, describeFile, type OptimiseThreadSettings, type OptimisedMedia } from './optimise-job.js';
 
 /** What ffprobe says about a file, reduced to what the decisions below use. */
-export interface VideoProbe {
+interface VideoProbe {
   codec: string;
   pixelFormat: string;
   width: number;
@@ -71,7 +71,7 @@ function inputArgs(path: string, demuxer: string): string[] {
 }
 
 /** Whether remuxing alone gives a file as good as re-encoding would. */
-export function canCopy(video: VideoProbe, maxSide: number): boolean {
+function canCopy(video: VideoProbe, maxSide: number): boolean {
   return video.codec === 'h264' && video.pixelFormat === 'yuv420p' && !video.rotated
     && Math.max(video.width, video.height) <= maxSide
     && (video.audioCodec === undefined || video.audioCodec === 'aac')
