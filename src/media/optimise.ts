@@ -178,7 +178,7 @@ export class MediaOptimiser {
       (removed) => removed.length > 0 && this.log.info({ removed }, 'removed media optimisation folders left by a stopped relay'),
       (err: unknown) => this.log.warn({ err }, 'could not look for stale media optimisation folders'),
     );
-    return new WorkerPool(new URL('../workers/media-thread.js', import.meta.url), this.settings.concurrency, this.settings, this.log);
+    return new WorkerPool(new URL('./optimise-thread.js', import.meta.url), this.settings.concurrency, this.settings, this.log);
   }
 
   /**

@@ -1,8 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { toFailure } from '../media/optimise-errors.js';
-import { optimiseImage } from '../media/optimise-image.js';
-import type { OptimiseJob, OptimiseThreadResult, OptimiseThreadSettings, OptimisedMedia } from '../media/optimise-job.js';
-import { optimiseVideo } from '../media/optimise-video.js';
+import { toFailure } from './optimise-errors.js';
+import { optimiseImage } from './optimise-image.js';
+import type { OptimiseJob, OptimiseThreadResult, OptimiseThreadSettings, OptimisedMedia } from './optimise-job.js';
+import { optimiseVideo } from './optimise-video.js';
 
 const settings = workerData as OptimiseThreadSettings;
 
