@@ -12,6 +12,8 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 # Runtime stage: only what the relay needs, run as a non-root user.
 FROM node:22-slim
 WORKDIR /app
+# ffmpeg (with ffprobe) optimises uploaded videos for /media; without it videos are refused with 422.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     POWR_RELAY_HOST=0.0.0.0 \
     POWR_RELAY_PORT=7447 \

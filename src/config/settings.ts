@@ -69,6 +69,12 @@ export interface Config {
   clusterStream: string;
   clusterReplicas: number;
   clusterRetentionDays: number;
+  mediaOptimiseConcurrency: number;
+  mediaOptimiseQueue: number;
+  mediaOptimiseTimeoutSeconds: number;
+  mediaMaxSide: number;
+  mediaThumbnailSide: number;
+  ffmpegPath: string;
 }
 
 /** What a value looked like and where it came from, so errors can name both. */
@@ -318,6 +324,18 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Copies of the stream JetStream keeps on different NATS servers, when this node creates it (3 survives the loss of one server).' }),
   setting({ key: 'clusterRetentionDays', group: 'Cluster (NATS JetStream)', default: 0, parse: integer(0, 36_500),
     doc: 'How long the stream keeps a write, when this node creates it; 0: forever. A node whose database is older than the oldest write kept cannot catch up from the stream: start it from a recent backup (docs/cluster.md).' }),
+  setting({ key: 'mediaOptimiseConcurrency', group: 'Media optimisation', default: 0, parse: integer(0, 256),
+    doc: 'Uploads to /media optimised at once, each on its own thread (and ffmpeg process) using one core. 0: half the CPU cores, at least 1.' }),
+  setting({ key: 'mediaOptimiseQueue', group: 'Media optimisation', default: 8, parse: integer(0, 10_000),
+    doc: 'Uploads to /media that may wait for a free optimisation thread; one more is answered 503 with Retry-After.' }),
+  setting({ key: 'mediaOptimiseTimeoutSeconds', group: 'Media optimisation', default: 300, parse: integer(1, 86_400),
+    doc: 'Longest one optimisation may take; past it ffmpeg is killed, the temporary files removed and the upload answered 422.' }),
+  setting({ key: 'mediaMaxSide', group: 'Media optimisation', default: 1920, parse: integer(16, 16_384),
+    doc: 'Longest side, in pixels, of an optimised image or video; larger ones are scaled down, smaller ones kept.' }),
+  setting({ key: 'mediaThumbnailSide', group: 'Media optimisation', default: 512, parse: integer(16, 4096),
+    doc: 'Longest side, in pixels, of the WebP thumbnail made for every optimised image and video poster.' }),
+  setting({ key: 'ffmpegPath', group: 'Media optimisation', default: 'ffmpeg', parse: text({ nonEmpty: true }),
+    doc: 'The ffmpeg binary (a name looked up on PATH, or a path); ffprobe is taken from beside it. Without it videos are answered 422 and images still work. Debian: apt-get install ffmpeg.' }),
 ];
 
 /** POWR_RELAY_ + the key in upper snake case: logLevel -> POWR_RELAY_LOG_LEVEL. */
