@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['powr'], // pure NIP-101e, on protocol's events
   ['config', 'workers'], // settings (they parse filters, name validation modes); the verification threads
   ['store'], // the storage port, its SQLite and NATS parts (the SQLite port spawns its threads with workers' pool)
-  ['web', 'management'], // the catalogue pages; NIP-86 and the operator's decisions, which the relay enforces
+  ['web', 'management', 'media'], // the catalogue pages; NIP-86 and the operator's decisions, which the relay enforces; Blossom media
   ['relay'], // sockets, sessions, ingest, policies, NIP-77 answers, NIP-11: hosts web and management
   ['sync'], // other relays: their events come in through the relay's Ingest
   ['cli', 'bench'],
