@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
-import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
+import { RawClient, eventually, signer, type Signer } from './helpers/client.js';
 import { runCli, runFailingRelay, startRelay, type RunningRelay } from './helpers/relay.js';
 
 const running = new Set<RunningRelay>();
@@ -50,16 +50,6 @@ async function upstreamMetric(r: RunningRelay, name: string, upstream: string): 
   const text = await (await fetch(`${r.httpUrl}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{upstream="${upstream}"}`));
   return line === undefined ? undefined : Number(line.split(' ').pop());
-}
-
-async function eventually<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await get();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${timeoutMs} ms`);
-    await sleep(100);
-  }
 }
 
 describe('background upstreams', () => {

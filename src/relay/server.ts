@@ -8,6 +8,7 @@ import { relayInformation } from '../protocol/nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { frames } from '../protocol/messages.js';
 import type { BundleCache } from '../store/bundle-cache.js';
+import type { LeaseStatus } from '../store/cluster/lease.js';
 import type { BundleRoot, StoragePort } from '../store/port.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
@@ -32,6 +33,8 @@ export interface ServerDeps {
   moderation: Moderation;
   management: Management;
   log: Logger;
+  /** Cluster mode with upstreams: which node holds the upstream lease (it pulls for the cluster). */
+  upstreamLease?: () => LeaseStatus | undefined;
 }
 
 const CORS = {
@@ -129,10 +132,11 @@ export class RelayServer {
     const cluster = this.deps.store.cluster();
     if (!cluster) return { status: 'ok' };
     const { appliedSeq, streamSeq, lag, connected, problem } = cluster;
+    const upstreamLease = this.deps.upstreamLease?.();
     return {
       status: connected && problem === undefined ? 'ok' : 'degraded',
       ...(problem === undefined ? {} : { reason: problem }),
-      cluster: { appliedSeq, streamSeq, lag, connected },
+      cluster: { appliedSeq, streamSeq, lag, connected, ...(upstreamLease && { upstreamLease }) },
     };
   }
 
