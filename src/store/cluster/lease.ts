@@ -79,7 +79,7 @@ export class Lease {
     while (!this.closing) {
       const started = Date.now();
       try {
-        if (!this.kv) await this.connect();
+        if (!this.kv || this.nc?.isClosed()) await this.connect();
         await this.attempt();
         this.setProblem(undefined);
       } catch (err) {
