@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { JetStreamApiCodes, JetStreamApiError, StorageType, jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -64,10 +65,12 @@ export class Lease {
   private lapse: NodeJS.Timeout | undefined;
   private closing = false;
   private problem: string | undefined;
+  /** Tells this process's entries from those of an earlier process under the same node name. */
+  private readonly token = randomUUID();
   private readonly value: string;
 
   constructor(private readonly options: LeaseOptions, private readonly hooks: LeaseHooks) {
-    this.value = JSON.stringify({ node: options.node });
+    this.value = JSON.stringify({ node: options.node, token: this.token });
   }
 
   status(): LeaseStatus {
@@ -147,11 +150,17 @@ export class Lease {
         : await kv.update(this.options.key, this.value, this.revision);
     } catch (err) {
       if (!lostRace(err)) throw err;
+      const entry = await kv.get(this.options.key);
+      const written = entry?.operation === 'PUT' ? writerOf(entry.string()) : undefined;
+      if (entry && written?.token === this.token) {
+        // A renewal that timed out after all: the key is still this process's, at a newer revision.
+        this.revision = entry.revision;
+        return;
+      }
       if (this.held) this.hooks.log('warn', 'another node took the upstream lease', { node: this.options.node });
       this.revision = undefined;
       this.lose();
-      const entry = await kv.get(this.options.key);
-      this.holder = entry?.operation === 'PUT' ? holderOf(entry.string()) : null;
+      this.holder = written?.node ?? null;
       return;
     }
     if (this.closing) return;
@@ -183,12 +192,12 @@ export class Lease {
   }
 }
 
-/** The node named by an entry's value; an entry not written by a node reads as nobody's. */
-function holderOf(value: string): string | null {
+/** The node and process that wrote an entry; undefined for an entry no node wrote. */
+function writerOf(value: string): { node: string; token: unknown } | undefined {
   try {
-    const node = (JSON.parse(value) as { node?: unknown }).node;
-    return typeof node === 'string' ? node : null;
+    const { node, token } = JSON.parse(value) as { node?: unknown; token?: unknown };
+    return typeof node === 'string' ? { node, token } : undefined;
   } catch {
-    return null;
+    return undefined;
   }
 }
