@@ -3,6 +3,7 @@ import type { NostrEvent } from 'nostr-tools/pure';
 import { RawClient, eventually, signer, type Signer } from './helpers/client.js';
 import { deleteStream, startNats, streamMessageIds, SYSTEM_NATS, uniqueStream } from './helpers/nats.js';
 import { startRelay, type RunningRelay } from './helpers/relay.js';
+import { exercise, now, publish } from './helpers/upstream.js';
 
 /*
  * Cluster mode with upstreams: every node lists the same upstream (another powr-relay process), one
@@ -62,19 +63,6 @@ async function metric(r: RunningRelay, series: string): Promise<number | undefin
 /** Clients connected to the upstream: one per node pulling from it (the tests keep none open there). */
 const pullers = (upstream: RunningRelay) => metric(upstream, 'powr_connections');
 
-const now = () => Math.floor(Date.now() / 1000);
-const exercise = (who: Signer, d: string, createdAt = now()) => who.sign({ kind: 33401, content: '', created_at: createdAt,
-  tags: [['d', d], ['title', d], ['format', 'weight', 'reps', 'rpe', 'set_type'], ['format_units', 'kg', 'count', '0-10', 'enum'],
-    ['equipment', 'barbell']] });
-
-async function publish(url: string, event: NostrEvent): Promise<void> {
-  const c = await RawClient.connect(url);
-  try {
-    expect(await c.publish(event)).toEqual([true, '']);
-  } finally {
-    c.close();
-  }
-}
 
 /** How many events with this id a node serves. */
 async function served(node: RunningRelay, id: string): Promise<number> {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { RawClient, eventually, signer, type Signer } from './helpers/client.js';
 import { runCli, runFailingRelay, startRelay, type RunningRelay } from './helpers/relay.js';
+import { exercise, now, publish } from './helpers/upstream.js';
 
 const running = new Set<RunningRelay>();
 const relay = async (env: Record<string, string> = {}, db?: string) => {
@@ -18,23 +19,10 @@ afterAll(async () => {
   await Promise.all([...running].map((r) => r.stop()));
 });
 
-const now = () => Math.floor(Date.now() / 1000);
 /** Older than the live subscription's `since`, so only a catch-up brings it. */
 const anHourAgo = () => now() - 3600;
-const exercise = (who: Signer, d: string, createdAt = now()) => who.sign({ kind: 33401, content: '', created_at: createdAt,
-  tags: [['d', d], ['title', d], ['format', 'weight', 'reps', 'rpe', 'set_type'], ['format_units', 'kg', 'count', '0-10', 'enum'],
-    ['equipment', 'barbell']] });
 const template = (who: Signer, d: string, createdAt = now()) => who.sign({ kind: 33402, content: '', created_at: createdAt,
   tags: [['d', d], ['title', d], ['type', 'strength'], ['exercise', `33401:${who.pubkey}:bench-press`, '', '60', '8', '', 'normal', '1']] });
-
-async function publish(url: string, event: NostrEvent): Promise<void> {
-  const c = await RawClient.connect(url);
-  try {
-    expect(await c.publish(event)).toEqual([true, '']);
-  } finally {
-    c.close();
-  }
-}
 
 async function stored(url: string, ids: string[]): Promise<string[]> {
   const c = await RawClient.connect(url);
