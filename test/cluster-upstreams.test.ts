@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import type { NostrEvent } from 'nostr-tools/pure';
+import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { Lease, RENEW_MS } from '../src/store/cluster/lease.js';
 import { RawClient, eventually, signer, type Signer } from './helpers/client.js';
 import { deleteStream, startNats, streamMessageIds, SYSTEM_NATS, uniqueStream } from './helpers/nats.js';
 import { startRelay, type RunningRelay } from './helpers/relay.js';
@@ -181,4 +183,36 @@ describe('cluster: upstreams with one puller', () => {
     await publish(upstream.url, after);
     await onEveryNode(nodes, after.id);
   }, 60_000);
+});
+
+describe('the upstream lease itself', () => {
+  it('one of two holds it; a holder whose entry someone else overwrote gives it up at its next renewal, and the other takes it once that entry is gone', async () => {
+    const bucket = `${uniqueStream('lease')}-upstreams`;
+    const changes: string[] = [];
+    const lease = (node: string) => new Lease({ servers: [SYSTEM_NATS], bucket, replicas: 1, key: 'holder', node },
+      { log: () => undefined, changed: (held) => changes.push(`${node} ${held ? 'holds' : 'let go'}`) });
+    const [a, b] = [lease('a'), lease('b')];
+    void a.run();
+    await eventually('a holds', async () => a.status(), (s) => s.held);
+    void b.run();
+    await eventually('b sees a', async () => b.status(), (s) => s.holder === 'a');
+    expect(b.status().held).toBe(false);
+
+    // Someone else writes the key (an operator, a node that thought the entry gone): a's compare-and-set fails.
+    const nc = await connect({ servers: SYSTEM_NATS });
+    try {
+      const kv = await new Kvm(nc).open(bucket);
+      const overwrittenAt = Date.now();
+      await kv.put('holder', JSON.stringify({ node: 'intruder' }));
+      await eventually('a lets go', async () => a.status(), (s) => !s.held && s.holder === 'intruder', 2 * RENEW_MS + 500);
+      console.log(`the holder let go ${Date.now() - overwrittenAt} ms after its entry was overwritten`);
+      // Nobody renews the intruder's entry: it lapses, and one of a and b takes the lease.
+      await eventually('one holds again', async () => [a.status(), b.status()], (all) => all.filter((s) => s.held).length === 1, 10_000);
+      expect(changes.slice(0, 2)).toEqual(['a holds', 'a let go']);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await nc.close();
+      await deleteStream(SYSTEM_NATS, `KV_${bucket}`);
+    }
+  }, 30_000);
 });
