@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Lease, RENEW_MS } from '../src/store/cluster/lease.js';
 import { RawClient, eventually, signer, sleep } from './helpers/client.js';
@@ -186,12 +187,40 @@ describe('cluster: upstreams with one puller', () => {
   }, 60_000);
 });
 
+describe('the upstream lease and the stream', () => {
+  it('a node that cannot publish to the cluster\'s stream does not take the lease, and takes it once it can', async () => {
+    const upstream = await relay();
+    const stream = uniqueStream('unfit');
+    // A stream of that name that does not take the relay's subject: the node reports itself degraded.
+    const nc = await connect({ servers: SYSTEM_NATS });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.elsewhere`] });
+    try {
+      const node = await relay(nodeEnv(SYSTEM_NATS, stream, upstream.url, 'unfit'));
+      await eventually('the reason logged', async () => node.logs.find((l) => l.msg === 'upstream lease unavailable')?.problem,
+        (p) => p === 'this node cannot publish to the cluster\'s stream');
+      // Three renewal periods in which a fit node would have taken the lease and connected.
+      await sleep(3 * RENEW_MS);
+      expect(await pullers(upstream)).toBe(0);
+      expect((await leases([node]))[0]).toEqual({ node: 'unfit', holder: null, held: false });
+
+      await jsm.streams.update(stream, { subjects: [`${stream}.events`] });
+      await eventually('holding once the stream takes its writes', () => leases([node]), oneHolder);
+      await eventually('pulling', () => pullers(upstream), (n) => n === 1);
+    } finally {
+      await Promise.all(started.splice(0).map((s) => s.stop()));
+      await nc.close();
+      await removeCluster(SYSTEM_NATS, stream);
+    }
+  }, 60_000);
+});
+
 describe('the upstream lease itself', () => {
   it('one of two holds it; a holder whose entry someone else overwrote gives it up at its next renewal, and the other takes it once that entry is gone', async () => {
     const bucket = `${uniqueStream('lease')}-upstreams`;
     const changes: string[] = [];
     const lease = (node: string) => new Lease({ servers: [SYSTEM_NATS], bucket, replicas: 1, key: 'holder', node },
-      { log: () => undefined, changed: (held) => changes.push(`${node} ${held ? 'holds' : 'let go'}`) });
+      { log: () => undefined, changed: (held) => changes.push(`${node} ${held ? 'holds' : 'let go'}`), cannotHold: () => undefined });
     const [a, b] = [lease('a'), lease('b')];
     void a.run();
     await eventually('a holds', async () => a.status(), (s) => s.held);

@@ -248,6 +248,8 @@ export class Upstreams {
     }, {
       log: (level, msg, detail) => log[level](detail ?? {}, msg),
       changed: (held) => (held ? void this.takeOver() : this.standBy()),
+      // What it would pull could not reach the stream (its own connection to NATS is the writer thread's).
+      cannotHold: () => (this.deps.store.cluster()?.connected ? undefined : 'this node cannot publish to the cluster\'s stream'),
     });
     void this.lease.run();
   }

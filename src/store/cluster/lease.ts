@@ -35,6 +35,11 @@ export interface LeaseHooks {
   log(level: 'info' | 'warn', msg: string, detail?: Record<string, unknown>): void;
   /** This node gained (true) or lost (false) the lease; false comes before the lease can lapse. */
   changed(held: boolean): void;
+  /**
+   * Why this node may not hold the lease now, or undefined when it may. While it may not, it neither
+   * takes nor renews the lease: one it holds lapses, unless it may again before then.
+   */
+  cannotHold(): string | undefined;
 }
 
 /** How long an entry lives unless renewed: a dead holder's lease passes on within it. */
@@ -83,8 +88,10 @@ export class Lease {
       const started = Date.now();
       try {
         if (!this.kv || this.nc?.isClosed()) await this.connect();
-        await this.attempt();
-        this.setProblem(undefined);
+        const why = this.hooks.cannotHold();
+        if (why === undefined) await this.attempt();
+        else this.holder = this.held ? this.options.node : null;
+        this.setProblem(why);
       } catch (err) {
         if (this.closing) return;
         // What this node holds lapses at its time unless a renewal gets through first.
