@@ -122,6 +122,7 @@ describe('upstream settings', () => {
     [{ POWR_RELAY_UPSTREAM_FILTER: 'kinds=33401' }, /POWR_RELAY_UPSTREAM_FILTER: must be a JSON filter object/],
     [{ POWR_RELAY_UPSTREAM_FILTER: '{"kinds":[1,2,3]}', POWR_RELAY_MAX_FILTER_VALUES: '2' },
       /upstreamFilter \(POWR_RELAY_UPSTREAM_FILTER\): invalid: "kinds" has 3 values/],
+    [{ POWR_RELAY_CLUSTER_NODE_NAME: 'node a' }, /POWR_RELAY_CLUSTER_NODE_NAME: must be printable ASCII without spaces, at most 128 characters, got "node a"/],
   ])('refuses %j with one line naming it', async (env, message) => {
     const run = await runFailingRelay(env);
     expect(run.code).toBe(1);
