@@ -4,12 +4,12 @@ import { JetStreamApiCodes, JetStreamApiError, StorageType, jetstream } from '@n
 import { Kvm, type KV } from '@nats-io/kv';
 
 /**
- * A lease one node of the cluster holds at a time: a key in a JetStream key-value bucket whose
- * entries live LEASE_TTL_MS (the bucket's max age). The holder rewrites the key every RENEW_MS,
- * each time only if it still holds the revision it wrote last (compare-and-set), so no other node's
- * write is ever overwritten; the others try to create the key, which succeeds only once it is gone
- * (aged out after its holder died or lost NATS, or deleted by a holder shutting down). This module
- * only speaks NATS; what the lease is for is its user's business.
+ * The cluster's upstream lease (docs/cluster.md), which one node holds at a time: a key in a JetStream
+ * key-value bucket whose entries live LEASE_TTL_MS (the bucket's max age). The holder rewrites the
+ * key every RENEW_MS, each time only if it still holds the revision it wrote last (compare-and-set),
+ * so no other node's write is ever overwritten; the others try to create the key, which succeeds only
+ * once it is gone (aged out after its holder died or lost NATS, or deleted by a holder shutting
+ * down). This module only speaks NATS; pulling while it is held is the upstreams' business.
  */
 
 export interface LeaseOptions {
