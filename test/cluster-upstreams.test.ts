@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -196,16 +197,20 @@ describe('the upstream lease and the stream', () => {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: stream, subjects: [`${stream}.elsewhere`] });
     try {
-      const node = await relay(nodeEnv(SYSTEM_NATS, stream, upstream.url, 'unfit'));
+      // Without clusterNodeName: named by its host and port.
+      const { POWR_RELAY_CLUSTER_NODE_NAME: _, ...unnamed } = nodeEnv(SYSTEM_NATS, stream, upstream.url, '');
+      const node = await relay(unnamed);
+      const name = `${hostname()}:${new URL(node.url).port}`;
       await eventually('the reason logged', async () => node.logs.find((l) => l.msg === 'upstream lease unavailable')?.problem,
         (p) => p === 'this node cannot publish to the cluster\'s stream');
       // Three renewal periods in which a fit node would have taken the lease and connected.
       await sleep(3 * RENEW_MS);
       expect(await pullers(upstream)).toBe(0);
-      expect((await leases([node]))[0]).toEqual({ node: 'unfit', holder: null, held: false });
+      expect((await leases([node]))[0]).toEqual({ node: name, holder: null, held: false });
 
       await jsm.streams.update(stream, { subjects: [`${stream}.events`] });
-      await eventually('holding once the stream takes its writes', () => leases([node]), oneHolder);
+      const [held] = await eventually('holding once the stream takes its writes', () => leases([node]), oneHolder);
+      expect(held!.holder).toBe(name);
       await eventually('pulling', () => pullers(upstream), (n) => n === 1);
     } finally {
       await Promise.all(started.splice(0).map((s) => s.stop()));
