@@ -107,6 +107,8 @@ describe('cluster: upstreams with one puller', () => {
         const pulling = node === holder;
         expect(node.logs.some((l) => l.msg === 'upstream caught up'), node.url).toBe(pulling);
         expect(await metric(node, `powr_upstream_state{upstream="${upstream.url}"}`)).toBe(pulling ? 2 : 3);
+        // A node standing by has no lag of its own to report.
+        expect(await metric(node, `powr_upstream_lag_seconds{upstream="${upstream.url}"}`)).toSatisfy((v: number) => (pulling ? v >= 0 : Number.isNaN(v)));
         expect(await metric(node, 'powr_upstream_lease_held')).toBe(pulling ? 1 : 0);
         expect(await metric(node, `powr_upstream_lease_holder{node="${holders(first)[0]}"}`)).toBe(1);
       }

@@ -1,8 +1,23 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LeaseStatus } from '../store/cluster/lease.js';
-import type { UpstreamStatus } from './upstreams.js';
 
 const unixNow = () => Math.floor(Date.now() / 1000);
+
+/**
+ * An upstream's connection states, numbered as the powr_upstream_state gauge reports them. standby:
+ * cluster mode, another node holds the upstream lease and pulls for the cluster.
+ */
+export const UPSTREAM_STATES = { down: 0, catchingUp: 1, live: 2, standby: 3 } as const;
+export type UpstreamState = (typeof UPSTREAM_STATES)[keyof typeof UPSTREAM_STATES];
+
+export interface UpstreamStatus {
+  url: string;
+  state: UpstreamState;
+  /** Unix seconds of the last finished catch-up, live EOSE or event stored; 0 before the first. */
+  lastSuccess: number;
+  /** The newest created_at among events received from it; 0 before the first. */
+  newestCreatedAt: number;
+}
 
 /**
  * Per-upstream metrics (label `upstream`, its URL), and in cluster mode who holds the upstream lease.
@@ -22,8 +37,10 @@ export class UpstreamMetrics {
     gauge('powr_upstream_state', 'Upstream connection: 0 down, 1 catching up, 2 live, 3 standby (another cluster node pulls)', (s) => s.state);
     gauge('powr_upstream_last_success_seconds', 'Unix time of the last catch-up, live EOSE or event stored from the upstream (0: none yet)',
       (s) => s.lastSuccess);
-    gauge('powr_upstream_lag_seconds', 'Seconds since the newest created_at received from the upstream, or since its last success',
+    gauge('powr_upstream_lag_seconds', 'Seconds since the newest created_at received from the upstream, or since its last success (NaN on standby)',
       (s) => {
+        // Another node pulls: this node's figures stopped when it last did, and would only grow.
+        if (s.state === UPSTREAM_STATES.standby) return NaN;
         const reference = s.newestCreatedAt || s.lastSuccess;
         return reference === 0 ? 0 : Math.max(0, unixNow() - reference);
       });

@@ -11,23 +11,10 @@ import type { StoragePort } from '../store/port.js';
 import type { Ingest, Publisher } from './ingest.js';
 import { RemoteRelay } from './remote-relay.js';
 import { fetchNeeded, negentropyDifference, pageRemote } from './remote-sync.js';
-import { UpstreamMetrics } from './upstream-metrics.js';
+import { UPSTREAM_STATES, UpstreamMetrics, type UpstreamState, type UpstreamStatus } from './upstream-metrics.js';
 
 // NDK opens its sockets with the global WebSocket, which Node 20 does not have; ws speaks the same API.
 globalThis.WebSocket ??= WebSocket as unknown as typeof globalThis.WebSocket;
-
-/** standby: cluster mode, another node holds the upstream lease and pulls for the cluster. */
-export const UPSTREAM_STATES = { down: 0, catchingUp: 1, live: 2, standby: 3 } as const;
-export type UpstreamState = (typeof UPSTREAM_STATES)[keyof typeof UPSTREAM_STATES];
-
-export interface UpstreamStatus {
-  url: string;
-  state: UpstreamState;
-  /** Unix seconds of the last finished catch-up, live EOSE or event stored; 0 before the first. */
-  lastSuccess: number;
-  /** The newest created_at among events received from it; 0 before the first. */
-  newestCreatedAt: number;
-}
 
 /** Longest wait between reconnection attempts, unless upstreamRetrySeconds is longer. */
 const MAX_BACKOFF_SECONDS = 60;
