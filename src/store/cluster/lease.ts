@@ -121,6 +121,7 @@ export class Lease {
       maxPingOut: 2,
     });
     try {
+      // The bucket's max age rather than per-key TTLs, which need NATS 2.11 (deploy/ runs 2.10).
       this.kv = await new Kvm(jetstream(nc, { timeout: API_TIMEOUT_MS })).create(this.options.bucket, {
         ttl: LEASE_TTL_MS, history: 1, storage: StorageType.File, replicas: this.options.replicas,
       });
