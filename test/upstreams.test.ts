@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
-import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
+import { RawClient, eventually, signer, type Signer } from './helpers/client.js';
 import { runCli, runFailingRelay, startRelay, type RunningRelay } from './helpers/relay.js';
+import { exercise, now, publish } from './helpers/upstream.js';
 
 const running = new Set<RunningRelay>();
 const relay = async (env: Record<string, string> = {}, db?: string) => {
@@ -18,23 +19,10 @@ afterAll(async () => {
   await Promise.all([...running].map((r) => r.stop()));
 });
 
-const now = () => Math.floor(Date.now() / 1000);
 /** Older than the live subscription's `since`, so only a catch-up brings it. */
 const anHourAgo = () => now() - 3600;
-const exercise = (who: Signer, d: string, createdAt = now()) => who.sign({ kind: 33401, content: '', created_at: createdAt,
-  tags: [['d', d], ['title', d], ['format', 'weight', 'reps', 'rpe', 'set_type'], ['format_units', 'kg', 'count', '0-10', 'enum'],
-    ['equipment', 'barbell']] });
 const template = (who: Signer, d: string, createdAt = now()) => who.sign({ kind: 33402, content: '', created_at: createdAt,
   tags: [['d', d], ['title', d], ['type', 'strength'], ['exercise', `33401:${who.pubkey}:bench-press`, '', '60', '8', '', 'normal', '1']] });
-
-async function publish(url: string, event: NostrEvent): Promise<void> {
-  const c = await RawClient.connect(url);
-  try {
-    expect(await c.publish(event)).toEqual([true, '']);
-  } finally {
-    c.close();
-  }
-}
 
 async function stored(url: string, ids: string[]): Promise<string[]> {
   const c = await RawClient.connect(url);
@@ -50,16 +38,6 @@ async function upstreamMetric(r: RunningRelay, name: string, upstream: string): 
   const text = await (await fetch(`${r.httpUrl}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{upstream="${upstream}"}`));
   return line === undefined ? undefined : Number(line.split(' ').pop());
-}
-
-async function eventually<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await get();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${timeoutMs} ms`);
-    await sleep(100);
-  }
 }
 
 describe('background upstreams', () => {
@@ -144,6 +122,7 @@ describe('upstream settings', () => {
     [{ POWR_RELAY_UPSTREAM_FILTER: 'kinds=33401' }, /POWR_RELAY_UPSTREAM_FILTER: must be a JSON filter object/],
     [{ POWR_RELAY_UPSTREAM_FILTER: '{"kinds":[1,2,3]}', POWR_RELAY_MAX_FILTER_VALUES: '2' },
       /upstreamFilter \(POWR_RELAY_UPSTREAM_FILTER\): invalid: "kinds" has 3 values/],
+    [{ POWR_RELAY_CLUSTER_NODE_NAME: 'node a' }, /POWR_RELAY_CLUSTER_NODE_NAME: must be printable ASCII without spaces, at most 128 characters, got "node a"/],
   ])('refuses %j with one line naming it', async (env, message) => {
     const run = await runFailingRelay(env);
     expect(run.code).toBe(1);

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { envName } from '../config/settings.js';
 import { Fanout } from '../relay/fanout.js';
@@ -9,6 +10,7 @@ import { Moderation } from '../management/moderation.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
+import type { Upstreams } from '../sync/upstreams.js';
 import { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
 import { listenForMetrics } from './metrics-listener.js';
@@ -26,6 +28,7 @@ export async function start(): Promise<void> {
   await bundles.restoreCounts();
   const live = new LiveSubscriptions();
   let server: RelayServer | undefined;
+  let upstreams: Upstreams | undefined;
   const metrics = new Metrics({
     connections: () => server?.connections ?? 0, subscriptions: () => live.size, workerQueue: () => verifier.queued,
     readerQueue: () => store.pendingReads,
@@ -44,7 +47,8 @@ export async function start(): Promise<void> {
   const ingest = new Ingest(config, store, verifier, fanout, limits, log, moderation);
   const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), limits, log });
   const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
-  server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, log });
+  server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, log,
+    upstreamLease: () => upstreams?.leaseStatus() });
 
   let address;
   try {
@@ -63,10 +67,11 @@ export async function start(): Promise<void> {
   const every = (ms: number, task: () => Promise<unknown>, what: string) =>
     setInterval(() => task().catch((err: unknown) => log.error({ err }, `${what} failed`)), ms);
   // NDK (about 20 MiB once loaded) only when there are upstreams to follow.
-  const upstreams = config.upstreams.length > 0
-    ? new (await import('../sync/upstreams.js')).Upstreams({ config, store, ingest, log, registry: metrics.registry })
-    : undefined;
-  upstreams?.start();
+  if (config.upstreams.length > 0) {
+    const node = config.clusterNats.length === 0 ? undefined : config.clusterNodeName || `${hostname()}:${address.port}`;
+    upstreams = new (await import('../sync/upstreams.js')).Upstreams({ config, store, ingest, log, registry: metrics.registry, node });
+    await upstreams.start();
+  }
 
   const timers = [
     every(config.expirationPurgeSeconds * 1000, async () => {
@@ -88,7 +93,7 @@ export async function start(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS).unref();
     for (const t of timers) clearInterval(t);
-    upstreams?.stop();
+    await upstreams?.stop();
     await server.close();
     await metricsListener?.server.close();
     await ingest.drain();

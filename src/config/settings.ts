@@ -69,6 +69,7 @@ export interface Config {
   clusterStream: string;
   clusterReplicas: number;
   clusterRetentionDays: number;
+  clusterNodeName: string;
   mediaOptimiseConcurrency: number;
   mediaOptimiseQueue: number;
   mediaOptimiseTimeoutSeconds: number;
@@ -324,6 +325,9 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Copies of the stream JetStream keeps on different NATS servers, when this node creates it (3 survives the loss of one server).' }),
   setting({ key: 'clusterRetentionDays', group: 'Cluster (NATS JetStream)', default: 0, parse: integer(0, 36_500),
     doc: 'How long the stream keeps a write, when this node creates it; 0: forever. A node whose database is older than the oldest write kept cannot catch up from the stream: start it from a recent backup (docs/cluster.md).' }),
+  setting({ key: 'clusterNodeName', group: 'Cluster (NATS JetStream)', default: '',
+    parse: text({ pattern: /^[\x21-\x7e]{1,128}$/, patternDoc: 'printable ASCII without spaces, at most 128 characters' }),
+    doc: 'This node\'s name in the cluster: /health and /metrics name the node holding the upstream lease (the one pulling from `upstreams` for every node) by it. Empty: <hostname>:<port>. Every node needs its own.' }),
   setting({ key: 'mediaOptimiseConcurrency', group: 'Media optimisation', default: 0, parse: integer(0, 256),
     doc: 'Uploads to /media optimised at once, each on its own thread (and ffmpeg process) using one core. 0: half the CPU cores, at least 1.' }),
   setting({ key: 'mediaOptimiseQueue', group: 'Media optimisation', default: 8, parse: integer(0, 10_000),

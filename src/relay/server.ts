@@ -8,6 +8,7 @@ import { relayInformation } from './nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { frames } from '../protocol/messages.js';
 import type { BundleCache } from '../store/bundle-cache.js';
+import type { LeaseStatus } from '../store/cluster/lease.js';
 import type { BundleRoot, StoragePort } from '../store/port.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
@@ -32,6 +33,8 @@ export interface ServerDeps {
   moderation: Moderation;
   management: Management;
   log: Logger;
+  /** Cluster mode with upstreams: which node holds the upstream lease (it pulls for the cluster). */
+  upstreamLease?: () => LeaseStatus | undefined;
 }
 
 const CORS = {
@@ -137,7 +140,8 @@ export class RelayServer {
     const status = { status: degraded ? 'degraded' : 'ok', ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}) };
     if (!cluster) return status;
     const { appliedSeq, streamSeq, lag, connected } = cluster;
-    return { ...status, cluster: { appliedSeq, streamSeq, lag, connected } };
+    const upstreamLease = this.deps.upstreamLease?.();
+    return { ...status, cluster: { appliedSeq, streamSeq, lag, connected, ...(upstreamLease && { upstreamLease }) } };
   }
 
   /** Clients asking plain HTTP for the relay's URL get one line of text; any other path is not found. */

@@ -6,6 +6,7 @@ import type { Config } from '../config/settings.js';
 import { viewersFor } from '../powr/privacy.js';
 import { checkEventShape } from '../protocol/event.js';
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
+import type { Lease, LeaseStatus } from '../store/cluster/lease.js';
 import type { StoragePort } from '../store/port.js';
 import type { Ingest, Publisher } from '../relay/ingest.js';
 import { RemoteRelay } from './remote-relay.js';
@@ -23,11 +24,14 @@ const MAX_BACKOFF_SECONDS = 60;
  */
 const SINCE_MARGIN_SECONDS = 60;
 const CONNECT_TIMEOUT_MS = 10_000;
+/** How often a node that took the upstream lease looks whether it has applied the stream yet. */
+const STREAM_POLL_MS = 100;
 
 /** Upstream events skip access rules and rate limits, not verification: ingest checks ids and signatures. */
 const UPSTREAM_PUBLISHER: Publisher = { ip: 'upstream', authed: new Set(), trusted: true };
 
 const unixNow = () => Math.floor(Date.now() / 1000);
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface UpstreamDeps {
   config: Config;
@@ -42,19 +46,17 @@ interface UpstreamDeps {
 /**
  * One upstream relay, followed until stop(): each connection starts with a catch-up and goes on
  * with an NDK live subscription; a lost connection is retried with exponential backoff. It only
- * ever reads from the upstream.
+ * ever reads from the upstream. Once stopped it stays stopped (following again is a new Upstream).
  */
 class Upstream {
-  readonly status: UpstreamStatus;
   private stopped = false;
   private failures = 0;
   private remote: RemoteRelay | undefined;
   private ndk: { relay: NDKRelay; subscription?: NDKSubscription } | undefined;
   private wake: (() => void) | undefined;
 
-  constructor(url: string, private readonly deps: UpstreamDeps) {
-    this.status = { url, state: UPSTREAM_STATES.down, lastSuccess: 0, newestCreatedAt: 0 };
-  }
+  /** `status` outlives this object: it is what the metrics read, in every tenure. */
+  constructor(readonly status: UpstreamStatus, private readonly deps: UpstreamDeps) {}
 
   async run(): Promise<void> {
     const log = this.deps.log.child({ upstream: this.status.url });
@@ -66,8 +68,8 @@ class Upstream {
         if (!this.stopped) log.warn({ reason: (err as Error).message }, 'upstream unreachable');
       }
       this.disconnect();
-      this.setState(UPSTREAM_STATES.down);
       if (this.stopped) return;
+      this.setState(UPSTREAM_STATES.down);
       const first = this.deps.config.upstreamRetrySeconds;
       const seconds = Math.min(first * 2 ** this.failures, Math.max(MAX_BACKOFF_SECONDS, first));
       this.failures++;
@@ -170,7 +172,8 @@ class Upstream {
   }
 
   private setState(state: UpstreamState): void {
-    this.status.state = state;
+    // Once stopped, the status is its owner's (standby, or the next Upstream's).
+    if (!this.stopped) this.status.state = state;
   }
 
   private disconnect(): void {
@@ -186,27 +189,94 @@ class Upstream {
   }
 }
 
-/** The relays named by `upstreams`, each followed in the background; started and stopped by `start`. */
+/**
+ * The relays named by `upstreams`, each followed in the background; started and stopped by `start`.
+ * In cluster mode (`node` given) only the node holding the cluster's upstream lease follows them,
+ * for every node: what it fetches goes through the stream like any write.
+ */
 export class Upstreams {
-  private readonly upstreams: Upstream[];
+  private readonly statuses: UpstreamStatus[];
+  private readonly deps: UpstreamDeps;
+  /** The upstreams followed now; none while this node stands by. */
+  private following: Upstream[] = [];
+  private lease: Lease | undefined;
+  /** Counts the lease's changes, so a takeover still waiting for the stream knows when it is over. */
+  private tenure = 0;
+  /** This node's name in the cluster; undefined on a single node. */
+  private readonly node: string | undefined;
 
-  constructor(deps: { config: Config; store: StoragePort; ingest: Ingest; log: Logger; registry: Registry }) {
-    const { config } = deps;
+  constructor(deps: { config: Config; store: StoragePort; ingest: Ingest; log: Logger; registry: Registry; node?: string }) {
+    const { config, node } = deps;
+    this.node = node;
     const filters = config.upstreamFilter.map((raw) => {
       const parsed = parseFilter(raw, config);
       // Checked against these limits when the settings were loaded.
       if (!parsed.ok) throw new Error(`upstreamFilter: ${parsed.reason}`);
       return { raw, parsed: parsed.value };
     });
-    const metrics = new UpstreamMetrics(deps.registry, () => this.upstreams.map((u) => u.status));
-    this.upstreams = config.upstreams.map((url) => new Upstream(url, { ...deps, metrics, filters }));
+    const state = node === undefined ? UPSTREAM_STATES.down : UPSTREAM_STATES.standby;
+    this.statuses = config.upstreams.map((url) => ({ url, state, lastSuccess: 0, newestCreatedAt: 0 }));
+    const metrics = new UpstreamMetrics(deps.registry, () => this.statuses, node === undefined ? undefined : () => this.leaseStatus());
+    this.deps = { ...deps, metrics, filters };
   }
 
-  start(): void {
-    for (const upstream of this.upstreams) void upstream.run();
+  /** The upstream lease as this node sees it; undefined on a single node. */
+  leaseStatus(): LeaseStatus | undefined {
+    return this.lease?.status() ?? (this.node === undefined ? undefined : { node: this.node, holder: null, held: false });
   }
 
-  stop(): void {
-    for (const upstream of this.upstreams) upstream.stop();
+  async start(): Promise<void> {
+    if (this.node === undefined) return this.follow();
+    const { config, log } = this.deps;
+    // Loaded only in cluster mode: a single node never carries the NATS client.
+    const { Lease } = await import('../store/cluster/lease.js');
+    this.lease = new Lease({
+      servers: config.clusterNats, bucket: `${config.clusterStream}-upstreams`, replicas: config.clusterReplicas, key: 'holder', node: this.node,
+    }, {
+      log: (level, msg, detail) => log[level](detail ?? {}, msg),
+      changed: (held) => (held ? void this.takeOver() : this.standBy()),
+      // What it would pull could not reach the stream (its own connection to NATS is the writer thread's).
+      cannotHold: () => (this.deps.store.cluster()?.connected ? undefined : 'this node cannot publish to the cluster\'s stream'),
+    });
+    void this.lease.run();
+  }
+
+  async stop(): Promise<void> {
+    this.standBy();
+    await this.lease?.close();
+  }
+
+  /**
+   * This node took the lease: once it has applied the stream as far as NATS says it goes, the previous
+   * holder's pulls are in its database, and each upstream's catch-up (a comparison with it) fetches
+   * only what they did not bring.
+   */
+  private async takeOver(): Promise<void> {
+    const tenure = ++this.tenure;
+    let target: number | undefined;
+    while (tenure === this.tenure) {
+      const cluster = this.deps.store.cluster();
+      if (cluster?.connected && cluster.streamSeq !== null) {
+        target ??= cluster.streamSeq;
+        if (cluster.appliedSeq >= target) {
+          this.deps.log.info({ node: this.node, appliedSeq: cluster.appliedSeq }, 'pulling from upstreams for the cluster');
+          return this.follow();
+        }
+      }
+      await delay(STREAM_POLL_MS);
+    }
+  }
+
+  /** Stops pulling at once: the lease is lost (or the relay stops). */
+  private standBy(): void {
+    this.tenure++;
+    for (const upstream of this.following) upstream.stop();
+    this.following = [];
+    if (this.node !== undefined) for (const status of this.statuses) status.state = UPSTREAM_STATES.standby;
+  }
+
+  private follow(): void {
+    this.following = this.statuses.map((status) => new Upstream(status, this.deps));
+    for (const upstream of this.following) void upstream.run();
   }
 }

@@ -130,3 +130,20 @@ export async function streamLastSeq(servers: string, stream: string): Promise<nu
   if (last === undefined) throw new Error(`no stream ${stream}`);
   return last;
 }
+
+/** The message id (the event id a node published it under) of every message the stream holds, in order. */
+export async function streamMessageIds(servers: string, stream: string): Promise<string[]> {
+  const nc = await connect({ servers: servers.split(',') });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const { first_seq: first, last_seq: last } = (await jsm.streams.info(stream)).state;
+    const ids: string[] = [];
+    for (let seq = first; seq > 0 && seq <= last; seq++) {
+      const m = await jsm.streams.getMessage(stream, { seq });
+      ids.push(m?.header?.get('Nats-Msg-Id') ?? '');
+    }
+    return ids;
+  } finally {
+    await nc.close();
+  }
+}
