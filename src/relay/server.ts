@@ -18,6 +18,7 @@ import type { Metrics } from './metrics.js';
 import { sendMetrics } from './metrics-server.js';
 import type { RateLimits } from './rate-limits.js';
 import { Session } from './session.js';
+import { StoredSetEndpoint } from './stored-set.js';
 
 export interface ServerDeps {
   config: Config;
@@ -49,8 +50,10 @@ export class RelayServer {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private pingTimer: NodeJS.Timeout | undefined;
+  private readonly storedSet: StoredSetEndpoint;
 
   constructor(private readonly deps: ServerDeps) {
+    this.storedSet = new StoredSetEndpoint(deps.store, deps.limits, deps.log);
     this.http = createServer((req, res) => this.onHttp(req, res));
     // Frames up to 4x the advertised limit are read and refused politely (the connection stays
     // usable); anything larger closes the connection before it is buffered.
@@ -95,6 +98,10 @@ export class RelayServer {
       void this.onBundle(url.searchParams, req, res);
       return;
     }
+    if (url.pathname === '/api/digest') {
+      void this.storedSet.handle(url.searchParams, req, res, CORS);
+      return;
+    }
     // With metricsListen set, /metrics is served only there.
     if (url.pathname === '/metrics' && !this.deps.config.metricsListen) {
       sendMetrics(this.deps.metrics, res, this.deps.log);
@@ -128,11 +135,11 @@ export class RelayServer {
   private health(): Record<string, unknown> {
     const cluster = this.deps.store.cluster();
     if (!cluster) return { status: 'ok' };
-    const { appliedSeq, streamSeq, lag, connected, problem } = cluster;
+    const { appliedSeq, streamSeq, lag, connected, problem, stored } = cluster;
     return {
       status: connected && problem === undefined ? 'ok' : 'degraded',
       ...(problem === undefined ? {} : { reason: problem }),
-      cluster: { appliedSeq, streamSeq, lag, connected },
+      cluster: { appliedSeq, streamSeq, lag, connected, ...stored },
     };
   }
 

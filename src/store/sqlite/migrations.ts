@@ -282,6 +282,16 @@ export const MIGRATIONS: readonly string[] = [
   -- brought, so a restarted node (or one started from a backup) resumes at the next message.
   INSERT INTO relay_state (key, value) VALUES ('cluster_seq', 0);
   `,
+  `
+  -- The stored ids in brief (stored-ids.ts, docs/cluster.md): their sum as 256-bit integers and their
+  -- count, kept by the writer in the transaction that stores or removes an event. NULL until the
+  -- writer first counts them from the rows (at its next start), so this migration stays cheap.
+  CREATE TABLE stored_ids (
+    id_sum   BLOB,
+    id_count INTEGER
+  );
+  INSERT INTO stored_ids (id_sum, id_count) VALUES (NULL, NULL);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

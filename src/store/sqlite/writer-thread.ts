@@ -51,6 +51,7 @@ const maintenance = new Maintenance(db, writes.powr);
 if (maintenance.rebuildIfMarked() && writes.lastSeq() > 0) {
   post({ type: 'log', level: 'info', msg: 'processed workout tables rebuilt after a schema upgrade', detail: { db: options.path } });
 }
+writes.storedIds.fillIfUnknown();
 /** The last sequence number published on the feed: every commit after it is news. */
 let fedSeq = writes.lastSeq();
 let dataVersion = db.pragma('data_version', { simple: true }) as number;
@@ -359,7 +360,7 @@ let reported = '';
 /** Posts this node's place in the stream when it changed: after each applied batch, and on a timer. */
 function reportCluster(): void {
   if (!cluster) return;
-  const status = cluster.status(writes.clusterSeq());
+  const status = { ...cluster.status(writes.clusterSeq()), stored: writes.storedIds.kept() };
   const text = JSON.stringify(status);
   if (text === reported) return;
   reported = text;
