@@ -1,0 +1,34 @@
+import { sleep } from './client.js';
+import { streamLastSeq, SYSTEM_NATS } from './nats.js';
+import type { RunningRelay } from './relay.js';
+
+/** The /health figures of a cluster node. */
+export interface ClusterHealth {
+  status: string;
+  reason?: string;
+  cluster: {
+    appliedSeq: number; streamSeq: number | null; lag: number | null; connected: boolean;
+    /** The stored ids as the node's writer keeps them (docs/cluster.md). */
+    stored?: number; digest?: string;
+  };
+}
+
+export async function health(relay: RunningRelay): Promise<ClusterHealth> {
+  return (await fetch(`${relay.httpUrl}/health`)).json() as Promise<ClusterHealth>;
+}
+
+/** Waits until every node reports it has applied the stream up to its last sequence (asked of NATS). */
+export async function converged(nodes: RunningRelay[], stream: string, servers = SYSTEM_NATS, timeoutMs = 15_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  const last = await streamLastSeq(servers, stream);
+  for (;;) {
+    const all = await Promise.all(nodes.map(health));
+    if (all.every((h) => h.cluster.lag === 0 && h.cluster.appliedSeq === last)) return last;
+    if (Date.now() > deadline) throw new Error(`nodes did not converge: ${JSON.stringify(all)}`);
+    await sleep(100);
+  }
+}
+
+export function clusterEnv(servers: string, stream: string): Record<string, string> {
+  return { POWR_RELAY_CLUSTER_NATS: servers, POWR_RELAY_CLUSTER_STREAM: stream, POWR_RELAY_RATE_LIMITS: 'off' };
+}
