@@ -99,13 +99,21 @@ function feedExternal(upTo: number): void {
   }
 }
 
-/** Wraps a body in BEGIN IMMEDIATE … COMMIT; a rollback also drops caches that may hold its rows. */
+/**
+ * Wraps a body in BEGIN IMMEDIATE … COMMIT, with the stored ids' figures it changed; a rollback also
+ * drops caches that may hold its rows.
+ */
 function inTransaction<T>(body: () => T): T {
-  const run = db.transaction(body).immediate;
+  const run = db.transaction(() => {
+    const result = body();
+    writes.storedIds.flush();
+    return result;
+  }).immediate;
   try {
     return run();
   } catch (err) {
     writes.powr.forgetUncommitted();
+    writes.storedIds.forget();
     throw err;
   }
 }
