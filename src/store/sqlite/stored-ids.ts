@@ -7,7 +7,8 @@ import type { StoredSet } from '../port.js';
  * sum as 256-bit little-endian integers modulo 2^256, followed by the count as a varint, cut to 16
  * bytes). The sum does not depend on order, and an id taken out is subtracted, so the writer keeps it
  * up to date in the transaction that stores or removes an event; nodes holding the same ids show the
- * same digest, whatever order they got them in.
+ * same digest, whatever order they got them in. Sums are kept as the sums of the ids' eight 32-bit
+ * limbs, without carries: adding an id is then plain additions, in JavaScript and in SQL alike.
  */
 
 const ID_BYTES = 32;
@@ -18,15 +19,13 @@ const MODULUS = 1n << 256n;
  * stays below 2^53 (exact in a JS number) however large one transaction gets.
  */
 const MOST_PENDING = 100_000;
+/** Ids a recount reads at once; each limb sum of a page stays exact in a JS number. */
+const ID_PAGE = 10_000;
 
-/** `sum` ± `id` modulo 2^256, in place: eight 32-bit limbs with carry (or borrow). */
-export function addToSum(sum: Buffer, id: Uint8Array, sign: 1 | -1): void {
-  const other = Buffer.from(id.buffer, id.byteOffset, ID_BYTES);
-  let carry = 0;
-  for (let i = 0; i < LIMBS; i++) {
-    const next = sum.readUInt32LE(i * 4) + sign * other.readUInt32LE(i * 4) + carry;
-    carry = next > 0xffffffff ? 1 : next < 0 ? -1 : 0;
-    sum.writeUInt32LE(next - carry * 0x100000000, i * 4);
+/** Adds (or takes out) the limbs of ids laid end to end in `ids` to limb sums. */
+export function addLimbs(limbs: number[], ids: Buffer, sign: 1 | -1): void {
+  for (let offset = 0; offset < ids.length; offset += ID_BYTES) {
+    for (let i = 0; i < LIMBS; i++) limbs[i]! += sign * ids.readUInt32LE(offset + i * 4);
   }
 }
 
@@ -37,31 +36,22 @@ function varint(n: number): Buffer {
   return Buffer.from(groups);
 }
 
-/** The digest of a set given its sum and count (negentropy's fingerprint, hex). */
-export function fingerprint(sum: Buffer, count: number): string {
-  return createHash('sha256').update(sum).update(varint(count)).digest().subarray(0, 16).toString('hex');
-}
-
 /**
- * The sum from limb sums (limb i weighs 2^(32 i)). The kept limbs carry nothing between them and
- * may go negative as ids are taken out; only their total modulo 2^256 is the sum.
+ * The digest of a set from its ids' limb sums (limb i weighs 2^(32 i); they may have gone negative as
+ * ids were taken out, only their total modulo 2^256 is the ids' sum) and its count.
  */
-function sumOfLimbs(limbs: readonly bigint[]): Buffer {
-  let total = limbs.reduce((acc, limb, i) => acc + (limb << BigInt(32 * i)), 0n) % MODULUS;
+export function fingerprint(limbs: readonly (bigint | number)[], count: number): StoredSet {
+  let total = limbs.reduce<bigint>((acc, limb, i) => acc + (BigInt(limb) << BigInt(32 * i)), 0n) % MODULUS;
   if (total < 0n) total += MODULUS;
   const sum = Buffer.alloc(ID_BYTES);
   for (let i = 0; i < LIMBS; i++) sum.writeUInt32LE(Number((total >> BigInt(32 * i)) & 0xffffffffn), i * 4);
-  return sum;
-}
-
-function setOf(sum: Buffer, count: number): StoredSet {
-  return { stored: count, digest: fingerprint(sum, count) };
+  return { stored: count, digest: createHash('sha256').update(sum).update(varint(count)).digest().subarray(0, 16).toString('hex') };
 }
 
 /** The stored ids' figures kept in `stored_ids`, and recounted from `nostr_events`. */
 export class StoredIds {
   private readonly sql;
-  /** Limb sums and the count of the changes not written yet (see change). */
+  /** Limb sums and count of the changes not written yet (see change). */
   private readonly pending = new Array<number>(LIMBS + 1).fill(0);
   private pendingChanges = 0;
 
@@ -73,9 +63,12 @@ export class StoredIds {
       // NULL stays NULL: nothing is kept until fillIfUnknown has counted the rows.
       change: p('UPDATE stored_ids SET s0 = s0 + ?, s1 = s1 + ?, s2 = s2 + ?, s3 = s3 + ?, s4 = s4 + ?, s5 = s5 + ?, s6 = s6 + ?, s7 = s7 + ?, n = n + ?'),
       keep: p('UPDATE stored_ids SET s0 = ?, s1 = ?, s2 = ?, s3 = ?, s4 = ?, s5 = ?, s6 = ?, s7 = ?, n = ?'),
-      // The id index holds every id and nothing else: the smallest thing to read them all from.
-      allIds: p('SELECT id FROM nostr_events INDEXED BY events_by_id').pluck(),
-      expiredIds: p('SELECT id FROM nostr_events INDEXED BY events_by_expiry WHERE expires_at <= ?').pluck(),
+      // A page of the id index (every id and nothing else: the smallest thing to read them from) as one
+      // blob of ids end to end, which reads in a third of the time of a row per id.
+      idPage: p(`SELECT unhex(group_concat(hex(id), '')) AS ids, max(id) AS last, count(*) AS n
+        FROM (SELECT id FROM nostr_events INDEXED BY events_by_id WHERE id > ? ORDER BY id LIMIT ${ID_PAGE})`),
+      expiredIds: p(`SELECT unhex(group_concat(hex(id), '')) AS ids, count(*) AS n
+        FROM nostr_events INDEXED BY events_by_expiry WHERE expires_at <= ?`),
     };
   }
 
@@ -85,7 +78,7 @@ export class StoredIds {
    * rather than one per event (which cost 2.5 µs of a 24 µs apply, measured).
    */
   change(id: Buffer, sign: 1 | -1): void {
-    for (let i = 0; i < LIMBS; i++) this.pending[i]! += sign * id.readUInt32LE(i * 4);
+    addLimbs(this.pending, id, sign);
     this.pending[LIMBS]! += sign;
     if (++this.pendingChanges >= MOST_PENDING) this.flush();
   }
@@ -107,7 +100,7 @@ export class StoredIds {
   kept(): StoredSet | undefined {
     const row = this.sql.kept.get() as (bigint | null)[];
     if (row.some((v) => v === null)) return undefined;
-    return setOf(sumOfLimbs(row.slice(0, LIMBS) as bigint[]), Number(row[LIMBS]));
+    return fingerprint(row.slice(0, LIMBS) as bigint[], Number(row[LIMBS]));
   }
 
   /**
@@ -116,29 +109,37 @@ export class StoredIds {
    * nodes purging at different moments still agree). Call in a read transaction: one snapshot.
    */
   recount(now: number): { rows: StoredSet; served: StoredSet } {
-    const rows = this.sumOf(this.sql.allIds.iterate() as IterableIterator<Buffer>);
-    const expired = this.sumOf(this.sql.expiredIds.iterate(now) as IterableIterator<Buffer>);
-    const served = Buffer.from(rows.sum);
-    addToSum(served, expired.sum, -1);
-    return { rows: setOf(rows.sum, rows.count), served: setOf(served, rows.count - expired.count) };
+    const rows = this.limbSums();
+    const expired = this.sql.expiredIds.get(now) as { ids: Buffer | null; n: number };
+    const expiredLimbs = new Array<number>(LIMBS).fill(0);
+    if (expired.ids) addLimbs(expiredLimbs, expired.ids, 1);
+    const served = rows.limbs.map((limb, i) => limb - BigInt(expiredLimbs[i]!));
+    return { rows: fingerprint(rows.limbs, rows.count), served: fingerprint(served, rows.count - expired.n) };
   }
 
-  private sumOf(ids: Iterable<Buffer>): { sum: Buffer; count: number } {
-    const sum = Buffer.alloc(ID_BYTES);
+  /** Every stored id's limb sums and count, read page by page. */
+  private limbSums(): { limbs: bigint[]; count: number } {
+    const limbs = new Array<bigint>(LIMBS).fill(0n);
     let count = 0;
-    for (const id of ids) {
-      addToSum(sum, id, 1);
-      count++;
+    for (let after: Buffer = Buffer.alloc(0); ;) {
+      const page = this.sql.idPage.get(after) as { ids: Buffer | null; last: Buffer | null; n: number };
+      if (!page.ids) break;
+      const sums = new Array<number>(LIMBS).fill(0);
+      addLimbs(sums, page.ids, 1);
+      for (let i = 0; i < LIMBS; i++) limbs[i]! += BigInt(sums[i]!);
+      count += page.n;
+      if (page.n < ID_PAGE) break;
+      after = page.last!;
     }
-    return { sum, count };
+    return { limbs, count };
   }
 
   /** Counts the kept figures from the rows when a migration left them unknown; returns whether it did. */
   fillIfUnknown(): boolean {
     return this.db.transaction(() => {
       if (this.kept() !== undefined) return false;
-      const { sum, count } = this.sumOf(this.sql.allIds.iterate() as IterableIterator<Buffer>);
-      this.sql.keep.run(...Array.from({ length: LIMBS }, (_, i) => sum.readUInt32LE(i * 4)), count);
+      const { limbs, count } = this.limbSums();
+      this.sql.keep.run(...limbs, count);
       return true;
     }).immediate();
   }
