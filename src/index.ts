@@ -168,7 +168,8 @@ async function run(argv: string[]): Promise<number> {
       const { values, positionals } = parse({ wait: { type: 'string' } }, Number.MAX_SAFE_INTEGER);
       if (positionals[0] !== 'check') throw new CliError('cluster: the only subcommand is check: powr-relay cluster check <http-url> ...');
       const wait = int('wait', values.wait as string | undefined) ?? 30;
-      const { ok, report, errors } = await clusterCheck(nodeUrls(positionals.slice(1)), wait * 1000);
+      const progress = (line: string) => process.stderr.write(`${line}\n`);
+      const { ok, report, errors } = await clusterCheck(nodeUrls(positionals.slice(1)), wait * 1000, progress);
       process.stdout.write(report);
       for (const error of errors) process.stderr.write(`powr-relay: cluster check: ${error}\n`);
       return ok ? 0 : 1;

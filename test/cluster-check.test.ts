@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
-import { RawClient, signer } from './helpers/client.js';
+import { RawClient, signer, sleep } from './helpers/client.js';
 import { clusterEnv, converged, health } from './helpers/cluster.js';
 import { deleteStream, startNats, SYSTEM_NATS, uniqueStream, type NatsServer } from './helpers/nats.js';
 import { runCli, startRelay, type RunningRelay } from './helpers/relay.js';
+import { RELAY_ENTRY } from '../src/bench/relay-process.js';
 
 /**
  * `powr-relay cluster check` against real nodes on real NATS: it passes on a converged cluster, waits
@@ -100,6 +102,10 @@ describe('cluster check: three nodes on one stream', () => {
     const table = digests(run.stdout);
     expect(table.get(nodes[0]!.httpUrl)).toBe(table.get(nodes[2]!.httpUrl));
     expect(table.get(victim.httpUrl)).not.toBe(table.get(nodes[0]!.httpUrl));
+    // powr-relay check on the node's database (beside it, as an operator would) says so too.
+    const local = await runCli(['check'], { POWR_RELAY_DB: victim.db });
+    expect(local.code).toBe(1);
+    expect(local.stdout).toMatch(/stored events: 31, digest [0-9a-f]{32}, but the relay kept 32 \(digest [0-9a-f]{32}\): the database was changed outside the relay/);
   });
 
   it('refuses a URL that is not a node\'s HTTP URL, and names a node it cannot reach, in one line each', async () => {
@@ -144,14 +150,22 @@ describe('cluster check: two nodes, a NATS server of the test\'s own', () => {
     expect(behind.stderr).toContain(`${nodes[0]!.httpUrl} at 10, ${nodes[1]!.httpUrl} at 5`);
     expect(behind.stdout).not.toContain('differ');
 
-    // NATS back while a check waits: B catches up, and the nodes agree.
-    const waiting = check(nodes, [], 40_000);
+    // NATS back once a check is waiting: B catches up, and the nodes agree.
+    const waiting = spawn(process.execPath, [RELAY_ENTRY, 'cluster', 'check', ...nodes.map((n) => n.httpUrl)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = { stdout: '', stderr: '', code: null as number | null };
+    waiting.stdout.on('data', (d) => (run.stdout += d));
+    waiting.stderr.on('data', (d) => (run.stderr += d));
+    const exited = new Promise<void>((resolve) => waiting.on('exit', (code) => (run.code = code, resolve())));
+    for (const deadline = Date.now() + 20_000; !run.stderr.includes('waiting up to'); await sleep(50)) {
+      if (Date.now() > deadline || run.code !== null) throw new Error(`the check did not wait: ${JSON.stringify(run)}`);
+    }
+    expect(run.stderr).toContain(`for the nodes to reach one applied sequence (${nodes[0]!.httpUrl} at 10, ${nodes[1]!.httpUrl} at 5)`);
     await nats.start();
-    const run = await waiting;
+    await exited;
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain('the 2 nodes agree: 10 events at stream sequence 10');
     expect(run.stdout).toMatch(/waited \d+\.\d s for the nodes to reach one applied sequence/);
-  });
+  }, 60_000);
 
   it('fails naming both nodes after a row was deleted while one was stopped, and says which was changed', async () => {
     const [kept, victim] = nodes as [RunningRelay, RunningRelay];

@@ -95,7 +95,8 @@ function table(nodes: readonly { url: string; value: NodeDigest }[]): string[] {
  * Asks every node, waiting up to `waitMs` for them to reach one applied sequence. Returns the table and
  * verdict, one line per node that could not be asked, and whether every node answered and all agree.
  */
-export async function clusterCheck(urls: readonly string[], waitMs: number): Promise<{ ok: boolean; report: string; errors: string[] }> {
+export async function clusterCheck(urls: readonly string[], waitMs: number, progress: (line: string) => void):
+  Promise<{ ok: boolean; report: string; errors: string[] }> {
   const started = Date.now();
   const deadline = started + waitMs;
   let answers: Asked<NodeDigest>[];
@@ -105,8 +106,9 @@ export async function clusterCheck(urls: readonly string[], waitMs: number): Pro
     answers = await Promise.all(urls.map((url) => ask<NodeDigest>(url, `/api/digest?now=${now}`)));
     reachable = answers.filter((a): a is { url: string; value: NodeDigest } => 'value' in a);
     if (new Set(reachable.map((a) => a.value.appliedSeq)).size <= 1) break;
+    const where = reachable.map((a) => `${a.url} at ${a.value.appliedSeq}`).join(', ');
+    progress(`waiting up to ${Math.max(0, Math.ceil((deadline - Date.now()) / 1000))} s for the nodes to reach one applied sequence (${where})`);
     if (!(await sameAppliedSeq(reachable.map((a) => a.url), deadline))) {
-      const where = reachable.map((a) => `${a.url} at ${a.value.appliedSeq}`).join(', ');
       throw new CliError(`cluster check: the nodes did not reach one applied sequence within ${waitMs / 1000} s (${where}); ` +
         'writes kept coming or a node cannot follow the stream (see its /health); run it again or raise --wait');
     }
