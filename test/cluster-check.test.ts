@@ -3,9 +3,9 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { RawClient, signer, sleep } from './helpers/client.js';
-import { clusterEnv, converged, health } from './helpers/cluster.js';
+import { clusterEnv, converged, health, stoppedAfterFile } from './helpers/cluster.js';
 import { deleteStream, startNats, SYSTEM_NATS, uniqueStream, type NatsServer } from './helpers/nats.js';
-import { runCli, startRelay, type RunningRelay } from './helpers/relay.js';
+import { runCli, type RunningRelay } from './helpers/relay.js';
 import { RELAY_ENTRY } from '../src/bench/relay-process.js';
 
 /**
@@ -14,16 +14,7 @@ import { RELAY_ENTRY } from '../src/bench/relay-process.js';
  * database was changed behind its back (while it ran, or while it was stopped).
  */
 
-const started: { stop(): Promise<unknown> }[] = [];
-afterAll(async () => {
-  await Promise.all(started.map((s) => s.stop().catch(() => undefined)));
-});
-
-async function relayNode(env: Record<string, string>, db?: string): Promise<RunningRelay> {
-  const relay = await startRelay(env, db);
-  started.push(relay);
-  return relay;
-}
+const { relayNode, tracked } = stoppedAfterFile();
 
 function check(nodes: RunningRelay[], extra: string[] = [], timeoutMs = 20_000) {
   return runCli(['cluster', 'check', ...nodes.map((n) => n.httpUrl), ...extra], {}, '', timeoutMs);
@@ -130,8 +121,7 @@ describe('cluster check: two nodes, a NATS server of the test\'s own', () => {
   const notes = (n: number, label: string) => Array.from({ length: n }, (_, i) => author.sign({ kind: 1, content: `${label} ${i}` }));
 
   beforeAll(async () => {
-    nats = await startNats();
-    started.push({ stop: () => nats.remove() });
+    nats = tracked([await startNats()])[0]!;
     nodes = await Promise.all([0, 1].map(() => relayNode(clusterEnv(nats.url, stream))));
   });
 

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { EXAMPLES } from './fixtures/nip101e-examples.js';
 import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
-import { clusterEnv, converged, health } from './helpers/cluster.js';
+import { clusterEnv, converged, health, stoppedAfterFile } from './helpers/cluster.js';
 import { deleteStream, publishRaw, startNats, startNatsCluster, SYSTEM_NATS, uniqueStream, type NatsServer } from './helpers/nats.js';
-import { freePort, runCli, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
+import { freePort, runCli, tempDb, type RunningRelay } from './helpers/relay.js';
 
 async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -17,22 +17,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
   }
 }
 
-/** Everything the tests start, stopped after the file even when a test timed out before its own clean-up. */
-const started: { stop(): Promise<unknown> }[] = [];
-afterAll(async () => {
-  await Promise.all(started.map((s) => s.stop().catch(() => undefined)));
-});
-
-async function relayNode(env: Record<string, string>, db?: string): Promise<RunningRelay> {
-  const relay = await startRelay(env, db);
-  started.push(relay);
-  return relay;
-}
-
-function tracked(servers: NatsServer[]): NatsServer[] {
-  for (const server of servers) started.push({ stop: () => server.remove() });
-  return servers;
-}
+const { relayNode, tracked } = stoppedAfterFile();
 
 /** `powr-relay export` of a node's database, as an operator would run it beside the node. */
 async function exported(node: RunningRelay): Promise<string> {

@@ -1,6 +1,7 @@
+import { afterAll } from 'vitest';
 import { sleep } from './client.js';
-import { streamLastSeq, SYSTEM_NATS } from './nats.js';
-import type { RunningRelay } from './relay.js';
+import { streamLastSeq, SYSTEM_NATS, type NatsServer } from './nats.js';
+import { startRelay, type RunningRelay } from './relay.js';
 
 /** The /health figures of a cluster node. */
 export interface ClusterHealth {
@@ -31,4 +32,29 @@ export async function converged(nodes: RunningRelay[], stream: string, servers =
 
 export function clusterEnv(servers: string, stream: string): Record<string, string> {
   return { POWR_RELAY_CLUSTER_NATS: servers, POWR_RELAY_CLUSTER_STREAM: stream, POWR_RELAY_RATE_LIMITS: 'off' };
+}
+
+/**
+ * Relay nodes and NATS servers a test file starts, stopped after the file even when a test timed out
+ * before its own clean-up. Call at the top of the file.
+ */
+export function stoppedAfterFile(): {
+  relayNode(env: Record<string, string>, db?: string): Promise<RunningRelay>;
+  tracked(servers: NatsServer[]): NatsServer[];
+} {
+  const started: { stop(): Promise<unknown> }[] = [];
+  afterAll(async () => {
+    await Promise.all(started.map((s) => s.stop().catch(() => undefined)));
+  });
+  return {
+    async relayNode(env, db) {
+      const relay = await startRelay(env, db);
+      started.push(relay);
+      return relay;
+    },
+    tracked(servers) {
+      for (const server of servers) started.push({ stop: () => server.remove() });
+      return servers;
+    },
+  };
 }
