@@ -6,7 +6,7 @@ import type { RateLimits } from './rate-limits.js';
 /**
  * GET /api/digest[?now=<unix seconds>]: this node's stored event ids counted from its rows, what its
  * writer kept, and the cluster sequence they belong to: what `powr-relay cluster check` compares. A
- * recount walks the whole id index on a reader thread (about 40 ms of CPU per 100,000 events), so
+ * recount walks the whole id index on a reader thread (40-70 ms of CPU per 100,000 events), so
  * each request spends a token of the address's REQ rate limit, and requests for the same time while
  * one runs share it.
  */
