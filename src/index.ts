@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { CliError, VERSION } from './cli/common.js';
 import { RETENTION_ENTRY } from './config/settings.js';
 import { backup, check, prune, reindex, stats, vacuum } from './cli/maintenance.js';
+import { clusterCheck, nodeUrls } from './cli/cluster-check.js';
 import { decide, list } from './cli/moderation.js';
 import { start } from './cli/start.js';
 import { exportEvents, formatImportSummary, importEvents } from './cli/transfer.js';
@@ -39,6 +40,11 @@ Commands:
                            lift a ban; allowing a pubkey or kind that was not refused starts an
                            allow list (then only listed pubkeys or kinds are accepted)
   list banned-pubkeys|allowed-pubkeys|banned-events|allowed-kinds|blocked-ips
+  cluster check <http-url> [<http-url> ...]
+                           ask each node (its HTTP URL) for the digest of the events it stores and
+                           compare them at one stream sequence: a table, then exit 0 when all agree,
+                           1 naming the nodes that differ or cannot be asked. --wait <seconds>: how
+                           long to wait for a node behind the others (default 30)
 
 Every command reads the same configuration as the relay (POWR_RELAY_DB names the database).
 Errors print one line and exit with a non-zero code.`;
@@ -157,6 +163,16 @@ async function run(argv: string[]): Promise<number> {
       const { positionals } = parse({}, 1);
       process.stdout.write(await list(positionals[0]));
       return 0;
+    }
+    case 'cluster': {
+      const { values, positionals } = parse({ wait: { type: 'string' } }, Number.MAX_SAFE_INTEGER);
+      if (positionals[0] !== 'check') throw new CliError('cluster: the only subcommand is check: powr-relay cluster check <http-url> ...');
+      const wait = int('wait', values.wait as string | undefined) ?? 30;
+      const progress = (line: string) => process.stderr.write(`${line}\n`);
+      const { ok, report, errors } = await clusterCheck(nodeUrls(positionals.slice(1)), wait * 1000, progress);
+      process.stdout.write(report);
+      for (const error of errors) process.stderr.write(`powr-relay: cluster check: ${error}\n`);
+      return ok ? 0 : 1;
     }
     case 'check': {
       parse();

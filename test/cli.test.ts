@@ -101,7 +101,8 @@ describe('maintenance commands', () => {
     expect(backup.code, backup.stderr).toBe(0);
     expect(backup.stdout).toMatch(/^backed up .* to .*backup\.db/);
     const checked = await cli(copy, ['check']);
-    expect(checked.stdout).toBe('integrity: ok\nprocessed tables: agree with the raw events\n');
+    // The backup's stored ids agree with the figures the writer kept, though the copy was taken under load.
+    expect(checked.stdout).toMatch(/^integrity: ok\nprocessed tables: agree with the raw events\nstored events: \d+, digest [0-9a-f]{32}, as the relay kept them\n$/);
     expect(checked.code).toBe(0);
     const stored = new BetterSqlite3(copy, { readonly: true });
     expect(stored.prepare('SELECT COUNT(*) FROM nostr_events').pluck().get()).toBeGreaterThan(0);

@@ -145,6 +145,35 @@ export function describeStoragePort(backend: string, open: (location: string) =>
       feed.stop();
     });
 
+    it('counts the stored ids: one digest for one set whatever the order, expired ones not served, and what the writer kept agrees', async () => {
+      const [first, second] = [await open(fresh()), await open(fresh())];
+      try {
+        const dave = signer();
+        const later = now() + 1000;
+        const events = [
+          ...Array.from({ length: 5 }, (_, i) => dave.sign({ kind: 1, content: `note ${i}` })),
+          dave.sign({ kind: 1, content: 'expires', tags: [['expiration', String(later)]] }),
+        ];
+        for (const e of events) expect((await first.write(verified(e))).status).toBe('stored');
+        for (const e of [...events].reverse()) expect((await second.write(verified(e))).status).toBe('stored');
+        const [a, b] = [await first.storedSet(later), await second.storedSet(later)];
+        expect(a).toEqual(b);
+        expect(a.rows.stored).toBe(6);
+        expect(a.served.stored).toBe(5);
+        expect(a.served.digest).not.toBe(a.rows.digest);
+        expect(a.kept).toEqual(a.rows);
+        expect((await first.storedSet(later - 1)).served).toEqual(a.rows);
+        // An event deleted (NIP-09) from one of them: the sets differ, and each still agrees with what it kept.
+        expect((await second.write(verified(dave.sign({ kind: 5, tags: [['e', events[0]!.id]] }))))).toMatchObject({ status: 'stored' });
+        const after = await second.storedSet(later);
+        expect(after.served.stored).toBe(5);
+        expect(after.served.digest).not.toBe(a.served.digest);
+        expect(after.kept).toEqual(after.rows);
+      } finally {
+        await Promise.all([first.close(), second.close()]);
+      }
+    });
+
     it('pages through every stored event in storage order for export', async () => {
       const all = await store.exportPage({}, now(), 0, 1_000_000);
       const paged: string[] = [];

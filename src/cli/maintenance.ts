@@ -69,14 +69,21 @@ export function reindex(): Promise<string> {
   });
 }
 
-/** `powr-relay check`: SQLite's integrity check and the processed tables against a rebuild. */
+/**
+ * `powr-relay check`: SQLite's integrity check, the processed tables against a rebuild, and the stored
+ * ids against what the relay kept of them (a row added or deleted by anything else shows there).
+ */
 export function check(): Promise<{ ok: boolean; report: string }> {
   return withStore(async (store) => {
     const { integrity, differing } = await store.check();
-    const ok = integrity === 'ok' && differing.length === 0;
+    const { rows, kept } = await store.storedSet(Math.floor(Date.now() / 1000));
+    const idsAgree = kept?.digest === rows.digest;
+    const ok = integrity === 'ok' && differing.length === 0 && idsAgree;
     const report = [
       `integrity: ${integrity}`,
       `processed tables: ${differing.length === 0 ? 'agree with the raw events' : `differ in ${differing.join(', ')} (run reindex)`}`,
+      `stored events: ${rows.stored}, digest ${rows.digest}, ` + (idsAgree ? 'as the relay kept them'
+        : `but the relay kept ${kept?.stored} (digest ${kept?.digest}): the database was changed outside the relay; restore it from a backup`),
     ].join('\n') + '\n';
     return { ok, report };
   });

@@ -19,6 +19,7 @@ import type { Metrics } from './metrics.js';
 import { sendMetrics } from './metrics-server.js';
 import type { RateLimits } from './rate-limits.js';
 import { Session } from './session.js';
+import { StoredSetEndpoint } from './stored-set.js';
 
 export interface ServerDeps {
   config: Config;
@@ -52,8 +53,10 @@ export class RelayServer {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private pingTimer: NodeJS.Timeout | undefined;
+  private readonly storedSet: StoredSetEndpoint;
 
   constructor(private readonly deps: ServerDeps) {
+    this.storedSet = new StoredSetEndpoint(deps.store, deps.limits, deps.log);
     this.http = createServer((req, res) => this.onHttp(req, res));
     // Frames up to 4x the advertised limit are read and refused politely (the connection stays
     // usable); anything larger closes the connection before it is buffered.
@@ -98,6 +101,10 @@ export class RelayServer {
       void this.onBundle(url.searchParams, req, res);
       return;
     }
+    if (url.pathname === '/api/digest') {
+      void this.storedSet.handle(url.searchParams, req, res, CORS);
+      return;
+    }
     // With metricsListen set, /metrics is served only there.
     if (url.pathname === '/metrics' && !this.deps.config.metricsListen) {
       sendMetrics(this.deps.metrics, res, this.deps.log);
@@ -139,9 +146,9 @@ export class RelayServer {
     const degraded = failing !== undefined || (cluster !== undefined && (!cluster.connected || cluster.problem !== undefined));
     const status = { status: degraded ? 'degraded' : 'ok', ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}) };
     if (!cluster) return status;
-    const { appliedSeq, streamSeq, lag, connected } = cluster;
+    const { appliedSeq, streamSeq, lag, connected, stored } = cluster;
     const upstreamLease = this.deps.upstreamLease?.();
-    return { ...status, cluster: { appliedSeq, streamSeq, lag, connected, ...(upstreamLease && { upstreamLease }) } };
+    return { ...status, cluster: { appliedSeq, streamSeq, lag, connected, ...stored, ...(upstreamLease && { upstreamLease }) } };
   }
 
   /** Clients asking plain HTTP for the relay's URL get one line of text; any other path is not found. */

@@ -77,6 +77,26 @@ export interface ClusterStatus {
   connected: boolean;
   /** Why writes fail or the node is behind, when something is wrong. */
   problem: string | undefined;
+  /** The stored ids as the writer keeps them, at appliedSeq; undefined until first counted. */
+  stored?: StoredSet;
+}
+
+/** The stored event ids in brief (docs/cluster.md): how many, and a digest that equal sets share. */
+export interface StoredSet {
+  stored: number;
+  digest: string;
+}
+
+/** The stored ids counted from the rows, with what the writer kept, all from one snapshot. */
+export interface StoredSetReport {
+  /** The cluster stream sequence the snapshot was applied up to (0 on a single node). */
+  appliedSeq: number;
+  /** The ids served at the time asked for (stored, less those expired and awaiting the purge). */
+  served: StoredSet;
+  /** Every stored id. */
+  rows: StoredSet;
+  /** What the writer kept; differs from `rows` when the database was changed outside the relay. */
+  kept: StoredSet | undefined;
 }
 
 /** Whether the database takes writes (docs/operators.md): /health and /metrics report it. */
@@ -152,6 +172,8 @@ export interface StoragePort {
   prune(kind: number, before: number): Promise<number>;
   rebuildProcessed(): Promise<void>;
   check(): Promise<CheckReport>;
+  /** The stored ids counted from the rows (a full walk of the id index), at `now`. */
+  storedSet(now: number): Promise<StoredSetReport>;
   /** A consistent copy; resolves with the stream sequence it was applied up to (cluster mode, else 0). */
   backup(target: string): Promise<{ clusterSeq: number }>;
   vacuum(): Promise<void>;

@@ -13,6 +13,7 @@ import type { VerifiedEvent, WriteOutcome } from '../port.js';
 import { CLUSTER_SEQ_SQL } from './database.js';
 import { ModerationTables, VANISH_KIND } from './moderation-tables.js';
 import { DEPENDENCY_KINDS, PowrTables, type RemovedExercise } from './powr-tables.js';
+import { StoredIds } from './stored-ids.js';
 
 /** What one write changed: the parts of the committed-change feed it contributes. */
 export interface Applied {
@@ -54,12 +55,14 @@ function isRecipientOfGiftWrap(target: { kind: number; json: string }, pubkey: s
 export class EventWrites {
   readonly powr: PowrTables;
   readonly moderation: ModerationTables;
+  readonly storedIds: StoredIds;
   private readonly sql;
 
   /** `relayUrl`: this relay's public URL, which a request to vanish (NIP-62) names; '' when unknown. */
   constructor(private readonly db: Database, private readonly relayUrl = '') {
     this.powr = new PowrTables(db);
     this.moderation = new ModerationTables(db);
+    this.storedIds = new StoredIds(db);
     const p = (s: string) => db.prepare(s);
     this.sql = {
       lastSeq: p("SELECT value FROM relay_state WHERE key = 'last_seq'").pluck(),
@@ -145,6 +148,7 @@ export class EventWrites {
       }
     }
     this.sql.insertEvent.run(seq, id, pubkey, event.kind, event.created_at, d ?? null, expirationOf(event) ?? null, receivedAt, json);
+    this.storedIds.change(id, 1);
     for (const [name, value] of tagKeys(event)) this.sql.insertTag.run(name, value, event.kind, event.created_at, seq);
     if (d !== undefined) addresses.push(`${event.kind}:${event.pubkey}:${d}`);
     this.powr.insert(seq, record, flags, replaced);
@@ -261,6 +265,7 @@ export class EventWrites {
       this.sql.deleteTag.run(name, value, row.kind, row.created_at, seq);
     }
     this.sql.deleteEvent.run(seq);
+    this.storedIds.change(row.id, -1);
     const exercise = this.powr.remove(seq);
     const id = row.id.toString('hex');
     if (row.d === null) return { id, exercise };

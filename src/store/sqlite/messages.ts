@@ -74,6 +74,7 @@ export type ReadRequest =
   | { op: 'bundle'; root: BundleRoot; now: number }
   | { op: 'exportPage'; options: ExportOptions; now: number; afterSeq: number; limit: number }
   | { op: 'stats' }
+  | { op: 'storedSet'; now: number }
   | { op: 'loadCacheCounts' }
   | { op: 'moderation' }
   | { op: 'backup'; target: string }

@@ -282,6 +282,17 @@ export const MIGRATIONS: readonly string[] = [
   -- brought, so a restarted node (or one started from a backup) resumes at the next message.
   INSERT INTO relay_state (key, value) VALUES ('cluster_seq', 0);
   `,
+  `
+  -- The stored ids in brief (stored-ids.ts, docs/cluster.md): their sum as 256-bit integers, kept as
+  -- the sums of each of their eight 32-bit limbs (so adding an id is one UPDATE with no read), and
+  -- their count; kept by the writer in the transaction that stores or removes an event. NULL until
+  -- the writer first counts them from the rows (at its next start), so this migration stays cheap.
+  CREATE TABLE stored_ids (
+    s0 INTEGER, s1 INTEGER, s2 INTEGER, s3 INTEGER, s4 INTEGER, s5 INTEGER, s6 INTEGER, s7 INTEGER,
+    n  INTEGER
+  );
+  INSERT INTO stored_ids DEFAULT VALUES;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

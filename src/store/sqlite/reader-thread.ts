@@ -5,8 +5,9 @@ import { BundleReads } from './bundles.js';
 import { CatalogueQueries } from './catalogue-queries.js';
 import { EventReads } from './event-reads.js';
 import { ModerationTables } from './moderation-tables.js';
+import { StoredIds } from './stored-ids.js';
 import type { ReadRequest, ReadResult, ThreadOptions } from './messages.js';
-import { QueryTimeout, type StoreStats } from '../port.js';
+import { QueryTimeout, type StoreStats, type StoredSetReport } from '../port.js';
 
 /**
  * A reader thread: one read-only connection answering REQ, COUNT, duplicate checks, bundles, the web
@@ -19,6 +20,7 @@ const events = new EventReads(db);
 const bundles = new BundleReads(db);
 const catalogue = new CatalogueQueries(db);
 const moderation = new ModerationTables(db);
+const storedIds = new StoredIds(db);
 const count = (sql: string) => db.prepare(sql).pluck().get() as number;
 
 function stats(): StoreStats {
@@ -38,6 +40,11 @@ function stats(): StoreStats {
   };
 }
 
+/** The recount, what the writer kept and the applied sequence, in one read transaction (one snapshot). */
+const storedSet = db.transaction((now: number): StoredSetReport => ({
+  appliedSeq: count(CLUSTER_SEQ_SQL), ...storedIds.recount(now), kept: storedIds.kept(),
+}));
+
 async function answer(request: ReadRequest): Promise<unknown> {
   switch (request.op) {
     case 'query':
@@ -54,6 +61,8 @@ async function answer(request: ReadRequest): Promise<unknown> {
       return events.exportPage(request.options, request.now, request.afterSeq, request.limit);
     case 'stats':
       return stats();
+    case 'storedSet':
+      return storedSet(request.now);
     case 'loadCacheCounts':
       return (db.prepare("SELECT content_id, access_count FROM cache_metadata WHERE content_type = 'bundle'").raw().all()) as [string, number][];
     case 'moderation':

@@ -14,6 +14,7 @@ import {
   type QueryOptions,
   type StoragePort,
   type StoreStats,
+  type StoredSetReport,
   type SyncItem,
   type VerifiedEvent,
   type WriteHealth,
@@ -241,6 +242,10 @@ export class SqliteStorage implements StoragePort {
 
   stats(): Promise<StoreStats> {
     return this.read({ op: 'stats' });
+  }
+
+  storedSet(now: number): Promise<StoredSetReport> {
+    return this.read({ op: 'storedSet', now });
   }
 
   loadCacheCounts(): Promise<[string, number][]> {

@@ -52,6 +52,7 @@ const maintenance = new Maintenance(db, writes.powr);
 if (maintenance.rebuildIfMarked() && writes.lastSeq() > 0) {
   post({ type: 'log', level: 'info', msg: 'processed workout tables rebuilt after a schema upgrade', detail: { db: options.path } });
 }
+writes.storedIds.fillIfUnknown();
 /** The last sequence number published on the feed: every commit after it is news. */
 let fedSeq = writes.lastSeq();
 let dataVersion = db.pragma('data_version', { simple: true }) as number;
@@ -114,13 +115,21 @@ function feedExternal(upTo: number): void {
   }
 }
 
-/** Wraps a body in BEGIN IMMEDIATE … COMMIT; a rollback also drops caches that may hold its rows. */
+/**
+ * Wraps a body in BEGIN IMMEDIATE … COMMIT, with the stored ids' figures it changed; a rollback also
+ * drops caches that may hold its rows.
+ */
 function inTransaction<T>(body: () => T): T {
-  const run = db.transaction(body).immediate;
+  const run = db.transaction(() => {
+    const result = body();
+    writes.storedIds.flush();
+    return result;
+  }).immediate;
   try {
     return run();
   } catch (err) {
     writes.powr.forgetUncommitted();
+    writes.storedIds.forget();
     throw err;
   }
 }
@@ -392,7 +401,7 @@ let reported = '';
 /** Posts this node's place in the stream when it changed: after each applied batch, and on a timer. */
 function reportCluster(): void {
   if (!cluster) return;
-  const status = cluster.status(writes.clusterSeq());
+  const status = { ...cluster.status(writes.clusterSeq()), stored: writes.storedIds.kept() };
   const text = JSON.stringify(status);
   if (text === reported) return;
   reported = text;
