@@ -7,6 +7,7 @@ import { viewersFor } from '../powr/privacy.js';
 import { relayInformation } from '../protocol/nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { frames } from '../protocol/messages.js';
+import { relayHost } from '../protocol/relay-url.js';
 import type { BundleCache } from '../store/bundle-cache.js';
 import type { BundleRoot, StoragePort } from '../store/port.js';
 import type { Ingest } from './ingest.js';
@@ -14,6 +15,7 @@ import type { LiveSubscriptions } from './live-subscriptions.js';
 import { MANAGEMENT_CONTENT_TYPE, type Management } from './management.js';
 import type { Moderation } from './moderation.js';
 import type { Catalogue } from '../web/catalogue.js';
+import type { Blossom } from '../media/blossom.js';
 import type { Metrics } from './metrics.js';
 import { sendMetrics } from './metrics-server.js';
 import type { RateLimits } from './rate-limits.js';
@@ -31,6 +33,8 @@ export interface ServerDeps {
   catalogue: Catalogue;
   moderation: Moderation;
   management: Management;
+  /** The Blossom media server (docs/media.md); undefined when `media` is off. */
+  media?: Blossom;
   log: Logger;
 }
 
@@ -73,6 +77,8 @@ export class RelayServer {
       res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${blocked}\n`);
       return;
     }
+    // Blossom's paths (/upload, /<sha256>, /list/…) are its own; no catalogue path looks like them.
+    if (this.deps.media?.handle(req, res)) return;
     if (req.method === 'OPTIONS') {
       res.writeHead(204, CORS).end();
       return;
@@ -185,16 +191,6 @@ export class RelayServer {
     json(200, bundle.body, headers);
   }
 
-  /** The host name clients use for this relay, which AUTH events must name (NIP-42). */
-  private relayHost(req: IncomingMessage): string | undefined {
-    const url = this.deps.config.publicUrl || (req.headers.host ? `ws://${req.headers.host}` : '');
-    try {
-      return url ? new URL(url).hostname : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
   private onConnection(ws: import('ws').WebSocket, req: IncomingMessage): void {
     const ip = this.deps.limits.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     const log = this.deps.log.child({ ip });
@@ -206,7 +202,7 @@ export class RelayServer {
       ws.close(1008, blocked ? 'blocked' : 'rate-limited');
       return;
     }
-    const session = new Session(ws, this.deps, { ip, relayHost: this.relayHost(req) }, log);
+    const session = new Session(ws, this.deps, { ip, relayHost: relayHost(this.deps.config.publicUrl, req.headers.host) }, log);
     this.sessions.add(session);
     session.log.debug('connection opened');
     ws.on('message', (data, isBinary) => session.handle(data, isBinary));
