@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { finished, Transform, type Readable } from 'node:stream';
@@ -42,18 +43,15 @@ export class DiskBlobFiles implements BlobFiles {
   async receive(body: Readable, maxBytes: number): Promise<ReceivedBlob> {
     const tmp = join(this.dir, 'tmp', randomUUID());
     const hash = createHash('sha256');
-    let handle: FileHandle | undefined;
+    const head: Buffer[] = [];
     try {
-      handle = await open(tmp, 'wx');
-      const head: Buffer[] = [];
-      const size = await this.write(body, handle, maxBytes, hash, head);
-      await handle.sync();
-      await handle.close();
-      handle = undefined;
+      const size = await this.write(body, tmp, maxBytes, hash, head);
       const sha256 = hash.digest('hex');
-      return { sha256, size, head: Buffer.concat(head).subarray(0, HEAD_BYTES), keep: () => this.keep(tmp, sha256), discard: () => rm(tmp, { force: true }) };
+      return {
+        sha256, size, head: Buffer.concat(head).subarray(0, HEAD_BYTES),
+        keep: () => this.keep(tmp, sha256), discard: () => rm(tmp, { force: true }),
+      };
     } catch (err) {
-      await handle?.close().catch(() => undefined);
       await rm(tmp, { force: true });
       if (DISK_FULL.has((err as NodeJS.ErrnoException).code ?? '')) throw new BlobStorageFull('the media store is out of disk space');
       throw err;
@@ -61,10 +59,11 @@ export class DiskBlobFiles implements BlobFiles {
   }
 
   /**
-   * Copies `body` into the file through a meter that hashes and counts; past `maxBytes` the body is
-   * unpiped (not destroyed, so the request's socket can still carry the answer).
+   * Copies `body` into a new file through a meter that hashes and counts, and resolves once the file
+   * is fsynced and closed. Past `maxBytes` the body is unpiped, not destroyed, so the request's
+   * socket can still carry the answer.
    */
-  private write(body: Readable, handle: FileHandle, maxBytes: number, hash: ReturnType<typeof createHash>, head: Buffer[]): Promise<number> {
+  private write(body: Readable, path: string, maxBytes: number, hash: Hash, head: Buffer[]): Promise<number> {
     return new Promise((resolve, reject) => {
       let size = 0;
       let failed = false;
@@ -78,14 +77,17 @@ export class DiskBlobFiles implements BlobFiles {
           done(null, chunk);
         },
       });
-      const out = handle.createWriteStream({ autoClose: false, highWaterMark: CHUNK });
+      // flush: fsync before close, so the bytes are on disk before the file is renamed into place.
+      const out = createWriteStream(path, { flags: 'wx', flush: true, highWaterMark: CHUNK });
       const fail = (err: Error) => {
         if (failed) return;
         failed = true;
         body.unpipe(meter);
         meter.destroy();
         out.destroy();
-        reject(err);
+        // Settle only once the file is closed, so the caller's removal finds nothing open.
+        if (out.closed) reject(err);
+        else out.once('close', () => reject(err));
       };
       meter.on('error', fail);
       out.on('error', fail);
@@ -93,7 +95,7 @@ export class DiskBlobFiles implements BlobFiles {
       finished(body, (err) => {
         if (err) fail(err);
       });
-      out.on('finish', () => {
+      out.on('close', () => {
         if (!failed) resolve(size);
       });
       body.pipe(meter).pipe(out);
