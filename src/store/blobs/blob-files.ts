@@ -6,7 +6,7 @@ import { finished, Transform, type Readable } from 'node:stream';
 import { BlobStorageFull, BlobTooLarge, HEAD_BYTES, type BlobFiles, type ReceivedBlob } from './port.js';
 
 /** Chunk size of reads and writes: large enough that a 20 MiB blob is a few dozen system calls. */
-const CHUNK = 1024 * 1024;
+const CHUNK = 256 * 1024;
 const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
 
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
