@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, signer } from './helpers/client.js';
@@ -142,6 +142,19 @@ describe('Blossom: upload and retrieval (BUD-01, BUD-02)', () => {
       expect([400, 404], path).toContain(res.status);
       expect(await res.text()).not.toContain('root:');
     }
+  });
+
+  it('answers 400 to a request target that is no URL path, and keeps running', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(base).port), '127.0.0.1', () => socket.write('GET //[ HTTP/1.1\r\nHost: x\r\n\r\n'));
+      socket.once('data', (d) => {
+        resolve(d.toString().split('\r\n')[0]!);
+        socket.destroy();
+      });
+      socket.on('error', reject);
+    });
+    expect(answer).toBe('HTTP/1.1 400 Bad Request');
+    expect((await fetch(`${base}/health`)).status).toBe(200);
   });
 
   it('answers PUT /media clearly until optimisation is there', async () => {

@@ -95,15 +95,15 @@ export class Blossom {
   }
 
   /** Takes the request when its path is a Blossom endpoint; false leaves it to the rest of the server. */
-  handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const path = new URL(req.url ?? '/', 'http://relay').pathname;
-    const route = this.route(req, res, path);
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    const route = this.route(req, res, url);
     if (!route) return false;
     route().catch((err: unknown) => this.fail(req, res, err));
     return true;
   }
 
-  private route(req: IncomingMessage, res: ServerResponse, path: string): (() => Promise<void>) | undefined {
+  private route(req: IncomingMessage, res: ServerResponse, url: URL): (() => Promise<void>) | undefined {
+    const path = url.pathname;
     const method = req.method ?? 'GET';
     const methods = (allowed: Record<string, () => Promise<void>>) => () => {
       if (method === 'OPTIONS') return this.preflight(res, Object.keys(allowed));
@@ -122,7 +122,7 @@ export class Blossom {
     if (path === '/report') return methods({ PUT: () => this.report(req, res) });
     const list = LIST_PATH.exec(path);
     if (list) {
-      const run = () => this.list(req, res, list[1]!);
+      const run = () => this.list(req, res, list[1]!, url.searchParams);
       return methods({ GET: run, HEAD: run });
     }
     const blob = BLOB_PATH.exec(path);
@@ -378,11 +378,10 @@ export class Blossom {
   }
 
   /** GET /list/<pubkey> (BUD-12): newest first, paged by `cursor` (the last hash of the previous page) and `limit`. */
-  private async list(req: IncomingMessage, res: ServerResponse, pubkey: string): Promise<void> {
+  private async list(req: IncomingMessage, res: ServerResponse, pubkey: string, params: URLSearchParams): Promise<void> {
     const limited = this.deps.limits.req(this.ip(req));
     if (limited) throw refusal(429, limited);
     if (!isHex64(pubkey)) throw refusal(400, 'list a pubkey as /list/<64 lowercase hex characters>');
-    const params = new URL(req.url ?? '/', 'http://relay').searchParams;
     const whole = (name: string, min: number, max: number): number | undefined => {
       const value = params.get(name);
       if (value === null || value === '') return undefined;

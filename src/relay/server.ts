@@ -77,8 +77,16 @@ export class RelayServer {
       res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${blocked}\n`);
       return;
     }
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://relay');
+    } catch {
+      // A request target no URL can be made of ("//[") is the client's mistake, not a reason to stop.
+      res.writeHead(400, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' }).end('invalid: the request target is not a URL path\n');
+      return;
+    }
     // Blossom's paths (/upload, /<sha256>, /list/…) are its own; no catalogue path looks like them.
-    if (this.deps.media?.handle(req, res)) return;
+    if (this.deps.media?.handle(req, res, url)) return;
     if (req.method === 'OPTIONS') {
       res.writeHead(204, CORS).end();
       return;
@@ -96,7 +104,6 @@ export class RelayServer {
         .end(JSON.stringify(relayInformation(this.deps.moderation.relayConfig(this.deps.config), this.deps.version)));
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname === '/api/bundle') {
       void this.onBundle(url.searchParams, req, res);
       return;
