@@ -220,6 +220,25 @@ describe('Blossom: refused uploads leave nothing behind', () => {
     expect(String(res.headers['x-reason'])).toContain(String(MAX));
   });
 
+  it('with Expect: 100-continue, asks for the body only when the upload can be taken', async () => {
+    const bytes = pngBytes(50_000);
+    const hash = sha256(bytes);
+    const headers = { 'Content-Type': 'image/png', Expect: '100-continue', Authorization: token('upload', { x: [hash] }) };
+    let continued = false;
+    const refused = await rawRequest(`${base}/upload`, 'PUT', { ...headers, 'Content-Length': String(MAX + 1) }, (req) => {
+      req.on('continue', () => (continued = true));
+      req.flushHeaders();
+    });
+    expect(refused.status).toBe(413);
+    expect(continued).toBe(false);
+    const taken = await rawRequest(`${base}/upload`, 'PUT', { ...headers, 'Content-Length': String(bytes.length) }, (req) => {
+      req.on('continue', () => req.end(bytes));
+      req.flushHeaders();
+    });
+    expect(taken.status).toBe(201);
+    expect((JSON.parse(taken.body) as { sha256: string }).sha256).toBe(hash);
+  });
+
   it('answers 413 while streaming a body without Content-Length that passes the limit', async () => {
     const bytes = pngBytes(MAX + 100_000);
     const hash = sha256(bytes);

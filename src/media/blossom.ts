@@ -61,6 +61,9 @@ export interface BlobDescriptor {
 }
 
 const unixNow = () => Math.floor(Date.now() / 1000);
+
+/** The client waits for `100 Continue` before sending the body (Expect: 100-continue). */
+export const expectsContinue = (req: IncomingMessage) => req.headers.expect?.toLowerCase() === '100-continue';
 /** X-Reason must be a valid header value: printable ASCII only. */
 const headerText = (text: string) => text.replace(/[^\x20-\x7e]/g, '?').slice(0, 500);
 const refusal = (status: number, reason: string) => new HttpRefusal(status, reason);
@@ -295,6 +298,7 @@ export class Blossom {
       this.checkHash(declared);
     }
     if (length !== undefined) await this.checkQuota(token.pubkey, length);
+    if (expectsContinue(req)) res.writeContinue();
     const blob = await this.receive(req);
     if (declared !== undefined && blob.sha256 !== declared) {
       await blob.discard();
@@ -331,6 +335,7 @@ export class Blossom {
   private async mirror(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const limited = this.deps.limits.mediaWrite(this.ip(req));
     if (limited) throw refusal(429, limited);
+    if (expectsContinue(req)) res.writeContinue();
     const body = await readBody(req, SMALL_BODY_BYTES);
     let target: unknown;
     try {
@@ -360,6 +365,7 @@ export class Blossom {
 
   /** PUT /report (BUD-09): a NIP-56 report (kind 1984) naming blobs, stored through the relay's write path. */
   private async report(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (expectsContinue(req)) res.writeContinue();
     const text = (await readBody(req, SMALL_BODY_BYTES)).toString('utf8');
     let event: unknown;
     try {

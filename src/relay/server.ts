@@ -15,7 +15,7 @@ import type { LiveSubscriptions } from './live-subscriptions.js';
 import { MANAGEMENT_CONTENT_TYPE, type Management } from './management.js';
 import type { Moderation } from './moderation.js';
 import type { Catalogue } from '../web/catalogue.js';
-import type { Blossom } from '../media/blossom.js';
+import { expectsContinue, type Blossom } from '../media/blossom.js';
 import type { Metrics } from './metrics.js';
 import { sendMetrics } from './metrics-server.js';
 import type { RateLimits } from './rate-limits.js';
@@ -56,6 +56,9 @@ export class RelayServer {
 
   constructor(private readonly deps: ServerDeps) {
     this.http = createServer((req, res) => this.onHttp(req, res));
+    // Expect: 100-continue (curl sends it for uploads over 1 MiB): a media upload asks for the body only
+    // once the checks that need no body have passed; anything else gets it at once, as Node would.
+    this.http.on('checkContinue', (req, res) => this.onHttp(req, res));
     // Frames up to 4x the advertised limit are read and refused politely (the connection stays
     // usable); anything larger closes the connection before it is buffered.
     this.wss = new WebSocketServer({
@@ -87,6 +90,7 @@ export class RelayServer {
     }
     // Blossom's paths (/upload, /<sha256>, /list/…) are its own; no catalogue path looks like them.
     if (this.deps.media?.handle(req, res, url)) return;
+    if (expectsContinue(req)) res.writeContinue();
     if (req.method === 'OPTIONS') {
       res.writeHead(204, CORS).end();
       return;
