@@ -1,4 +1,6 @@
-import { mkdirSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -536,4 +538,35 @@ describe('Blossom: memory stays flat whatever the size', () => {
       await big.stop();
     }
   }, 60_000);
+});
+
+/** A 512 KiB tmpfs to fill, where the tests run as root and may mount one (they do here and in CI). */
+function smallDisk(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'powr-relay-full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', dir], { stdio: 'ignore' });
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('Blossom: a full disk', () => {
+  it('answers 507 with a reason, keeps nothing, and takes uploads that fit afterwards', async (ctx) => {
+    const disk = smallDisk();
+    if (disk === undefined) return ctx.skip();
+    const full = await startRelay({ POWR_RELAY_MEDIA_DIR: disk, POWR_RELAY_MEDIA_MAX_BYTES: String(4 * 1024 * 1024) });
+    try {
+      const owner = signer();
+      const res = await upload(full.httpUrl, owner, pngBytes(1024 * 1024));
+      expect(res.status).toBe(507);
+      expect(res.headers.get('x-reason')).toContain('disk space');
+      expect(readdirSync(join(disk, 'tmp'))).toEqual([]);
+      expect((await upload(full.httpUrl, owner, pngBytes(100 * 1024))).status).toBe(201);
+    } finally {
+      await full.stop();
+      execFileSync('umount', [disk]);
+    }
+  });
 });
