@@ -1,5 +1,8 @@
 import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pino } from 'pino';
+import { Blossom } from '../media/blossom.js';
+import { DiskBlobFiles } from '../store/blobs/blob-files.js';
 import { envName } from '../config/settings.js';
 import { Fanout } from '../relay/fanout.js';
 import { Ingest } from '../relay/ingest.js';
@@ -47,7 +50,11 @@ export async function start(): Promise<void> {
   const ingest = new Ingest(config, store, verifier, fanout, limits, log, moderation);
   const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), limits, log });
   const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
-  server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, log,
+  const media = config.media ? new Blossom({
+    config, records: store.blobs, files: await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')),
+    moderation, limits, verify: (e) => ingest.verify(e), submit: (raw, from, text) => ingest.submit(raw, from, text), log,
+  }) : undefined;
+  server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, media, log,
     upstreamLease: () => upstreams?.leaseStatus() });
 
   let address;
@@ -95,6 +102,7 @@ export async function start(): Promise<void> {
     for (const t of timers) clearInterval(t);
     await upstreams?.stop();
     await server.close();
+    await media?.close();
     await metricsListener?.server.close();
     await ingest.drain();
     await verifier.close();

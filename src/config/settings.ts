@@ -76,6 +76,14 @@ export interface Config {
   mediaMaxSide: number;
   mediaThumbnailSide: number;
   ffmpegPath: string;
+  media: boolean;
+  mediaDir: string;
+  mediaMaxBytes: number;
+  mediaTypes: string[];
+  mediaUploaders: string[];
+  mediaQuotaBytes: number;
+  mediaUploadsPerMinutePerIp: number;
+  mediaMirrorPrivate: boolean;
 }
 
 /** What a value looked like and where it came from, so errors can name both. */
@@ -145,6 +153,9 @@ const kindList: Parser<number[]> = (raw) => {
     return n;
   });
 };
+
+/** The image and video types an exercise's media comes in. */
+const MEDIA_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/avif', 'video/mp4', 'video/webm', 'video/quicktime'];
 
 /** The workout kinds a relay keeps in step with its upstreams by default. */
 const WORKOUT_KINDS = [33401, 33402, 1301, 30003, 30004];
@@ -328,6 +339,24 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'clusterNodeName', group: 'Cluster (NATS JetStream)', default: '',
     parse: text({ pattern: /^[\x21-\x7e]{1,128}$/, patternDoc: 'printable ASCII without spaces, at most 128 characters' }),
     doc: 'This node\'s name in the cluster: /health and /metrics name the node holding the upstream lease (the one pulling from `upstreams` for every node) by it. Empty: <hostname>:<port>. Every node needs its own.' }),
+  setting({ key: 'media', group: 'Media (Blossom)', default: true, parse: boolean,
+    doc: 'Serve a Blossom media server (BUD-01/02/04/06/08/09/11/12) on the relay\'s HTTP port: PUT /upload, GET /<sha256>, /list/<pubkey>, DELETE /<sha256>, /mirror, /report. See docs/media.md.' }),
+  setting({ key: 'mediaDir', group: 'Media (Blossom)', default: '', parse: text(),
+    doc: 'Folder of the stored blobs (content-addressed, <dir>/ab/cd/<sha256>). Empty: a blobs folder beside the database file.' }),
+  setting({ key: 'mediaMaxBytes', group: 'Media (Blossom)', default: 100 * 1024 * 1024, parse: integer(1, 64 * 1024 * 1024 * 1024),
+    doc: 'Largest blob accepted, in bytes; a larger Content-Length is answered 413 before the body is read.' }),
+  setting({ key: 'mediaTypes', group: 'Media (Blossom)', default: [...MEDIA_TYPES],
+    parse: list((v) => /^[a-z0-9.+-]+\/[a-z0-9.+-]+$/.test(v), 'a lowercase MIME type like image/png'),
+    doc: 'MIME types a blob may have (uploads and mirrors of any other type are answered 415).' }),
+  setting({ key: 'mediaUploaders', group: 'Media (Blossom)', default: [],
+    parse: list((v) => /^[0-9a-f]{64}$/.test(v), '64 lowercase hex characters'),
+    doc: 'If not empty, only these pubkeys (hex) may upload or mirror. Empty: anyone with a valid kind 24242 token.' }),
+  setting({ key: 'mediaQuotaBytes', group: 'Media (Blossom)', default: 2 * 1024 * 1024 * 1024, parse: integer(0, MAX_INT),
+    doc: 'Bytes of blobs one pubkey may own (an upload that would pass it is answered 413). 0: no quota.' }),
+  setting({ key: 'mediaUploadsPerMinutePerIp', group: 'Media (Blossom)', default: 60, parse: integer(1, 1_000_000),
+    doc: 'Uploads, mirrors, deletes and reports per minute from one client address (token bucket; off with rateLimits).' }),
+  setting({ key: 'mediaMirrorPrivate', group: 'Media (Blossom)', default: false, parse: boolean,
+    doc: 'Let /mirror fetch from private, loopback and link-local addresses (tests, a private network). false: such URLs are refused.' }),
   setting({ key: 'mediaOptimiseConcurrency', group: 'Media optimisation', default: 0, parse: integer(0, 256),
     doc: 'Uploads to /media optimised at once, each on its own thread (and ffmpeg process) using one core. 0: half the CPU cores, at least 1.' }),
   setting({ key: 'mediaOptimiseQueue', group: 'Media optimisation', default: 8, parse: integer(0, 10_000),

@@ -6,6 +6,7 @@ import { checkEventShape, type NostrEvent } from '../protocol/event.js';
 import { checkHttpAuthEvent, readAuthorization } from '../protocol/nip98.js';
 import type { StoragePort } from '../store/port.js';
 import type { CheckResult } from '../workers/check-event.js';
+import { HttpRefusal, readBody } from '../http/body.js';
 import { MethodError, runMethod } from './management-methods.js';
 import type { Moderation } from './moderation.js';
 
@@ -29,27 +30,6 @@ export interface ManagementDeps {
   log: Logger;
 }
 
-class HttpRefusal extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      if (size > MAX_BODY_BYTES) return; // refused: the rest is read and dropped, so the answer reaches the client
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-      else reject(new HttpRefusal(413, `invalid: the request body is larger than ${MAX_BODY_BYTES} bytes`));
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 /**
  * NIP-86 relay management: JSON-RPC over HTTP POST on the relay's URL, authorized with NIP-98 by a
  * pubkey in `adminPubkeys`. Each decision is logged (admin, method, params) and takes effect at once.
@@ -65,7 +45,7 @@ export class Management {
       // Each call may cost a signature check: it spends a token of the address's REQ bucket, like a bundle.
       const limited = this.deps.limits.req(this.deps.limits.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']));
       if (limited) throw new HttpRefusal(429, limited);
-      const body = await readBody(req);
+      const body = await readBody(req, MAX_BODY_BYTES);
       const admin = await this.authorize(req, body);
       answer(200, { result: await this.call(admin, body) });
     } catch (err) {

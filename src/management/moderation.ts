@@ -55,6 +55,16 @@ export class Moderation {
     return undefined;
   }
 
+  /** A banned pubkey may not upload media, and its blobs are hidden (src/media). */
+  pubkeyBanned(pubkey: string): boolean {
+    return this.bannedPubkeys.has(pubkey);
+  }
+
+  /** `banevent` on a blob's sha256 bans the blob: refused on upload, never served. */
+  idBanned(id: string): boolean {
+    return this.bannedEvents.has(id);
+  }
+
   /** Refuses connections and HTTP requests from a blocked address. */
   ipRefusal(ip: string): string | undefined {
     return this.blockedIps.has(ip) ? 'blocked: this address is blocked by the relay operator' : undefined;

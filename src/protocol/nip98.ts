@@ -6,11 +6,15 @@ export const HTTP_AUTH_KIND = 27235;
 /** How far the event's created_at may be from the relay's clock. */
 export const HTTP_AUTH_WINDOW_SECONDS = 60;
 
-/** The signed event out of `Authorization: Nostr <base64 JSON>`, not yet checked; or why it cannot be read. */
-export function readAuthorization(header: string | undefined): { ok: true; event: unknown } | { ok: false; reason: string } {
-  if (header === undefined || header === '') return { ok: false, reason: 'auth-required: send an Authorization: Nostr <base64 event> header (NIP-98)' };
+/**
+ * The signed event out of `Authorization: Nostr <base64 JSON>`, not yet checked; or why it cannot be
+ * read. base64 and base64url are both read, padding or not (Blossom's BUD-11 tokens use base64url).
+ * `scheme` names the standard in the reasons.
+ */
+export function readAuthorization(header: string | undefined, scheme = 'NIP-98'): { ok: true; event: unknown } | { ok: false; reason: string } {
+  if (header === undefined || header === '') return { ok: false, reason: `auth-required: send an Authorization: Nostr <base64 event> header (${scheme})` };
   const match = /^Nostr\s+([A-Za-z0-9+/=_-]+)\s*$/.exec(header);
-  if (!match) return { ok: false, reason: 'invalid: the Authorization header must be "Nostr <base64 event>" (NIP-98)' };
+  if (!match) return { ok: false, reason: `invalid: the Authorization header must be "Nostr <base64 event>" (${scheme})` };
   try {
     return { ok: true, event: JSON.parse(Buffer.from(match[1]!, 'base64').toString('utf8')) as unknown };
   } catch {

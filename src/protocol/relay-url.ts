@@ -16,3 +16,22 @@ export function sameRelayUrl(a: string, b: string): boolean {
   const ka = key(a);
   return ka !== undefined && ka === key(b);
 }
+
+/**
+ * The host name clients use for this relay, which AUTH events and Blossom tokens name: the public
+ * URL's, else the one the request was sent to (its Host header).
+ */
+export function relayHost(publicUrl: string, hostHeader: string | undefined): string | undefined {
+  const url = publicUrl || (hostHeader ? `ws://${hostHeader}` : '');
+  try {
+    return url ? new URL(url).hostname.toLowerCase() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The http(s) origin clients reach this relay's HTTP endpoints at: the public URL's, else the Host header's. */
+export function httpOrigin(publicUrl: string, hostHeader: string | undefined): string {
+  if (publicUrl) return new URL(publicUrl.replace(/^ws/, 'http')).origin;
+  return `http://${hostHeader ?? 'localhost'}`;
+}

@@ -1,13 +1,8 @@
 import { BlockList, isIP } from 'node:net';
 import type { Config } from '../config/settings.js';
+import { normalizeAddress } from '../http/address.js';
 
 const MINUTE_MS = 60_000;
-
-/** '::ffff:10.0.0.1' (an IPv4 peer on a dual-stack socket) is 10.0.0.1. */
-export function normalizeAddress(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? mapped[1]! : address;
-}
 
 function blockList(entries: readonly string[]): BlockList {
   const list = new BlockList();
@@ -56,8 +51,8 @@ class Buckets {
 
 /**
  * Every abuse limit of the relay: connections per address, and token buckets for new connections,
- * EVENTs and REQs per address and events per author. Addresses on the allowlist, and everything when
- * `rateLimits` is off, pass.
+ * EVENTs, REQs and media uploads per address and events per author. Addresses on the allowlist,
+ * and everything when `rateLimits` is off, pass.
  */
 export class RateLimits {
   private readonly enabled: boolean;
@@ -68,6 +63,7 @@ export class RateLimits {
   private readonly events: Buckets;
   private readonly authors: Buckets;
   private readonly reqs: Buckets;
+  private readonly uploads: Buckets;
 
   constructor(private readonly config: Config) {
     this.enabled = config.rateLimits === 'on';
@@ -77,6 +73,7 @@ export class RateLimits {
     this.events = new Buckets(config.eventsPerMinutePerIp);
     this.authors = new Buckets(config.eventsPerMinutePerPubkey);
     this.reqs = new Buckets(config.reqsPerMinutePerIp);
+    this.uploads = new Buckets(config.mediaUploadsPerMinutePerIp);
   }
 
   /**
@@ -129,6 +126,12 @@ export class RateLimits {
 
   req(ip: string): string | undefined {
     if (this.limited(ip) && !this.reqs.take(ip)) return 'rate-limited: too many requests from your address; slow down';
+    return undefined;
+  }
+
+  /** Blossom requests that store or change something: uploads, mirrors, deletes, reports. */
+  mediaWrite(ip: string): string | undefined {
+    if (this.limited(ip) && !this.uploads.take(ip)) return 'rate-limited: too many media uploads from your address; wait a minute';
     return undefined;
   }
 }

@@ -7,6 +7,7 @@ import { viewersFor } from '../powr/privacy.js';
 import { relayInformation } from './nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { frames } from '../protocol/messages.js';
+import { relayHost } from '../protocol/relay-url.js';
 import type { BundleCache } from '../store/bundle-cache.js';
 import type { LeaseStatus } from '../store/cluster/lease.js';
 import type { BundleRoot, StoragePort } from '../store/port.js';
@@ -15,6 +16,7 @@ import type { LiveSubscriptions } from './live-subscriptions.js';
 import { MANAGEMENT_CONTENT_TYPE, type Management } from '../management/management.js';
 import type { Moderation } from '../management/moderation.js';
 import type { Catalogue } from '../web/catalogue.js';
+import { expectsContinue, type Blossom } from '../media/blossom.js';
 import type { Metrics } from './metrics.js';
 import { sendMetrics } from './metrics-server.js';
 import type { RateLimits } from './rate-limits.js';
@@ -33,6 +35,8 @@ export interface ServerDeps {
   catalogue: Catalogue;
   moderation: Moderation;
   management: Management;
+  /** The Blossom media server (docs/media.md); undefined when `media` is off. */
+  media?: Blossom;
   log: Logger;
   /** Cluster mode with upstreams: which node holds the upstream lease (it pulls for the cluster). */
   upstreamLease?: () => LeaseStatus | undefined;
@@ -58,6 +62,9 @@ export class RelayServer {
   constructor(private readonly deps: ServerDeps) {
     this.storedSet = new StoredSetEndpoint(deps.store, deps.limits, deps.log);
     this.http = createServer((req, res) => this.onHttp(req, res));
+    // Expect: 100-continue (curl sends it for uploads over 1 MiB): a media upload asks for the body only
+    // once the checks that need no body have passed; anything else gets it at once, as Node would.
+    this.http.on('checkContinue', (req, res) => this.onHttp(req, res));
     // Frames up to 4x the advertised limit are read and refused politely (the connection stays
     // usable); anything larger closes the connection before it is buffered.
     this.wss = new WebSocketServer({
@@ -79,6 +86,17 @@ export class RelayServer {
       res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${blocked}\n`);
       return;
     }
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://relay');
+    } catch {
+      // A request target no URL can be made of ("//[") is the client's mistake, not a reason to stop.
+      res.writeHead(400, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' }).end('invalid: the request target is not a URL path\n');
+      return;
+    }
+    // Blossom's paths (/upload, /<sha256>, /list/…) are its own; no catalogue path looks like them.
+    if (this.deps.media?.handle(req, res, url)) return;
+    if (expectsContinue(req)) res.writeContinue();
     if (req.method === 'OPTIONS') {
       res.writeHead(204, CORS).end();
       return;
@@ -96,7 +114,6 @@ export class RelayServer {
         .end(JSON.stringify(relayInformation(this.deps.moderation.relayConfig(this.deps.config), this.deps.version)));
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname === '/api/bundle') {
       void this.onBundle(url.searchParams, req, res);
       return;
@@ -200,16 +217,6 @@ export class RelayServer {
     json(200, bundle.body, headers);
   }
 
-  /** The host name clients use for this relay, which AUTH events must name (NIP-42). */
-  private relayHost(req: IncomingMessage): string | undefined {
-    const url = this.deps.config.publicUrl || (req.headers.host ? `ws://${req.headers.host}` : '');
-    try {
-      return url ? new URL(url).hostname : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
   private onConnection(ws: import('ws').WebSocket, req: IncomingMessage): void {
     const ip = this.deps.limits.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     const log = this.deps.log.child({ ip });
@@ -221,7 +228,7 @@ export class RelayServer {
       ws.close(1008, blocked ? 'blocked' : 'rate-limited');
       return;
     }
-    const session = new Session(ws, this.deps, { ip, relayHost: this.relayHost(req) }, log);
+    const session = new Session(ws, this.deps, { ip, relayHost: relayHost(this.deps.config.publicUrl, req.headers.host) }, log);
     this.sessions.add(session);
     session.log.debug('connection opened');
     ws.on('message', (data, isBinary) => session.handle(data, isBinary));

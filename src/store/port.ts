@@ -1,6 +1,7 @@
 import type { Filter } from '../protocol/filter.js';
 import type { Viewers } from '../powr/privacy.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
+import type { BlobRecords } from './blobs/port.js';
 import type { CatalogueReads } from './catalogue.js';
 import type { ModerationDecision, ModerationState } from './moderation.js';
 
@@ -187,6 +188,8 @@ export interface StoragePort {
   moderation(): Promise<ModerationState>;
   /** What the web catalogue reads. */
   readonly catalogue: CatalogueReads;
+  /** The Blossom media server's blob metadata (the bytes are files: src/store/blobs/). */
+  readonly blobs: BlobRecords;
   /** Cluster mode: this node's place in the cluster's stream; undefined on a single node. */
   cluster(): ClusterStatus | undefined;
   /** Whether write transactions fail (disk full, I/O errors), as the writer last reported. */

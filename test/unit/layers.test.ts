@@ -18,9 +18,10 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const LAYERS: readonly (readonly string[])[] = [
   ['protocol'], // pure NIP-01
   ['powr'], // pure NIP-101e, on protocol's events
-  ['config', 'workers'], // settings (they parse filters, name validation modes); the verification threads
+  ['config', 'workers', 'http'], // settings (they parse filters, name validation modes); the verification threads; reading HTTP bodies
   ['store'], // the storage port, its SQLite and NATS parts (the SQLite port spawns its threads with workers' pool)
-  ['web', 'management', 'media'], // the catalogue pages; NIP-86 and the operator's decisions, which the relay enforces; Blossom media
+  ['web', 'management'], // the catalogue pages; NIP-86 and the operator's decisions, which the relay enforces
+  ['media'], // Blossom: blobs hidden by the operator's bans
   ['relay'], // sockets, sessions, ingest, policies, NIP-77 answers, NIP-11: hosts web and management
   ['sync'], // other relays: their events come in through the relay's Ingest
   ['cli', 'bench'],

@@ -1,3 +1,4 @@
+import type { BlobListQuery } from '../blobs/port.js';
 import type { CATALOGUE_METHODS } from '../catalogue.js';
 import type { ModerationDecision } from '../moderation.js';
 import type { ClusterOptions } from '../cluster/nats-log.js';
@@ -28,6 +29,17 @@ export interface ThreadOptions {
   cluster?: ClusterOptions;
 }
 
+/** Changes to the Blossom blob metadata (blob-tables.ts), each in one transaction. */
+export type BlobWrite =
+  | { op: 'add'; blob: { sha256: string; size: number; type: string; pubkey: string; now: number } }
+  | { op: 'removeOwner'; sha256: string; pubkey: string }
+  | { op: 'touch'; served: [string, number][] };
+
+export type BlobRead =
+  | { op: 'describe'; sha256: string }
+  | { op: 'list'; query: BlobListQuery }
+  | { op: 'usage'; pubkey: string };
+
 /** Maintenance the writer runs in its own transactions; each answers with a `done`. */
 export type WriterTask =
   | { op: 'purgeExpired'; now: number }
@@ -37,7 +49,8 @@ export type WriterTask =
   | { op: 'vacuum' }
   | { op: 'checkpoint' }
   | { op: 'saveCacheCounts'; counts: [string, number][]; now: number }
-  | { op: 'moderate'; decision: ModerationDecision };
+  | { op: 'moderate'; decision: ModerationDecision }
+  | { op: 'blobs'; write: BlobWrite };
 
 export type ToWriter =
   | { type: 'write'; events: { ref: number; event: VerifiedEvent }[] }
@@ -78,7 +91,8 @@ export type ReadRequest =
   | { op: 'loadCacheCounts' }
   | { op: 'moderation' }
   | { op: 'backup'; target: string }
-  | { op: 'catalogue'; method: (typeof CATALOGUE_METHODS)[number]; args: unknown[] };
+  | { op: 'catalogue'; method: (typeof CATALOGUE_METHODS)[number]; args: unknown[] }
+  | { op: 'blobs'; read: BlobRead };
 
 export type ReadResult =
   | { ok: true; value: unknown }

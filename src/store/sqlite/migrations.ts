@@ -293,6 +293,26 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO stored_ids DEFAULT VALUES;
   `,
+  `
+  -- Blossom media (src/media, blob-tables.ts): the metadata of blobs whose bytes are files named by
+  -- their sha256. Hashes and pubkeys are lowercase hex text, as the moderation table holds them, so
+  -- a banned hash or pubkey hides a blob by a point look-up. blob_owners_by_time serves a pubkey's
+  -- list newest first (with a cursor) and its quota.
+  CREATE TABLE blobs (
+    sha256      TEXT    PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    type        TEXT    NOT NULL,
+    uploaded    INTEGER NOT NULL,
+    last_served INTEGER
+  ) WITHOUT ROWID;
+  CREATE TABLE blob_owners (
+    sha256   TEXT    NOT NULL,
+    pubkey   TEXT    NOT NULL,
+    uploaded INTEGER NOT NULL,
+    PRIMARY KEY (sha256, pubkey)
+  ) WITHOUT ROWID;
+  CREATE INDEX blob_owners_by_time ON blob_owners (pubkey, uploaded, sha256);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Filter } from '../../protocol/filter.js';
 import { CLUSTER_SEQ_SQL, clusterSeqOf, databaseBytes, openReadConnection } from './database.js';
+import { BlobTables } from './blob-tables.js';
 import { BundleReads } from './bundles.js';
 import { CatalogueQueries } from './catalogue-queries.js';
 import { EventReads } from './event-reads.js';
@@ -21,6 +22,7 @@ const bundles = new BundleReads(db);
 const catalogue = new CatalogueQueries(db);
 const moderation = new ModerationTables(db);
 const storedIds = new StoredIds(db);
+const blobs = new BlobTables(db);
 const count = (sql: string) => db.prepare(sql).pluck().get() as number;
 
 function stats(): StoreStats {
@@ -72,6 +74,8 @@ async function answer(request: ReadRequest): Promise<unknown> {
       return { clusterSeq: clusterSeqOf(request.target) };
     case 'catalogue':
       return (catalogue[request.method] as (...args: unknown[]) => unknown)(...request.args);
+    case 'blobs':
+      return blobs.read(request.read);
   }
 }
 

@@ -21,10 +21,11 @@ import {
   type WriteOutcome,
 } from '../port.js';
 import { CATALOGUE_METHODS, type CatalogueReads } from '../catalogue.js';
+import type { BlobRecords } from '../blobs/port.js';
 import type { ModerationDecision, ModerationState } from '../moderation.js';
 import { DatabaseOpenError } from './database.js';
 import type { ClusterOptions } from '../cluster/nats-log.js';
-import type { FromWriter, ReadRequest, ReadResult, ThreadOptions, ToWriter, WriterTask } from './messages.js';
+import type { BlobRead, BlobWrite, FromWriter, ReadRequest, ReadResult, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 
 export interface SqliteStorageOptions {
   path: string;
@@ -69,10 +70,22 @@ export class SqliteStorage implements StoragePort {
   private writeStatus: WriteHealth = { failing: undefined, failedTransactions: 0 };
   /** The web catalogue's reads, answered by the reader threads. */
   readonly catalogue: CatalogueReads;
+  /** Blossom blob metadata: reads on the reader threads, changes as writer tasks. */
+  readonly blobs: BlobRecords;
 
   private constructor(private readonly options: SqliteStorageOptions) {
     this.catalogue = Object.fromEntries(CATALOGUE_METHODS.map((method) =>
       [method, (...args: unknown[]) => this.read({ op: 'catalogue', method, args })])) as unknown as CatalogueReads;
+    const read = <T>(request: BlobRead) => this.read<T>({ op: 'blobs', read: request });
+    const write = <T>(change: BlobWrite) => this.task<T>({ op: 'blobs', write: change });
+    this.blobs = {
+      describe: (sha256) => read({ op: 'describe', sha256 }),
+      list: (query) => read({ op: 'list', query }),
+      usage: (pubkey) => read({ op: 'usage', pubkey }),
+      add: (blob) => write({ op: 'add', blob }),
+      removeOwner: (sha256, pubkey) => write({ op: 'removeOwner', sha256, pubkey }),
+      touch: (served) => write({ op: 'touch', served }),
+    };
   }
 
   /** Opens (creating and migrating) the database; rejects with DatabaseOpenError when it cannot. */

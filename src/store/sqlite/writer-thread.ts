@@ -7,6 +7,7 @@ import { openDatabase } from './database.js';
 import { EventWrites, type Applied } from './event-writes.js';
 import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 import { Maintenance } from './maintenance.js';
+import { BlobTables } from './blob-tables.js';
 import type { LoggedWrite } from './cluster-writes.js';
 import { NO_FAILURES, due, failed, isDatabaseFault, succeeded, type Step, type WriteFailures } from './write-failures.js';
 
@@ -48,6 +49,7 @@ try {
 }
 const writes = new EventWrites(db, options.relayUrl);
 const maintenance = new Maintenance(db, writes.powr);
+const blobs = new BlobTables(db);
 // A migration that added processed columns or tables marks the database; they are filled here, once.
 if (maintenance.rebuildIfMarked() && writes.lastSeq() > 0) {
   post({ type: 'log', level: 'info', msg: 'processed workout tables rebuilt after a schema upgrade', detail: { db: options.path } });
@@ -283,6 +285,8 @@ function runTask(task: WriterTask): unknown {
       return inTransaction(() => maintenance.saveCacheCounts(task.counts, task.now));
     case 'moderate':
       return moderate(task.decision);
+    case 'blobs':
+      return inTransaction(() => blobs.write(task.write));
   }
 }
 

@@ -1,0 +1,83 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Blob storage for the Blossom media server (src/media): the bytes, named by their sha256, and what
+ * is known about them. Bytes live in files (`BlobFiles`); the metadata (size, type, owners, times)
+ * lives in the database behind the storage port (`BlobRecords`, answered by the writer and reader
+ * threads). Hashes and pubkeys are lowercase hex throughout.
+ */
+
+/** One stored blob as one owner sees it. */
+export interface BlobRow {
+  sha256: string;
+  size: number;
+  type: string;
+  /** When this owner uploaded it (for a blob looked up by hash: when it was first stored). */
+  uploaded: number;
+}
+
+/** A blob looked up by hash, with whether it may be served (not banned, and some owner not banned). */
+export interface BlobInfo extends BlobRow {
+  visible: boolean;
+}
+
+export interface BlobListQuery {
+  pubkey: string;
+  /** The sha256 of the last blob of the previous page: the page starts after it. */
+  cursor?: string;
+  limit: number;
+  since?: number;
+  until?: number;
+}
+
+export interface BlobRecords {
+  describe(sha256: string): Promise<BlobInfo | undefined>;
+  /**
+   * A pubkey's blobs, newest first (ties by hash, descending); banned hashes left out. undefined when
+   * the cursor is not one of that pubkey's blobs.
+   */
+  list(query: BlobListQuery): Promise<BlobRow[] | undefined>;
+  /** Bytes of the blobs a pubkey owns (what its quota counts). */
+  usage(pubkey: string): Promise<number>;
+  /** Records a stored blob and its owner; `uploaded` is when this owner first uploaded it. */
+  add(blob: { sha256: string; size: number; type: string; pubkey: string; now: number }): Promise<{ uploaded: number; newOwner: boolean }>;
+  /**
+   * Takes `pubkey` off a blob's owners; `owned` false when it was not one. `last`: no owner is left and
+   * the blob's row is gone, so its file goes too.
+   */
+  removeOwner(sha256: string, pubkey: string): Promise<{ owned: boolean; last: boolean }>;
+  /** Remembers when blobs were last served. */
+  touch(served: [string, number][]): Promise<void>;
+}
+
+export const HEAD_BYTES = 64;
+
+/** Bytes received into a temporary file, hashed on the way; nothing is served until `keep`. */
+export interface ReceivedBlob {
+  sha256: string;
+  size: number;
+  /** Its first bytes (up to HEAD_BYTES), to recognise a type the uploader did not name. */
+  head: Buffer;
+  /** Makes the bytes durable under their hash (fsync, rename); false when the blob was there already. */
+  keep(): Promise<boolean>;
+  /** Drops the temporary file. */
+  discard(): Promise<void>;
+}
+
+/** A body larger than the limit: it was dropped while streaming. */
+export class BlobTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`the blob is larger than ${limit} bytes`);
+  }
+}
+
+/** The disk is full (ENOSPC, EDQUOT): nothing was kept. */
+export class BlobStorageFull extends Error {}
+
+export interface BlobFiles {
+  /** Streams `body` into a temporary file while hashing it; rejects with BlobTooLarge past `maxBytes`. */
+  receive(body: Readable, maxBytes: number): Promise<ReceivedBlob>;
+  /** The stored bytes, whole or from `start` to `end` inclusive; undefined when there is no file. */
+  open(sha256: string, range?: { start: number; end: number }): Promise<Readable | undefined>;
+  remove(sha256: string): Promise<void>;
+}

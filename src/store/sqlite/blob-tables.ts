@@ -1,0 +1,88 @@
+import type { Database } from 'better-sqlite3';
+import type { BlobInfo, BlobListQuery, BlobRow } from '../blobs/port.js';
+import type { BlobRead, BlobWrite } from './messages.js';
+
+/**
+ * A blob is hidden when its hash is banned (NIP-86 banevent names it) or every owner is a banned
+ * pubkey; both are point look-ups on the moderation table's key.
+ */
+const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
+const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
+  AND NOT EXISTS (SELECT 1 FROM moderation m WHERE m.list = 'bannedPubkeys' AND m.value = o.pubkey))`;
+
+/**
+ * The Blossom blob metadata (the blobs migration): `blobs` by hash, `blob_owners` by (hash, pubkey), and
+ * `blob_owners_by_time` (pubkey, uploaded, sha256) for a pubkey's list newest first and its quota.
+ * Writes run on the writer thread, reads on the readers; values in and out are plain JSON.
+ */
+export class BlobTables {
+  private readonly sql;
+
+  constructor(db: Database) {
+    const p = (s: string) => db.prepare(s);
+    this.sql = {
+      describe: p(`SELECT b.sha256, b.size, b.type, b.uploaded, (NOT ${HASH_BANNED} AND ${SOME_OWNER_ALLOWED}) AS visible
+        FROM blobs b WHERE b.sha256 = ?`),
+      ownerUploaded: p('SELECT uploaded FROM blob_owners WHERE sha256 = ? AND pubkey = ?').pluck(),
+      // Row values (uploaded, sha256) < (?, ?) walk the index backwards from the cursor.
+      list: p(`SELECT o.sha256, b.size, b.type, o.uploaded FROM blob_owners o INDEXED BY blob_owners_by_time
+        JOIN blobs b ON b.sha256 = o.sha256
+        WHERE o.pubkey = ? AND (o.uploaded, o.sha256) < (?, ?) AND o.uploaded >= ?
+          AND NOT EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = o.sha256)
+        ORDER BY o.uploaded DESC, o.sha256 DESC LIMIT ?`),
+      usage: p(`SELECT COALESCE(SUM(b.size), 0) FROM blob_owners o INDEXED BY blob_owners_by_time
+        JOIN blobs b ON b.sha256 = o.sha256 WHERE o.pubkey = ?`).pluck(),
+      addBlob: p('INSERT INTO blobs (sha256, size, type, uploaded) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      addOwner: p('INSERT INTO blob_owners (sha256, pubkey, uploaded) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      dropOwner: p('DELETE FROM blob_owners WHERE sha256 = ? AND pubkey = ?'),
+      anyOwner: p('SELECT 1 FROM blob_owners WHERE sha256 = ? LIMIT 1').pluck(),
+      dropBlob: p('DELETE FROM blobs WHERE sha256 = ?'),
+      touch: p('UPDATE blobs SET last_served = max(coalesce(last_served, 0), ?) WHERE sha256 = ?'),
+    };
+  }
+
+  read(request: BlobRead): unknown {
+    switch (request.op) {
+      case 'describe': {
+        const row = this.sql.describe.get(request.sha256) as (Omit<BlobInfo, 'visible'> & { visible: number }) | undefined;
+        return row && { ...row, visible: row.visible === 1 };
+      }
+      case 'list':
+        return this.list(request.query);
+      case 'usage':
+        return this.sql.usage.get(request.pubkey) as number;
+    }
+  }
+
+  /** undefined: the cursor is not one of this pubkey's blobs. */
+  private list({ pubkey, cursor, limit, since, until }: BlobListQuery): BlobRow[] | undefined {
+    let from: [number, string] = [until === undefined ? Number.MAX_SAFE_INTEGER : until + 1, ''];
+    if (cursor !== undefined) {
+      const at = this.sql.ownerUploaded.get(cursor, pubkey) as number | undefined;
+      if (at === undefined) return undefined;
+      if (until === undefined || at <= until) from = [at, cursor];
+    }
+    return this.sql.list.all(pubkey, ...from, since ?? 0, limit) as BlobRow[];
+  }
+
+  /** Call inside a transaction. */
+  write(request: BlobWrite): unknown {
+    switch (request.op) {
+      case 'add': {
+        const { sha256, size, type, pubkey, now } = request.blob;
+        this.sql.addBlob.run(sha256, size, type, now);
+        const newOwner = this.sql.addOwner.run(sha256, pubkey, now).changes === 1;
+        return { uploaded: this.sql.ownerUploaded.get(sha256, pubkey) as number, newOwner };
+      }
+      case 'removeOwner': {
+        const owned = this.sql.dropOwner.run(request.sha256, request.pubkey).changes === 1;
+        const last = owned && this.sql.anyOwner.get(request.sha256) === undefined;
+        if (last) this.sql.dropBlob.run(request.sha256);
+        return { owned, last };
+      }
+      case 'touch':
+        for (const [sha256, at] of request.served) this.sql.touch.run(at, sha256);
+        return undefined;
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SqliteStorage } from '../../src/store/sqlite/sqlite-storage.js';
+import { openStorage, tempDb } from '../helpers/relay.js';
+
+const hex = (c: string) => c.repeat(64);
+const alice = hex('a');
+const bob = hex('b');
+
+let store: SqliteStorage;
+beforeAll(async () => {
+  store = await openStorage(tempDb());
+});
+afterAll(async () => {
+  await store.close();
+});
+
+describe('blob metadata through the storage port', () => {
+  it('records owners, lists newest first with a cursor and a time window, counts quota, removes the last owner', async () => {
+    const blobs = store.blobs;
+    // Four blobs by alice at 100, 200, 200, 300; one of them also bob's, later.
+    expect(await blobs.add({ sha256: hex('1'), size: 10, type: 'image/png', pubkey: alice, now: 100 })).toEqual({ uploaded: 100, newOwner: true });
+    await blobs.add({ sha256: hex('2'), size: 20, type: 'video/mp4', pubkey: alice, now: 200 });
+    await blobs.add({ sha256: hex('3'), size: 30, type: 'video/mp4', pubkey: alice, now: 200 });
+    await blobs.add({ sha256: hex('4'), size: 40, type: 'image/webp', pubkey: alice, now: 300 });
+    expect(await blobs.add({ sha256: hex('2'), size: 20, type: 'video/mp4', pubkey: bob, now: 400 })).toEqual({ uploaded: 400, newOwner: true });
+    expect(await blobs.add({ sha256: hex('2'), size: 20, type: 'video/mp4', pubkey: bob, now: 500 })).toEqual({ uploaded: 400, newOwner: false });
+
+    const order = (rows: { sha256: string }[] | undefined) => rows!.map((r) => r.sha256[0]);
+    expect(order(await blobs.list({ pubkey: alice, limit: 10 }))).toEqual(['4', '3', '2', '1']);
+    expect(order(await blobs.list({ pubkey: alice, limit: 2, cursor: hex('3') }))).toEqual(['2', '1']);
+    expect(order(await blobs.list({ pubkey: alice, limit: 10, since: 150, until: 250 }))).toEqual(['3', '2']);
+    expect(order(await blobs.list({ pubkey: alice, limit: 10, until: 250, cursor: hex('3') }))).toEqual(['2', '1']);
+    expect(await blobs.list({ pubkey: bob, limit: 10, cursor: hex('1') })).toBeUndefined();
+    expect(await blobs.list({ pubkey: bob, limit: 10 })).toEqual([{ sha256: hex('2'), size: 20, type: 'video/mp4', uploaded: 400 }]);
+    expect(await blobs.usage(alice)).toBe(100);
+    expect(await blobs.usage(bob)).toBe(20);
+    expect(await blobs.usage(hex('c'))).toBe(0);
+
+    expect(await blobs.describe(hex('2'))).toEqual({ sha256: hex('2'), size: 20, type: 'video/mp4', uploaded: 200, visible: true });
+    expect(await blobs.removeOwner(hex('2'), hex('c'))).toEqual({ owned: false, last: false });
+    expect(await blobs.removeOwner(hex('2'), alice)).toEqual({ owned: true, last: false });
+    expect(await blobs.removeOwner(hex('2'), bob)).toEqual({ owned: true, last: true });
+    expect(await blobs.describe(hex('2'))).toBeUndefined();
+    expect(await blobs.describe(hex('9'))).toBeUndefined();
+    await blobs.touch([[hex('1'), 1000]]);
+  });
+
+  it('hides a blob whose hash is banned, or all of whose owners are', async () => {
+    const blobs = store.blobs;
+    await blobs.add({ sha256: hex('5'), size: 5, type: 'image/png', pubkey: bob, now: 600 });
+    await blobs.add({ sha256: hex('6'), size: 6, type: 'image/png', pubkey: bob, now: 600 });
+    await blobs.add({ sha256: hex('6'), size: 6, type: 'image/png', pubkey: hex('d'), now: 600 });
+    await store.moderate({ add: [{ list: 'bannedPubkeys', value: bob, reason: '' }], drop: [] });
+    expect((await blobs.describe(hex('5')))?.visible).toBe(false);
+    expect((await blobs.describe(hex('6')))?.visible).toBe(true);
+    await store.moderate({ add: [{ list: 'bannedEvents', value: hex('6'), reason: '' }], drop: [] });
+    expect((await blobs.describe(hex('6')))?.visible).toBe(false);
+    expect(await blobs.list({ pubkey: hex('d'), limit: 10 })).toEqual([]);
+  });
+});
