@@ -64,6 +64,8 @@ export interface CommittedChange {
   moderation?: boolean;
   /** This process's write transaction, for metrics: events in it and seconds to apply and commit. */
   batch?: { events: number; seconds: number };
+  /** Cluster mode: blobs whose last owner a stream entry removed: each node drops its copy of their bytes. */
+  blobsRemoved?: string[];
 }
 
 /** Cluster mode: how far this node has applied the cluster's stream (docs/cluster.md). */

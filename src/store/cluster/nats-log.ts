@@ -33,6 +33,8 @@ export interface LogEntry {
   seq: number;
   id: string | undefined;
   json: string;
+  /** What a typed entry is (its Powr-Entry header, e.g. `blob`); undefined for an event. */
+  entry: string | undefined;
 }
 
 export interface LogStatus {
@@ -73,6 +75,8 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 
 /** JetStream's duplicate detection key. */
 const MSG_ID_HEADER = 'Nats-Msg-Id';
+/** The header naming what a typed entry (not an event) is, so each kind is applied by its own code. */
+const ENTRY_HEADER = 'Powr-Entry';
 /** The header naming the node that broadcast an ephemeral event, so it skips its own. */
 const NODE_HEADER = 'Powr-Node';
 
@@ -146,6 +150,16 @@ export class NatsLog {
     if (!nc || nc.isClosed() || this.disconnected || !this.js) throw new LogUnavailable('the cluster\'s stream (NATS) is out of reach; try again');
     const h = headers();
     h.set(MSG_ID_HEADER, id);
+    nc.publish(this.subject, json, { headers: h });
+  }
+
+  /** Publishes a typed entry (`entry` names its kind) under an id of its own; as publish(). */
+  publishEntry(entry: string, id: string, json: string): void {
+    const nc = this.nc;
+    if (!nc || nc.isClosed() || this.disconnected || !this.js) throw new LogUnavailable('the cluster\'s stream (NATS) is out of reach; try again');
+    const h = headers();
+    h.set(MSG_ID_HEADER, id);
+    h.set(ENTRY_HEADER, entry);
     nc.publish(this.subject, json, { headers: h });
   }
 
@@ -307,7 +321,7 @@ export class NatsLog {
       if (this.streamSeq === null || pending > this.streamSeq) this.streamSeq = pending;
       this.deliveredSeq = m.seq;
       this.deliveredAt = Date.now();
-      const done = deliver({ seq: m.seq, id: m.headers?.get(MSG_ID_HEADER) || undefined, json: m.string() });
+      const done = deliver({ seq: m.seq, id: m.headers?.get(MSG_ID_HEADER) || undefined, json: m.string(), entry: m.headers?.get(ENTRY_HEADER) || undefined });
       if (done) await done;
       if (this.closing) break;
     }

@@ -9,6 +9,7 @@ import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages
 import { Maintenance } from './maintenance.js';
 import { BlobTables } from './blob-tables.js';
 import type { LoggedWrite } from './cluster-writes.js';
+import { isSharedBlobWrite, type LoggedBlob } from './cluster-blobs.js';
 import { NO_FAILURES, due, failed, isDatabaseFault, succeeded, type Step, type WriteFailures } from './write-failures.js';
 
 /**
@@ -68,7 +69,9 @@ interface Queued {
   /** Cluster mode: its place in the stream. */
   logged?: LoggedWrite;
 }
-const queue: Queued[] = [];
+/** Cluster mode: blob metadata entries (cluster-blobs.ts) wait in the queue at their place in the stream. */
+const queue: (Queued | LoggedBlob)[] = [];
+const isBlobEntry = (item: Queued | LoggedBlob): item is LoggedBlob => 'write' in item;
 /** Cluster mode: the stream waits while the queue holds this many writes. */
 const queueHigh = options.batchSize * 4;
 const queueRoom: (() => void)[] = [];
@@ -232,6 +235,44 @@ function writeBatch(batch: Queued[]): void {
   post({ type: 'committed', results: refs.flatMap((waiting, i) => waiting.map((ref) => ({ ref, outcome: outcomes[i]! }))), change });
 }
 
+/** The events at the head of the queue, up to a batch, stopping before a blob entry. */
+function takeEvents(): Queued[] {
+  const blob = queue.findIndex(isBlobEntry);
+  return queue.splice(0, blob < 0 ? options.batchSize : Math.min(blob, options.batchSize)) as Queued[];
+}
+
+/**
+ * Cluster mode: a blob metadata entry, in a transaction of its own with its stream sequence. Its
+ * publisher's task gets the result; a removal of the last owner goes on the feed, so every node drops
+ * its copy of the bytes.
+ */
+function applyBlob(entry: LoggedBlob): void {
+  let result: unknown;
+  try {
+    result = inTransaction(() => {
+      if (entry.streamSeq <= writes.clusterSeq()) return undefined;
+      const outcome = blobs.write(entry.write);
+      writes.setClusterSeq(entry.streamSeq);
+      return outcome;
+    });
+  } catch (err) {
+    const error = (err as Error).message;
+    if (TRANSIENT_FAILURE.test((err as { code?: string }).code ?? '')) {
+      queue.unshift(entry);
+      retryAt = Date.now() + RETRY_AFTER_MS;
+      return;
+    }
+    post({ type: 'log', level: 'error', msg: 'a blob entry from the cluster stream failed on this node; skipped', detail: { error, streamSeq: entry.streamSeq } });
+    result = undefined;
+  }
+  const ref = cluster!.blobs.claim(entry.id);
+  if (ref !== undefined) post({ type: 'done', ref, ...(result === undefined ? { error: 'the change could not be applied on this node' } : { result }) });
+  if (entry.write.op === 'removeOwner' && (result as { last?: boolean } | undefined)?.last) {
+    post({ type: 'change', change: { ...emptyChange(), blobsRemoved: [entry.write.sha256] } });
+  }
+  reportCluster();
+}
+
 /** Removes in pages, each its own transaction, feeding what went; returns how many. */
 function removeInPages(select: () => { id: string; address?: string }[]): number {
   let total = 0;
@@ -303,7 +344,8 @@ function flush(): void {
   if (closed) return;
   noticeOtherWriters();
   if (queue.length > 0) {
-    writeBatch(queue.splice(0, options.batchSize));
+    if (isBlobEntry(queue[0]!)) applyBlob(queue.shift() as LoggedBlob);
+    else writeBatch(takeEvents());
     if (queue.length < queueHigh) for (const resume of queueRoom.splice(0)) resume();
   } else if (tasks.length > 0) {
     const { ref, task } = tasks.shift()!;
@@ -347,7 +389,7 @@ async function close(): Promise<void> {
   clearInterval(poll);
   clearInterval(clusterStatus);
   await cluster?.close();
-  if (!cluster) while (queue.length > 0) writeBatch(queue.splice(0, options.batchSize));
+  if (!cluster) while (queue.length > 0) writeBatch(takeEvents());
   for (const { ref, task } of tasks.splice(0)) runAndPost(ref, task);
   maintenance.checkpoint();
   db.close();
@@ -373,6 +415,10 @@ port.on('message', (message: ToWriter) => {
       for (const { ref, event } of message.events) queue.push({ event, refs: [ref] });
       break;
     case 'task':
+      if (cluster && message.task.op === 'blobs' && isSharedBlobWrite(message.task.write)) {
+        cluster.blobs.submit(message.ref, message.task.write);
+        return;
+      }
       tasks.push({ ref: message.ref, task: message.task });
       break;
     case 'ephemeral':
@@ -385,6 +431,13 @@ port.on('message', (message: ToWriter) => {
   schedule();
 });
 
+/** Queues what the stream delivered; a promise holds the stream back until the queue has room. */
+function fromStream(item: Queued | LoggedBlob): void | Promise<void> {
+  queue.push(item);
+  schedule();
+  if (queue.length >= queueHigh) return new Promise<void>((resume) => queueRoom.push(resume));
+}
+
 // Loaded only in cluster mode: a single node never carries the NATS client.
 const cluster = options.cluster && new (await import('./cluster-writes.js')).ClusterWrites(options.cluster, writes, {
   answer: (results) => {
@@ -392,11 +445,9 @@ const cluster = options.cluster && new (await import('./cluster-writes.js')).Clu
     reportCluster();
     post({ type: 'committed', results, change: undefined });
   },
-  enqueue: (write) => {
-    queue.push({ event: write.event, refs: [], logged: write });
-    schedule();
-    if (queue.length >= queueHigh) return new Promise<void>((resume) => queueRoom.push(resume));
-  },
+  enqueue: (write) => fromStream({ event: write.event, refs: [], logged: write }),
+  enqueueBlob: fromStream,
+  fail: (ref, error) => post({ type: 'done', ref, error }),
   queueFull: () => queue.length >= queueHigh,
   log: (level, msg, detail) => post({ type: 'log', level, msg, detail }),
   ephemeral: (json) => post({ type: 'ephemeral', json }),
