@@ -50,8 +50,12 @@ export async function start(): Promise<void> {
   const ingest = new Ingest(config, store, verifier, fanout, limits, log, moderation);
   const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), limits, log });
   const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
-  const media = config.media ? new Blossom({
-    config, records: store.blobs, files: await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')),
+  const blobFiles = config.media ? await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')) : undefined;
+  // Cluster mode: blob bytes shared through NATS' object store, metadata through the stream.
+  const clusterMedia = blobFiles && config.clusterNats.length > 0
+    ? (await import('../media/cluster-media.js')).clusterMedia(config, store, blobFiles, log) : undefined;
+  const media = blobFiles ? new Blossom({
+    config, records: clusterMedia?.records ?? store.blobs, files: clusterMedia?.files ?? blobFiles,
     moderation, limits, verify: (e) => ingest.verify(e), submit: (raw, from, text) => ingest.submit(raw, from, text), log,
   }) : undefined;
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, media, log,
@@ -103,6 +107,7 @@ export async function start(): Promise<void> {
     await upstreams?.stop();
     await server.close();
     await media?.close();
+    await clusterMedia?.close();
     await metricsListener?.server.close();
     await ingest.drain();
     await verifier.close();

@@ -1,0 +1,176 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { StorageType, jetstream } from '@nats-io/jetstream';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { BlobStoreUnavailable, type BlobFiles, type ReceivedBlob } from '../blobs/port.js';
+
+/**
+ * Cluster mode: blob bytes in a NATS JetStream Object Store bucket (`<clusterStream>-blobs`), so every
+ * node can serve every blob. The object store reads an object only whole, from its start, so each node
+ * also keeps its own copy in `local` (DiskBlobFiles) and serves ranges from that: an upload is kept
+ * locally, then put into the bucket from the file (streamed, chunk by chunk); a blob this node has no
+ * copy of is fetched from the bucket when first asked for, checked against its hash, and kept.
+ */
+
+export interface BucketOptions {
+  servers: string[];
+  bucket: string;
+  replicas: number;
+}
+
+export interface BucketHooks {
+  log(level: 'info' | 'error', msg: string, detail?: Record<string, unknown>): void;
+}
+
+/** Bytes per object store message: fewer round trips than the client's 128 KiB, well under NATS' 1 MiB payload. */
+const CHUNK_BYTES = 512 * 1024;
+const API_TIMEOUT_MS = 5000;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5000;
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export class ClusterBlobFiles implements BlobFiles {
+  private nc: NatsConnection | undefined;
+  private bucket: ObjectStore | undefined;
+  private problem: string | undefined = 'connecting to NATS for the media bucket';
+  private closing = false;
+  /** Fetches from the bucket under way, by hash, so concurrent first requests share one. */
+  private readonly fetching = new Map<string, Promise<boolean>>();
+
+  constructor(private readonly local: BlobFiles, private readonly options: BucketOptions, private readonly hooks: BucketHooks) {}
+
+  /** Connects (trying again until it can, or until close) and opens the bucket, creating it when missing. */
+  async run(): Promise<void> {
+    let wait = RETRY_MIN_MS;
+    while (!this.closing && !this.bucket) {
+      try {
+        await this.connect();
+      } catch (err) {
+        this.setProblem(`NATS: ${message(err)}`);
+        await delay(wait);
+        wait = Math.min(wait * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  /** Why blobs cannot be stored now (NATS out of reach), or undefined. */
+  unavailable(): string | undefined {
+    return this.problem;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.nc?.close().catch(() => undefined);
+  }
+
+  private setProblem(problem: string | undefined): void {
+    if (problem === this.problem) return;
+    if (problem) this.hooks.log('error', 'media bucket unavailable', { bucket: this.options.bucket, problem });
+    else this.hooks.log('info', 'media bucket available', { bucket: this.options.bucket });
+    this.problem = problem;
+  }
+
+  private async connect(): Promise<void> {
+    const nc = await connect({
+      servers: this.options.servers, name: 'powr-relay media', maxReconnectAttempts: -1, reconnectTimeWait: 500, pingInterval: 5000, maxPingOut: 2,
+    });
+    try {
+      this.bucket = await new Objm(jetstream(nc, { timeout: API_TIMEOUT_MS })).create(this.options.bucket, {
+        storage: StorageType.File, replicas: this.options.replicas, description: 'powr-relay Blossom blobs, named by their sha256',
+      });
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw err;
+    }
+    this.nc = nc;
+    this.setProblem(undefined);
+    void this.watch(nc);
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') this.setProblem(`lost the connection to NATS at ${s.server}`);
+      else if (s.type === 'reconnect') this.setProblem(undefined);
+    }
+  }
+
+  /** The bucket, when NATS is at hand; else BlobStoreUnavailable. */
+  private ready(): ObjectStore {
+    if (this.problem !== undefined || !this.bucket) throw new BlobStoreUnavailable(`the cluster's media bucket is out of reach (${this.problem}); try again`);
+    return this.bucket;
+  }
+
+  async receive(body: Readable, maxBytes: number): Promise<ReceivedBlob> {
+    const blob = await this.local.receive(body, maxBytes);
+    return { ...blob, keep: () => this.keep(blob) };
+  }
+
+  /** Keeps the bytes here, then in the bucket; true when the bucket did not hold them yet. */
+  private async keep(blob: ReceivedBlob): Promise<boolean> {
+    const bucket = this.ready();
+    await blob.keep();
+    try {
+      const there = await bucket.info(blob.sha256);
+      if (there && !there.deleted && there.size === blob.size) return false;
+      const bytes = await this.local.open(blob.sha256);
+      if (!bytes) throw new Error(`the copy of ${blob.sha256} just kept is gone`);
+      await bucket.put({ name: blob.sha256, options: { max_chunk_size: CHUNK_BYTES } }, Readable.toWeb(bytes) as ReadableStream<Uint8Array>);
+      return true;
+    } catch (err) {
+      throw new BlobStoreUnavailable(`the blob could not be stored in the cluster's media bucket: ${message(err)}`);
+    }
+  }
+
+  async open(sha256: string, range?: { start: number; end: number }): Promise<Readable | undefined> {
+    const here = await this.local.open(sha256, range);
+    if (here) return here;
+    let fetch = this.fetching.get(sha256);
+    if (!fetch) {
+      fetch = this.fetch(sha256).finally(() => this.fetching.delete(sha256));
+      this.fetching.set(sha256, fetch);
+    }
+    return (await fetch) ? this.local.open(sha256, range) : undefined;
+  }
+
+  /** Copies a blob from the bucket to the local store, checked against its hash; false when the bucket has none. */
+  private async fetch(sha256: string): Promise<boolean> {
+    const started = performance.now();
+    const object = await this.ready().get(sha256).catch((err: unknown) => {
+      throw new BlobStoreUnavailable(`the blob could not be read from the cluster's media bucket: ${message(err)}`);
+    });
+    if (!object) return false;
+    const received = await this.local.receive(Readable.fromWeb(object.data as NodeReadableStream<Uint8Array>), Number.MAX_SAFE_INTEGER);
+    try {
+      const failed = await object.error;
+      if (failed) throw new BlobStoreUnavailable(`the blob could not be read from the cluster's media bucket: ${failed.message}`);
+      if (received.sha256 !== sha256) {
+        this.hooks.log('error', 'the media bucket holds other bytes under a blob\'s name; not served', { sha256, got: received.sha256 });
+        return false;
+      }
+      await received.keep();
+    } finally {
+      await received.discard();
+    }
+    this.hooks.log('info', 'blob copied from the media bucket', { sha256, size: received.size, ms: Math.round(performance.now() - started) });
+    return true;
+  }
+
+  /** The last owner is gone: this node's copy and the bucket's object go. */
+  async remove(sha256: string): Promise<void> {
+    await this.local.remove(sha256);
+    try {
+      await this.ready().delete(sha256);
+    } catch (err) {
+      // Left in the bucket, unlisted and unserved: no node has metadata for it.
+      this.hooks.log('error', 'a deleted blob could not be removed from the media bucket', { sha256, problem: message(err) });
+    }
+  }
+
+  /** Another node removed the blob's last owner: this node's copy goes. */
+  forget(sha256: string): Promise<void> {
+    return this.local.remove(sha256);
+  }
+}

@@ -1,0 +1,149 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '@nats-io/transport-node';
+import { Objm } from '@nats-io/obj';
+import { signer } from './helpers/client.js';
+import { authorization, blossomToken, eventually, pngBytes, sha256, upload } from './helpers/blossom.js';
+import { clusterEnv, stoppedAfterFile } from './helpers/cluster.js';
+import { startNats, uniqueStream, type NatsServer } from './helpers/nats.js';
+import type { RunningRelay } from './helpers/relay.js';
+
+/**
+ * Cluster mode for media (docs/media.md#cluster): two real relay nodes on a NATS server of the test's
+ * own (stopped in the last test), blob bytes in the object store bucket `<stream>-blobs`, metadata
+ * through the stream.
+ */
+
+const { relayNode, tracked } = stoppedAfterFile();
+const SIZE = 20 * 1024 * 1024;
+
+let nats: NatsServer;
+let stream: string;
+let a: RunningRelay;
+let b: RunningRelay;
+
+/** Where a node keeps its copy of a blob (the default media folder beside its database). */
+const copyOf = (node: RunningRelay, hash: string) => join(dirname(node.db), 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
+
+/** Milliseconds to the response's headers and to its last byte, and the body. */
+async function timed(url: string, headers: Record<string, string> = {}): Promise<{ res: Response; body: Buffer; firstByteMs: number; totalMs: number }> {
+  const started = performance.now();
+  const res = await fetch(url, { headers });
+  const firstByteMs = performance.now() - started;
+  const body = Buffer.from(await res.arrayBuffer());
+  return { res, body, firstByteMs, totalMs: performance.now() - started };
+}
+
+async function bucketHas(hash: string): Promise<boolean> {
+  const nc = await connect({ servers: nats.url });
+  try {
+    const bucket = await new Objm(nc).open(`${stream}-blobs`);
+    const info = await bucket.info(hash);
+    return info !== null && !info.deleted;
+  } finally {
+    await nc.close();
+  }
+}
+
+beforeAll(async () => {
+  [nats] = tracked([await startNats()]);
+  stream = uniqueStream('media');
+  const env = { ...clusterEnv(nats.url, stream), POWR_RELAY_MEDIA_UPLOADS_PER_MINUTE_PER_IP: '100000' };
+  [a, b] = await Promise.all([relayNode(env), relayNode(env)]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+});
+
+describe('media in a two-node cluster', () => {
+  it('a blob uploaded to node A is listed and served by node B, ranges included; a DELETE on B stops A serving it', async () => {
+    const alice = signer();
+    const bytes = pngBytes(SIZE);
+    const hash = sha256(bytes);
+    const put = await upload(a.httpUrl, alice, bytes);
+    expect(put.status, put.headers.get('x-reason') ?? '').toBe(201);
+    expect(await bucketHas(hash)).toBe(true);
+
+    // The metadata reached B through the stream; B has no copy of the bytes yet.
+    const listed = await eventually(async () => (await (await fetch(`${b.httpUrl}/list/${alice.pubkey}`)).json()) as { sha256: string; size: number }[],
+      (rows) => rows.length === 1, 10_000);
+    expect(listed.map((r) => [r.sha256, r.size])).toEqual([[hash, SIZE]]);
+    expect(existsSync(copyOf(b, hash))).toBe(false);
+
+    // First request on B: fetched from the bucket, then the range served from B's copy.
+    const start = 5 * 1024 * 1024 + 17;
+    const end = start + 256 * 1024 - 1;
+    const onDemand = await timed(`${b.httpUrl}/${hash}`, { Range: `bytes=${start}-${end}` });
+    expect(onDemand.res.status).toBe(206);
+    expect(onDemand.res.headers.get('content-range')).toBe(`bytes ${start}-${end}/${SIZE}`);
+    expect(onDemand.body.equals(bytes.subarray(start, end + 1))).toBe(true);
+    expect(existsSync(copyOf(b, hash))).toBe(true);
+    // Then from the copy B keeps.
+    const local = await timed(`${b.httpUrl}/${hash}`, { Range: `bytes=${start}-${end}` });
+    expect(local.body.equals(bytes.subarray(start, end + 1))).toBe(true);
+    const tail = await timed(`${b.httpUrl}/${hash}`, { Range: 'bytes=-100' });
+    expect(tail.res.status).toBe(206);
+    expect(tail.body.equals(bytes.subarray(SIZE - 100))).toBe(true);
+    const whole = await timed(`${b.httpUrl}/${hash}.png`);
+    expect(whole.res.status).toBe(200);
+    expect(sha256(whole.body)).toBe(hash);
+    console.log(`20 MiB blob on the other node: first byte of a 256 KiB range ${onDemand.firstByteMs.toFixed(0)} ms fetched on demand, `
+      + `${local.firstByteMs.toFixed(1)} ms from the local copy; whole blob from the copy ${whole.totalMs.toFixed(0)} ms`);
+
+    const token = authorization(blossomToken(alice, 'delete', { x: [hash] }));
+    const deleted = await fetch(`${b.httpUrl}/${hash}`, { method: 'DELETE', headers: { Authorization: token } });
+    expect(deleted.status, deleted.headers.get('x-reason') ?? '').toBe(204);
+    expect((await fetch(`${b.httpUrl}/${hash}`)).status).toBe(404);
+    const onA = await eventually(async () => (await fetch(`${a.httpUrl}/${hash}`, { method: 'HEAD' })).status, (s) => s === 404, 10_000);
+    expect(onA).toBe(404);
+    expect(await (await fetch(`${a.httpUrl}/list/${alice.pubkey}`)).json()).toEqual([]);
+    // Both copies and the bucket's object are gone.
+    expect(await eventually(() => existsSync(copyOf(a, hash)), (there) => !there, 5000)).toBe(false);
+    expect(existsSync(copyOf(b, hash))).toBe(false);
+    expect(await bucketHas(hash)).toBe(false);
+  }, 120_000);
+
+  it('a blob with two owners stays until the last owner deletes it, on both nodes', async () => {
+    const [alice, bob] = [signer(), signer()];
+    const bytes = pngBytes(64 * 1024);
+    const hash = sha256(bytes);
+    expect((await upload(a.httpUrl, alice, bytes)).status).toBe(201);
+    // B's upload of the same bytes finds them in the bucket: 200, a second owner.
+    const second = await upload(b.httpUrl, bob, bytes);
+    expect(second.status, second.headers.get('x-reason') ?? '').toBe(200);
+    const del = (node: RunningRelay, who: typeof alice) => fetch(`${node.httpUrl}/${hash}`, {
+      method: 'DELETE', headers: { Authorization: authorization(blossomToken(who, 'delete', { x: [hash] })) },
+    });
+    expect((await del(a, alice)).status).toBe(204);
+    expect(await eventually(async () => (await (await fetch(`${b.httpUrl}/list/${alice.pubkey}`)).json()) as unknown[], (r) => r.length === 0)).toEqual([]);
+    const stillThere = await fetch(`${b.httpUrl}/${hash}`);
+    expect(stillThere.status).toBe(200);
+    expect(sha256(Buffer.from(await stillThere.arrayBuffer()))).toBe(hash);
+    expect(await bucketHas(hash)).toBe(true);
+    expect((await del(a, bob)).status).toBe(204);
+    expect(await eventually(async () => (await fetch(`${b.httpUrl}/${hash}`)).status, (s) => s === 404)).toBe(404);
+    expect(await bucketHas(hash)).toBe(false);
+  }, 60_000);
+
+  it('with NATS out of reach, uploads get 503 with a reason and blobs a node holds are still served', async () => {
+    const alice = signer();
+    const bytes = pngBytes(32 * 1024);
+    const hash = sha256(bytes);
+    expect((await upload(a.httpUrl, alice, bytes)).status).toBe(201);
+    await eventually(async () => (await fetch(`${b.httpUrl}/${hash}`)).status, (s) => s === 200, 10_000);
+    await nats.stop();
+    const refused = await eventually(() => upload(b.httpUrl, alice, pngBytes(1024)), (res) => res.status === 503, 10_000);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('x-reason')).toMatch(/NATS|bucket|stream/);
+    for (const node of [a, b]) {
+      const res = await fetch(`${node.httpUrl}/${hash}`, { headers: { Range: 'bytes=0-99' } });
+      expect(res.status).toBe(206);
+      expect(Buffer.from(await res.arrayBuffer()).equals(bytes.subarray(0, 100))).toBe(true);
+    }
+    await nats.start();
+    const again = await eventually(() => upload(b.httpUrl, alice, pngBytes(1024)), (res) => res.status === 201, 20_000);
+    expect(again.status, again.headers.get('x-reason') ?? '').toBe(201);
+  }, 60_000);
+});
