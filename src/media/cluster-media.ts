@@ -20,8 +20,10 @@ export function clusterMedia(config: Config, store: StoragePort, local: BlobFile
     servers: config.clusterNats, bucket: `${config.clusterStream}-blobs`, replicas: config.clusterReplicas,
   }, { log: (level, msg, detail) => log[level](detail ?? {}, msg) });
   void files.run();
-  // A last owner removed through the stream (on any node): this node's copy of the bytes goes.
+  // A new owner applied from the stream: this node copies the bytes ahead, so its first reader waits for
+  // no transfer. A last owner removed (on any node): this node's copy goes.
   const unfollow = store.onChange((change) => {
+    for (const sha256 of change.blobsAdded ?? []) files.prefetch(sha256);
     for (const sha256 of change.blobsRemoved ?? []) {
       files.forget(sha256).catch((err: unknown) => log.error({ err, sha256 }, 'removing the copy of a deleted blob failed'));
     }

@@ -9,8 +9,9 @@ import { BlobStoreUnavailable, type BlobFiles, type ReceivedBlob } from '../blob
  * Cluster mode: blob bytes in a NATS JetStream Object Store bucket (`<clusterStream>-blobs`), so every
  * node can serve every blob. The object store reads an object only whole, from its start, so each node
  * also keeps its own copy in `local` (DiskBlobFiles) and serves ranges from that: an upload is kept
- * locally, then put into the bucket from the file (streamed, chunk by chunk); a blob this node has no
- * copy of is fetched from the bucket when first asked for, checked against its hash, and kept.
+ * locally, then put into the bucket from the file (streamed, chunk by chunk); every node copies a blob
+ * from the bucket when its metadata entry is applied (prefetch), or else when it is first asked for,
+ * checked against its hash either way.
  */
 
 export interface BucketOptions {
@@ -39,6 +40,8 @@ export class ClusterBlobFiles implements BlobFiles {
   private closing = false;
   /** Fetches from the bucket under way, by hash, so concurrent first requests share one. */
   private readonly fetching = new Map<string, Promise<boolean>>();
+  /** The copies made ahead, one after another. */
+  private ahead: Promise<void> = Promise.resolve();
 
   constructor(private readonly local: BlobFiles, private readonly options: BucketOptions, private readonly hooks: BucketHooks) {}
 
@@ -156,6 +159,19 @@ export class ClusterBlobFiles implements BlobFiles {
     }
     this.hooks.log('info', 'blob copied from the media bucket', { sha256, size: received.size, ms: Math.round(performance.now() - started) });
     return true;
+  }
+
+  /**
+   * Copies a blob from the bucket ahead of its first request (a new owner applied from the stream), one
+   * blob at a time; a copy this node has already costs a file open.
+   */
+  prefetch(sha256: string): void {
+    this.ahead = this.ahead
+      .then(() => this.open(sha256))
+      .then((bytes) => {
+        bytes?.destroy();
+      })
+      .catch((err: unknown) => this.hooks.log('error', 'copying a blob from the media bucket ahead failed; it is fetched when asked for', { sha256, problem: message(err) }));
   }
 
   /** The last owner is gone: this node's copy and the bucket's object go. */

@@ -243,8 +243,8 @@ function takeEvents(): Queued[] {
 
 /**
  * Cluster mode: a blob metadata entry, in a transaction of its own with its stream sequence. Its
- * publisher's task gets the result; a removal of the last owner goes on the feed, so every node drops
- * its copy of the bytes.
+ * publisher's task gets the result; a new owner and a removal of the last owner go on the feed, so every
+ * node copies the bytes ahead or drops its copy.
  */
 function applyBlob(entry: LoggedBlob): void {
   let result: unknown;
@@ -267,9 +267,10 @@ function applyBlob(entry: LoggedBlob): void {
   }
   const ref = cluster!.blobs.claim(entry.id);
   if (ref !== undefined) post({ type: 'done', ref, ...(result === undefined ? { error: 'the change could not be applied on this node' } : { result }) });
-  if (entry.write.op === 'removeOwner' && (result as { last?: boolean } | undefined)?.last) {
-    post({ type: 'change', change: { ...emptyChange(), blobsRemoved: [entry.write.sha256] } });
-  }
+  const { last, newOwner } = (result ?? {}) as { last?: boolean; newOwner?: boolean };
+  const sha256 = entry.write.op === 'add' ? entry.write.blob.sha256 : entry.write.sha256;
+  if (last) post({ type: 'change', change: { ...emptyChange(), blobsRemoved: [sha256] } });
+  if (newOwner) post({ type: 'change', change: { ...emptyChange(), blobsAdded: [sha256] } });
   reportCluster();
 }
 
