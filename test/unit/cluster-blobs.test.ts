@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { readBlobEntry } from '../../src/store/sqlite/cluster-blobs.js';
+
+const hex = (c: string) => c.repeat(64);
+
+describe('blob entries of the cluster stream', () => {
+  it('reads the two changes every node applies, as the writer publishes them', () => {
+    const add = { op: 'add', blob: { sha256: hex('a'), size: 10, type: 'image/png', pubkey: hex('b'), now: 1_800_000_000 } } as const;
+    const remove = { op: 'removeOwner', sha256: hex('a'), pubkey: hex('b') } as const;
+    expect(readBlobEntry(JSON.stringify(add))).toEqual(add);
+    expect(readBlobEntry(JSON.stringify(remove))).toEqual(remove);
+  });
+
+  it('names what is wrong with a message a foreign publisher put in the stream', () => {
+    const blob = { sha256: hex('a'), size: 10, type: 'image/png', pubkey: hex('b'), now: 1 };
+    expect(readBlobEntry('{')).toBe('not JSON');
+    expect(readBlobEntry('null')).toBe('not an object');
+    expect(readBlobEntry(JSON.stringify({ op: 'touch', served: [] }))).toBe('unknown op "touch"');
+    expect(readBlobEntry(JSON.stringify({ op: 'removeOwner', sha256: hex('A'), pubkey: hex('b') }))).toMatch(/64 lowercase hex/);
+    expect(readBlobEntry(JSON.stringify({ op: 'add' }))).toBe('add needs a blob');
+    expect(readBlobEntry(JSON.stringify({ op: 'add', blob: { ...blob, size: -1 } }))).toMatch(/whole numbers/);
+    expect(readBlobEntry(JSON.stringify({ op: 'add', blob: { ...blob, now: 1.5 } }))).toMatch(/whole numbers/);
+    expect(readBlobEntry(JSON.stringify({ op: 'add', blob: { ...blob, type: '' } }))).toBe('add needs a type');
+    expect(readBlobEntry(JSON.stringify({ op: 'add', blob: { ...blob, pubkey: 'x' } }))).toMatch(/64 lowercase hex/);
+  });
+});
