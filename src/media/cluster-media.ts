@@ -36,7 +36,20 @@ export function clusterMedia(config: Config, store: StoragePort, local: BlobFile
       throw new BlobStoreUnavailable(`the change did not go through the cluster's stream: ${(err as Error).message}`);
     }
   };
-  const records: BlobRecords = { ...store.blobs, add: throughStream(store.blobs.add), removeOwner: throughStream(store.blobs.removeOwner) };
+  const add = throughStream(store.blobs.add);
+  const records: BlobRecords = {
+    ...store.blobs,
+    add: async (blob) => {
+      try {
+        const added = await add(blob);
+        await files.share(blob.sha256, blob.size);
+        return added;
+      } finally {
+        files.stored(blob.sha256);
+      }
+    },
+    removeOwner: throughStream(store.blobs.removeOwner),
+  };
   return {
     files, records,
     close: async () => {

@@ -40,6 +40,8 @@ export class ClusterBlobFiles implements BlobFiles {
   private closing = false;
   /** Fetches from the bucket under way, by hash, so concurrent first requests share one. */
   private readonly fetching = new Map<string, Promise<boolean>>();
+  /** Uploads kept here whose owner entry is not applied yet, by hash (how many). */
+  private readonly storing = new Map<string, number>();
   /** The copies made ahead, one after another. */
   private ahead: Promise<void> = Promise.resolve();
 
@@ -113,14 +115,37 @@ export class ClusterBlobFiles implements BlobFiles {
 
   /** Keeps the bytes here, then in the bucket; true when the bucket did not hold them yet. */
   private async keep(blob: ReceivedBlob): Promise<boolean> {
-    const bucket = this.ready();
+    this.ready();
     await blob.keep();
+    this.storing.set(blob.sha256, (this.storing.get(blob.sha256) ?? 0) + 1);
     try {
-      const there = await bucket.info(blob.sha256);
-      if (there && !there.deleted && there.size === blob.size) return false;
-      const bytes = await this.local.open(blob.sha256);
-      if (!bytes) throw new Error(`the copy of ${blob.sha256} just kept is gone`);
-      await bucket.put({ name: blob.sha256, options: { max_chunk_size: CHUNK_BYTES } }, Readable.toWeb(bytes) as ReadableStream<Uint8Array>);
+      return await this.share(blob.sha256, blob.size);
+    } catch (err) {
+      this.stored(blob.sha256);
+      throw err;
+    }
+  }
+
+  /** An upload kept by keep() has had its owner applied (or failed to): its copy is no longer held. */
+  stored(sha256: string): void {
+    const n = (this.storing.get(sha256) ?? 0) - 1;
+    if (n > 0) this.storing.set(sha256, n);
+    else this.storing.delete(sha256);
+  }
+
+  /**
+   * Puts this node's copy into the bucket unless the bucket holds it; true when it did not. Also called
+   * once an upload's owner is applied: a delete of the blob's last owner on another node, applied just
+   * before, may have removed the object after this node's first look.
+   */
+  async share(sha256: string, size: number): Promise<boolean> {
+    const bucket = this.ready();
+    try {
+      const there = await bucket.info(sha256);
+      if (there && !there.deleted && there.size === size) return false;
+      const bytes = await this.local.open(sha256);
+      if (!bytes) throw new Error(`this node has no copy of ${sha256}`);
+      await bucket.put({ name: sha256, options: { max_chunk_size: CHUNK_BYTES } }, Readable.toWeb(bytes) as ReadableStream<Uint8Array>);
       return true;
     } catch (err) {
       throw new BlobStoreUnavailable(`the blob could not be stored in the cluster's media bucket: ${message(err)}`);
@@ -185,8 +210,11 @@ export class ClusterBlobFiles implements BlobFiles {
     }
   }
 
-  /** Another node removed the blob's last owner: this node's copy goes. */
-  forget(sha256: string): Promise<void> {
-    return this.local.remove(sha256);
+  /**
+   * A removal of the blob's last owner was applied: this node's copy goes, unless an upload of the same
+   * bytes on this node is under way (its owner comes later in the stream, and needs the copy).
+   */
+  async forget(sha256: string): Promise<void> {
+    if (!this.storing.has(sha256)) await this.local.remove(sha256);
   }
 }
