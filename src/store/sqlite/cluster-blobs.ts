@@ -16,7 +16,7 @@ export const BLOB_ENTRY = 'blob';
 /** The blob metadata changes every node applies. */
 export type SharedBlobWrite = Extract<BlobWrite, { op: 'add' | 'removeOwner' }>;
 
-export const isSharedBlobWrite = (write: BlobWrite): write is SharedBlobWrite => write.op === 'add' || write.op === 'removeOwner';
+const isSharedBlobWrite = (write: BlobWrite): write is SharedBlobWrite => write.op === 'add' || write.op === 'removeOwner';
 
 /** A blob entry from the stream, ready for the writer. */
 export interface LoggedBlob {
@@ -75,8 +75,12 @@ export class ClusterBlobs {
     });
   }
 
-  /** Publishes a blob write for task `ref`, which is answered when this node applies it. */
-  submit(ref: number, write: SharedBlobWrite): void {
+  /**
+   * Publishes a blob write every node applies, for task `ref`, which is answered when this node applies
+   * it; false (nothing done) for a write that stays on this node.
+   */
+  submit(ref: number, write: BlobWrite): boolean {
+    if (!isSharedBlobWrite(write)) return false;
     const id = randomUUID();
     try {
       this.log.publishEntry(BLOB_ENTRY, id, JSON.stringify(write));
@@ -84,6 +88,7 @@ export class ClusterBlobs {
     } catch (err) {
       this.io.fail(ref, (err as Error).message);
     }
+    return true;
   }
 
   /** A blob entry from the stream, or undefined (logged) when it is malformed. */

@@ -9,7 +9,7 @@ import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages
 import { Maintenance } from './maintenance.js';
 import { BlobTables } from './blob-tables.js';
 import type { LoggedWrite } from './cluster-writes.js';
-import { isSharedBlobWrite, type LoggedBlob } from './cluster-blobs.js';
+import type { LoggedBlob } from './cluster-blobs.js';
 import { NO_FAILURES, due, failed, isDatabaseFault, succeeded, type Step, type WriteFailures } from './write-failures.js';
 
 /**
@@ -416,10 +416,8 @@ port.on('message', (message: ToWriter) => {
       for (const { ref, event } of message.events) queue.push({ event, refs: [ref] });
       break;
     case 'task':
-      if (cluster && message.task.op === 'blobs' && isSharedBlobWrite(message.task.write)) {
-        cluster.blobs.submit(message.ref, message.task.write);
-        return;
-      }
+      // Cluster mode: a blob's owners change through the stream.
+      if (cluster && message.task.op === 'blobs' && cluster.blobs.submit(message.ref, message.task.write)) return;
       tasks.push({ ref: message.ref, task: message.task });
       break;
     case 'ephemeral':
