@@ -132,6 +132,19 @@ describe('media in a two-node cluster', () => {
     expect(await bucketHas(hash)).toBe(false);
   }, 60_000);
 
+  it('a node that joins later copies the blobs from the bucket ahead of any request', async () => {
+    const alice = signer();
+    const bytes = pngBytes(300 * 1024);
+    const hash = sha256(bytes);
+    expect((await upload(a.httpUrl, alice, bytes)).status).toBe(201);
+    const c = await relayNode({ ...clusterEnv(nats.url, stream), POWR_RELAY_MEDIA_UPLOADS_PER_MINUTE_PER_IP: '100000' });
+    expect(await eventually(() => existsSync(copyOf(c, hash)), (there) => there, 20_000)).toBe(true);
+    const res = await fetch(`${c.httpUrl}/${hash}`, { headers: { Range: 'bytes=1000-1999' } });
+    expect(res.status).toBe(206);
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes.subarray(1000, 2000))).toBe(true);
+    await c.stop();
+  }, 60_000);
+
   it('with NATS out of reach, uploads get 503 with a reason and blobs a node holds are still served', async () => {
     const alice = signer();
     const bytes = pngBytes(32 * 1024);
@@ -142,6 +155,11 @@ describe('media in a two-node cluster', () => {
     const refused = await eventually(() => upload(b.httpUrl, alice, pngBytes(1024)), (res) => res.status === 503, 10_000);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('x-reason')).toMatch(/NATS|bucket|stream/);
+    const deleteRefused = await fetch(`${a.httpUrl}/${hash}`, {
+      method: 'DELETE', headers: { Authorization: authorization(blossomToken(alice, 'delete', { x: [hash] })) },
+    });
+    expect(deleteRefused.status).toBe(503);
+    expect(deleteRefused.headers.get('x-reason')).toMatch(/stream/);
     for (const node of [a, b]) {
       const res = await fetch(`${node.httpUrl}/${hash}`, { headers: { Range: 'bytes=0-99' } });
       expect(res.status).toBe(206);

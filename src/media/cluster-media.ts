@@ -28,6 +28,8 @@ export function clusterMedia(config: Config, store: StoragePort, local: BlobFile
       files.forget(sha256).catch((err: unknown) => log.error({ err, sha256 }, 'removing the copy of a deleted blob failed'));
     }
   });
+  // Blobs this node applied before it listened (it follows the stream from its start) are copied too.
+  files.catchUp(async (sha256) => (await store.blobs.describe(sha256)) !== undefined);
   // A change the stream did not take (NATS out of reach, or no confirmation in time) is a 503, not a 500.
   const throughStream = <A extends unknown[], T>(change: (...args: A) => Promise<T>) => async (...args: A): Promise<T> => {
     try {

@@ -42,10 +42,16 @@ export class ClusterBlobFiles implements BlobFiles {
   private readonly fetching = new Map<string, Promise<boolean>>();
   /** Uploads kept here whose owner entry is not applied yet, by hash (how many). */
   private readonly storing = new Map<string, number>();
-  /** The copies made ahead, one after another. */
-  private ahead: Promise<void> = Promise.resolve();
+  /** Resolves when the bucket is first opened. */
+  private readonly firstOpened: Promise<void>;
+  private opened!: () => void;
+  /** The copies made ahead, one after another, from the bucket's first opening on. */
+  private ahead: Promise<void>;
 
-  constructor(private readonly local: BlobFiles, private readonly options: BucketOptions, private readonly hooks: BucketHooks) {}
+  constructor(private readonly local: BlobFiles, private readonly options: BucketOptions, private readonly hooks: BucketHooks) {
+    this.firstOpened = new Promise((resolve) => (this.opened = resolve));
+    this.ahead = this.firstOpened;
+  }
 
   /** Connects (trying again until it can, or until close) and opens the bucket, creating it when missing. */
   async run(): Promise<void> {
@@ -92,6 +98,7 @@ export class ClusterBlobFiles implements BlobFiles {
     }
     this.nc = nc;
     this.setProblem(undefined);
+    this.opened();
     void this.watch(nc);
   }
 
@@ -197,6 +204,21 @@ export class ClusterBlobFiles implements BlobFiles {
         bytes?.destroy();
       })
       .catch((err: unknown) => this.hooks.log('error', 'copying a blob from the media bucket ahead failed; it is fetched when asked for', { sha256, problem: message(err) }));
+  }
+
+  /**
+   * Once the bucket is open, copies every object in it that `known` says this node has metadata for and
+   * that it has no copy of: what the node applied before it followed the feed (at start, from a backup,
+   * or from an empty database), and copies a stopped node never finished.
+   */
+  catchUp(known: (sha256: string) => Promise<boolean>): void {
+    this.firstOpened
+      .then(async () => {
+        for (const { name, deleted } of await this.ready().list()) {
+          if (!deleted && /^[0-9a-f]{64}$/.test(name) && (await known(name))) this.prefetch(name);
+        }
+      })
+      .catch((err: unknown) => this.hooks.log('error', 'listing the media bucket to copy what this node lacks failed; blobs are fetched when asked for', { problem: message(err) }));
   }
 
   /** The last owner is gone: this node's copy and the bucket's object go. */
