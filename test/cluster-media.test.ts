@@ -23,6 +23,8 @@ let stream: string;
 let a: RunningRelay;
 let b: RunningRelay;
 
+const nodeEnv = () => ({ ...clusterEnv(nats.url, stream), POWR_RELAY_MEDIA_UPLOADS_PER_MINUTE_PER_IP: '100000' });
+
 /** Where a node keeps its copy of a blob (the default media folder beside its database). */
 const copyOf = (node: RunningRelay, hash: string) => join(dirname(node.db), 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
 
@@ -49,8 +51,7 @@ async function bucketHas(hash: string): Promise<boolean> {
 beforeAll(async () => {
   [nats] = tracked([await startNats()]);
   stream = uniqueStream('media');
-  const env = { ...clusterEnv(nats.url, stream), POWR_RELAY_MEDIA_UPLOADS_PER_MINUTE_PER_IP: '100000' };
-  [a, b] = await Promise.all([relayNode(env), relayNode(env)]);
+  [a, b] = await Promise.all([relayNode(nodeEnv()), relayNode(nodeEnv())]);
 }, 60_000);
 
 afterAll(async () => {
@@ -137,7 +138,7 @@ describe('media in a two-node cluster', () => {
     const bytes = pngBytes(300 * 1024);
     const hash = sha256(bytes);
     expect((await upload(a.httpUrl, alice, bytes)).status).toBe(201);
-    const c = await relayNode({ ...clusterEnv(nats.url, stream), POWR_RELAY_MEDIA_UPLOADS_PER_MINUTE_PER_IP: '100000' });
+    const c = await relayNode(nodeEnv());
     expect(await eventually(() => existsSync(copyOf(c, hash)), (there) => there, 20_000)).toBe(true);
     const res = await fetch(`${c.httpUrl}/${hash}`, { headers: { Range: 'bytes=1000-1999' } });
     expect(res.status).toBe(206);

@@ -237,8 +237,9 @@ function writeBatch(batch: Queued[]): void {
 
 /** The events at the head of the queue, up to a batch, stopping before a blob entry. */
 function takeEvents(): Queued[] {
-  const blob = queue.findIndex(isBlobEntry);
-  return queue.splice(0, blob < 0 ? options.batchSize : Math.min(blob, options.batchSize)) as Queued[];
+  let n = 0;
+  while (n < options.batchSize && n < queue.length && !isBlobEntry(queue[n]!)) n++;
+  return queue.splice(0, n) as Queued[];
 }
 
 /**
