@@ -13,7 +13,7 @@ import type { RateLimits } from '../relay/rate-limits.js';
 import { BlobStorageFull, BlobTooLarge, type BlobFiles, type BlobRecords, type BlobRow, type ReceivedBlob } from '../store/blobs/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import { namesBlob, tokenProblem, type BlossomVerb } from './auth.js';
-import { fetchForMirror, MirrorRefusal } from './mirror.js';
+import { fetchForMirror } from './mirror.js';
 import { extensionFor, mediaType, sniffType, typeOfPath } from './mime.js';
 import { chooseRange } from './ranges.js';
 
@@ -108,7 +108,7 @@ export class Blossom {
   private route(req: IncomingMessage, res: ServerResponse, url: URL): (() => Promise<void>) | undefined {
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    const methods = (allowed: Record<string, () => Promise<void>>) => () => {
+    const methods = (allowed: Record<string, () => Promise<void>>) => async () => {
       if (method === 'OPTIONS') return this.preflight(res, Object.keys(allowed));
       const run = allowed[method];
       if (!run) throw refusal(405, `${method} is not allowed on ${path}; allowed: ${Object.keys(allowed).join(', ')}`);
@@ -161,7 +161,7 @@ export class Blossom {
     }
     let status = 500;
     let reason = 'the request could not be completed';
-    if (err instanceof HttpRefusal || err instanceof MirrorRefusal) {
+    if (err instanceof HttpRefusal) {
       ({ status, message: reason } = err);
     } else if (req.destroyed) {
       // The client went away mid-request (an upload cut off): nobody to answer.
