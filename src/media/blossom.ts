@@ -13,7 +13,7 @@ import type { RateLimits } from '../relay/rate-limits.js';
 import { BlobStorageFull, BlobTooLarge, type BlobFiles, type BlobRecords, type BlobRow, type ReceivedBlob } from '../store/blobs/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import { namesBlob, tokenProblem, type BlossomVerb } from './auth.js';
-import { fetchForMirror } from './mirror.js';
+import { fetchForMirror, MirrorRefusal } from './mirror.js';
 import { extensionFor, mediaType, sniffType, typeOfPath } from './mime.js';
 import { chooseRange } from './ranges.js';
 
@@ -108,6 +108,7 @@ export class Blossom {
   private route(req: IncomingMessage, res: ServerResponse, url: URL): (() => Promise<void>) | undefined {
     const path = url.pathname;
     const method = req.method ?? 'GET';
+    // async: a refusal (405) must reject the route's promise, not throw out of the request handler.
     const methods = (allowed: Record<string, () => Promise<void>>) => async () => {
       if (method === 'OPTIONS') return this.preflight(res, Object.keys(allowed));
       const run = allowed[method];
@@ -161,7 +162,7 @@ export class Blossom {
     }
     let status = 500;
     let reason = 'the request could not be completed';
-    if (err instanceof HttpRefusal) {
+    if (err instanceof HttpRefusal || err instanceof MirrorRefusal) {
       ({ status, message: reason } = err);
     } else if (req.destroyed) {
       // The client went away mid-request (an upload cut off): nobody to answer.
