@@ -586,3 +586,9 @@ describe('Blossom: a full disk', () => {
     }
   });
 });
+
+describe('Blossom: every refusal above was the client\'s', () => {
+  it('left no error in the relay\'s log', () => {
+    expect(relay.logs.filter((entry) => typeof entry.level === 'number' && entry.level >= 50)).toEqual([]);
+  });
+});
