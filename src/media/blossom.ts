@@ -113,7 +113,8 @@ export class Blossom {
   private route(req: IncomingMessage, res: ServerResponse, url: URL): (() => Promise<void>) | undefined {
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    const methods = (allowed: Record<string, () => Promise<void>>) => () => {
+    // async: a refusal (405) must reject the route's promise, not throw out of the request handler.
+    const methods = (allowed: Record<string, () => Promise<void>>) => async () => {
       if (method === 'OPTIONS') return this.preflight(res, Object.keys(allowed));
       const run = allowed[method];
       if (!run) throw refusal(405, `${method} is not allowed on ${path}; allowed: ${Object.keys(allowed).join(', ')}`);

@@ -103,7 +103,11 @@ export async function fetchForMirror(target: string, options: MirrorOptions): Pr
     if (status >= 300 && status < 400 && res.headers.location) {
       res.resume();
       if (redirects === MAX_REDIRECTS) throw new MirrorRefusal(502, `${target} redirects more than ${MAX_REDIRECTS} times`);
-      url = new URL(res.headers.location, url);
+      try {
+        url = new URL(res.headers.location, url);
+      } catch {
+        throw new MirrorRefusal(502, `${url.host} redirects to ${JSON.stringify(res.headers.location.slice(0, 200))}, which is not a URL`);
+      }
       continue;
     }
     if (status !== 200) {
