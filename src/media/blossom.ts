@@ -11,7 +11,7 @@ import type { Moderation } from '../management/moderation.js';
 import { BlobStorageFull, BlobTooLarge, type BlobFiles, type BlobRecords, type BlobRow, type ReceivedBlob } from '../store/blobs/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import { namesBlob, tokenProblem, type BlossomVerb } from './auth.js';
-import { fetchForMirror, MirrorRefusal } from './mirror.js';
+import { fetchForMirror } from './mirror.js';
 import { extensionFor, mediaType, sniffType, typeOfPath } from './mime.js';
 import { chooseRange } from './ranges.js';
 
@@ -167,7 +167,7 @@ export class Blossom {
     }
     let status = 500;
     let reason = 'the request could not be completed';
-    if (err instanceof HttpRefusal || err instanceof MirrorRefusal) {
+    if (err instanceof HttpRefusal) {
       ({ status, message: reason } = err);
     } else if (req.destroyed) {
       // The client went away mid-request (an upload cut off): nobody to answer.
