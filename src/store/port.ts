@@ -65,6 +65,12 @@ export interface CommittedChange {
   batch?: { events: number; seconds: number };
 }
 
+/**
+ * A change storage cannot make now (cluster mode: the cluster's stream is out of reach), and made
+ * nowhere; the message, with its NIP-01 prefix, says why. The caller may try again.
+ */
+export class ChangeRefused extends Error {}
+
 /** Cluster mode: how far this node has applied the cluster's stream (docs/cluster.md). */
 export interface ClusterStatus {
   /** The last stream sequence applied to this node's database. */
@@ -140,8 +146,12 @@ export interface StoragePort {
   stats(): Promise<StoreStats>;
   /** Deletes expired events (NIP-40); resolves with how many. */
   purgeExpired(now: number): Promise<number>;
-  /** Retention: deletes events of `kind` created before `before`; resolves with how many. */
-  prune(kind: number, before: number): Promise<number>;
+  /**
+   * Retention: deletes events of `kind` created before `before`; resolves with how many, or undefined
+   * when another process on this database applied it (cluster mode). Rejects with ChangeRefused when
+   * it cannot be made (so, as moderate, on every node of a cluster).
+   */
+  prune(kind: number, before: number): Promise<number | undefined>;
   rebuildProcessed(): Promise<void>;
   check(): Promise<CheckReport>;
   /** A consistent copy; resolves with the stream sequence it was applied up to (cluster mode, else 0). */
@@ -151,8 +161,12 @@ export interface StoragePort {
   checkpoint(): Promise<void>;
   loadCacheCounts(): Promise<[string, number][]>;
   saveCacheCounts(counts: [string, number][], now: number): Promise<void>;
-  /** Stores a moderation decision; a ban also removes what it bans. Resolves with how many events went. */
-  moderate(decision: ModerationDecision): Promise<number>;
+  /**
+   * Stores a moderation decision; a ban also removes what it bans. Resolves with how many events went
+   * (undefined as for prune) once this node applied it; in cluster mode every node applies it at its
+   * place in the cluster's stream. Rejects with ChangeRefused when the stream is out of reach.
+   */
+  moderate(decision: ModerationDecision): Promise<number | undefined>;
   /** The stored moderation decisions and run-time relay information. */
   moderation(): Promise<ModerationState>;
   /** What the web catalogue reads. */

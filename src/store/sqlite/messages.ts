@@ -1,5 +1,5 @@
 import type { CATALOGUE_METHODS } from '../catalogue.js';
-import type { ModerationDecision } from '../moderation.js';
+import type { Decision } from '../decisions.js';
 import type { ClusterOptions } from '../cluster/nats-log.js';
 import type {
   BundleRoot,
@@ -29,14 +29,14 @@ export interface ThreadOptions {
 
 /** Maintenance the writer runs in its own transactions; each answers with a `done`. */
 export type WriterTask =
+  /** In cluster mode published to the cluster's stream, and answered once applied here. */
+  | Decision
   | { op: 'purgeExpired'; now: number }
-  | { op: 'prune'; kind: number; before: number }
   | { op: 'rebuild' }
   | { op: 'check' }
   | { op: 'vacuum' }
   | { op: 'checkpoint' }
-  | { op: 'saveCacheCounts'; counts: [string, number][]; now: number }
-  | { op: 'moderate'; decision: ModerationDecision };
+  | { op: 'saveCacheCounts'; counts: [string, number][]; now: number };
 
 export type ToWriter =
   | { type: 'write'; events: { ref: number; event: VerifiedEvent }[] }
@@ -57,7 +57,8 @@ export type FromWriter =
   | { type: 'ephemeral'; json: string }
   /** Cluster mode: where this node stands in the stream (posted when it changes). */
   | { type: 'cluster'; status: ClusterStatus }
-  | { type: 'done'; ref: number; result?: unknown; error?: string }
+  /** `refused`: a decision not made anywhere (cluster mode: the stream out of reach); the caller gets ChangeRefused. */
+  | { type: 'done'; ref: number; result?: unknown; error?: string; refused?: string }
   /** A line for the relay's log (the writer thread has no logger of its own). */
   | { type: 'log'; level: 'info' | 'error'; msg: string; detail?: Record<string, unknown> }
   | { type: 'closed' };
