@@ -5,39 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { EXAMPLES } from './fixtures/nip101e-examples.js';
 import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
-import { deleteStream, publishRaw, startNats, startNatsCluster, streamLastSeq, SYSTEM_NATS, uniqueStream, type NatsServer } from './helpers/nats.js';
+import { clusterEnv, converged, exported, health, until } from './helpers/cluster.js';
+import { deleteStream, publishRaw, startNats, startNatsCluster, SYSTEM_NATS, uniqueStream, type NatsServer } from './helpers/nats.js';
 import { freePort, runCli, startRelay, tempDb, type RunningRelay } from './helpers/relay.js';
-
-/** The /health figures of a cluster node. */
-interface ClusterHealth {
-  status: string;
-  reason?: string;
-  cluster: { appliedSeq: number; streamSeq: number | null; lag: number | null; connected: boolean };
-}
-
-async function health(relay: RunningRelay): Promise<ClusterHealth> {
-  return (await fetch(`${relay.httpUrl}/health`)).json() as Promise<ClusterHealth>;
-}
-
-/** Waits until every node reports it has applied the stream up to its last sequence (asked of NATS). */
-async function converged(nodes: RunningRelay[], stream: string, servers = SYSTEM_NATS, timeoutMs = 15_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  const last = await streamLastSeq(servers, stream);
-  for (;;) {
-    const all = await Promise.all(nodes.map(health));
-    if (all.every((h) => h.cluster.lag === 0 && h.cluster.appliedSeq === last)) return last;
-    if (Date.now() > deadline) throw new Error(`nodes did not converge: ${JSON.stringify(all)}`);
-    await sleep(100);
-  }
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not so within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
 
 /** Everything the tests start, stopped after the file even when a test timed out before its own clean-up. */
 const started: { stop(): Promise<unknown> }[] = [];
@@ -54,17 +24,6 @@ async function relayNode(env: Record<string, string>, db?: string): Promise<Runn
 function tracked(servers: NatsServer[]): NatsServer[] {
   for (const server of servers) started.push({ stop: () => server.remove() });
   return servers;
-}
-
-function clusterEnv(servers: string, stream: string): Record<string, string> {
-  return { POWR_RELAY_CLUSTER_NATS: servers, POWR_RELAY_CLUSTER_STREAM: stream, POWR_RELAY_RATE_LIMITS: 'off' };
-}
-
-/** `powr-relay export` of a node's database, as an operator would run it beside the node. */
-async function exported(node: RunningRelay): Promise<string> {
-  const run = await runCli(['export'], { POWR_RELAY_DB: node.db });
-  expect(run.code, run.stderr).toBe(0);
-  return run.stdout;
 }
 
 /**

@@ -69,7 +69,8 @@ async function reachCluster(store: SqliteStorage): Promise<void> {
  */
 export async function withStore<T>(run: (store: SqliteStorage, config: Config) => Promise<T>, decides = false): Promise<T> {
   const config = loadConfigOrFail();
-  const store = await openStore(config, pino({ level: 'warn' }, pino.destination(2)), 1, decides);
+  // A decision's trouble reaching the cluster ends in the command's own one-line error.
+  const store = await openStore(config, pino({ level: decides ? 'fatal' : 'warn' }, pino.destination(2)), 1, decides);
   try {
     if (decides) await reachCluster(store);
     return await run(store, config);

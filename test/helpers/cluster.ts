@@ -1,0 +1,46 @@
+import { expect } from 'vitest';
+import { sleep } from './client.js';
+import { streamLastSeq, SYSTEM_NATS } from './nats.js';
+import { runCli, type RunningRelay } from './relay.js';
+
+/** The /health figures of a cluster node. */
+export interface ClusterHealth {
+  status: string;
+  reason?: string;
+  cluster: { appliedSeq: number; streamSeq: number | null; lag: number | null; connected: boolean };
+}
+
+export async function health(relay: RunningRelay): Promise<ClusterHealth> {
+  return (await fetch(`${relay.httpUrl}/health`)).json() as Promise<ClusterHealth>;
+}
+
+/** Waits until every node reports it has applied the stream up to its last sequence (asked of NATS). */
+export async function converged(nodes: RunningRelay[], stream: string, servers = SYSTEM_NATS, timeoutMs = 15_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  const last = await streamLastSeq(servers, stream);
+  for (;;) {
+    const all = await Promise.all(nodes.map(health));
+    if (all.every((h) => h.cluster.lag === 0 && h.cluster.appliedSeq === last)) return last;
+    if (Date.now() > deadline) throw new Error(`nodes did not converge: ${JSON.stringify(all)}`);
+    await sleep(100);
+  }
+}
+
+export async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not so within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+export function clusterEnv(servers: string, stream: string): Record<string, string> {
+  return { POWR_RELAY_CLUSTER_NATS: servers, POWR_RELAY_CLUSTER_STREAM: stream, POWR_RELAY_RATE_LIMITS: 'off' };
+}
+
+/** `powr-relay export` of a node's database, as an operator would run it beside the node. */
+export async function exported(node: RunningRelay): Promise<string> {
+  const run = await runCli(['export'], { POWR_RELAY_DB: node.db });
+  expect(run.code, run.stderr).toBe(0);
+  return run.stdout;
+}
