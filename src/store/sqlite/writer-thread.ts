@@ -357,14 +357,13 @@ function runTask(task: Exclude<WriterTask, Decision | { op: 'purgeExpired' }>): 
 }
 
 /**
- * Decisions go through the cluster's stream (every node applies them at the same place) or, on a
- * single node, are applied here; purges are removal jobs. Either answers when its removals are done.
+ * Decisions (a single node's: a cluster's go through the stream) and purges are removal jobs, answered
+ * when their removals are done; the rest is answered at once.
  */
 function runAndPost(ref: number, task: WriterTask): void {
   try {
     if (task.op === 'moderate' || task.op === 'prune') {
-      if (cluster) cluster.decide(ref, task);
-      else decideHere(ref, task);
+      decideHere(ref, task);
     } else if (task.op === 'purgeExpired') {
       jobs.push({ page: () => writes.purgeExpired(task.now, REMOVE_PAGE), removed: 0, done: answerer(ref) });
     } else {
@@ -463,6 +462,12 @@ port.on('message', (message: ToWriter) => {
       for (const { ref, event } of message.events) queue.push({ event, refs: [ref] });
       break;
     case 'task':
+      // A cluster's decision is published at once, whatever the queue holds: every node applies it,
+      // this one included, at its place in the stream.
+      if (cluster && (message.task.op === 'moderate' || message.task.op === 'prune')) {
+        cluster.decide(message.ref, message.task);
+        return;
+      }
       tasks.push({ ref: message.ref, task: message.task });
       break;
     case 'ephemeral':
