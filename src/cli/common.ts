@@ -56,7 +56,7 @@ async function reachCluster(store: SqliteStorage): Promise<void> {
     const status = store.cluster();
     if (!status || status.connected) return;
     if (Date.now() > deadline) {
-      throw new CliError(`the cluster's stream (NATS) is out of reach (${status.problem ?? 'not connected'}); nothing was changed`);
+      throw new CliError(`nothing was changed: the cluster's stream (NATS) is out of reach (${status.problem ?? 'not connected'})`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

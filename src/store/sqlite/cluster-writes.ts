@@ -16,6 +16,13 @@ import type { EventWrites } from './event-writes.js';
 /** How long a published write may take to come back from the stream before its client hears `error:`. */
 const APPLY_TIMEOUT_MS = 3000;
 const SWEEP_MS = APPLY_TIMEOUT_MS / 6;
+/**
+ * A decision counts only if the stream stored it within this long of its making (the NATS server's
+ * clock against the publishing node's: they must agree within a few seconds). Its caller waits that
+ * long and APPLY_TIMEOUT_MS more before hearing it failed, so a decision reported as failed never
+ * takes effect later: one NATS still held (a publish flushed after a reconnect) is skipped everywhere.
+ */
+const DECISION_LIMIT_MS = 10_000;
 /** A node this many writes behind the stream refuses new writes: their OK would wait for the catch-up. */
 const CATCHING_UP_LAG = 10_000;
 /**
@@ -208,12 +215,12 @@ export class ClusterWrites {
       return;
     }
     const id = `decision-${randomUUID()}`;
-    const until = Date.now() + APPLY_TIMEOUT_MS;
+    const until = Date.now() + DECISION_LIMIT_MS;
     try {
       this.log.publish(id, JSON.stringify({ ...decision, until }), true);
       this.decisions.set(id, { ref, until });
     } catch (err) {
-      this.io.refuse(ref, `error: ${(err as Error).message}; nothing was changed`);
+      this.io.refuse(ref, `error: nothing was changed: ${(err as Error).message}`);
     }
   }
 
@@ -240,7 +247,7 @@ export class ClusterWrites {
     for (const [id, waiting] of this.decisions) {
       if (waiting.delivered || waiting.until >= before) continue;
       this.decisions.delete(id);
-      this.io.refuse(waiting.ref, `error: the cluster's stream did not confirm the decision within ${APPLY_TIMEOUT_MS / 1000} s; it was not applied, try again`);
+      this.io.refuse(waiting.ref, `error: nothing was changed: the cluster's stream did not confirm the decision within ${(DECISION_LIMIT_MS + APPLY_TIMEOUT_MS) / 1000} s; try again`);
     }
   }
 
@@ -299,13 +306,13 @@ export class ClusterWrites {
     const until = (raw as { until?: unknown } | undefined)?.until;
     const problem = 'problem' in read ? read.problem
       : typeof until !== 'number' ? 'it has no time limit'
-      : entry.storedAt > until ? `the stream stored it ${entry.storedAt - until} ms after its time limit (its caller heard an error)`
+      : entry.storedAt > until ? `the stream stored it ${entry.storedAt - until} ms after its time limit (its caller heard it failed)`
       : undefined;
     if (problem !== undefined || 'problem' in read) {
       this.io.log('error', 'cluster stream holds a decision that is not applied; skipped', { seq: entry.seq, reason: problem });
       if (mine) {
         this.decisions.delete(entry.id!);
-        this.io.refuse(mine.ref, `error: the decision was not applied: ${problem}`);
+        this.io.refuse(mine.ref, `error: nothing was changed: ${problem}`);
       }
       return;
     }
