@@ -59,7 +59,7 @@ export interface CommittedChange {
    * number, but not what it removed, so caches built from the database must be dropped whole.
    */
   external: boolean;
-  /** The moderation decisions changed (another process made one): re-read them. */
+  /** The moderation decisions changed (the writer applied one: another process's, or any node's in cluster mode): re-read them. */
   moderation?: boolean;
   /** This process's write transaction, for metrics: events in it and seconds to apply and commit. */
   batch?: { events: number; seconds: number };
