@@ -175,7 +175,7 @@ describe('cluster decisions: three nodes on one stream', () => {
     await converged(nodes, stream);
     for (const node of nodes) {
       expect((await served(node, { authors: [author.pubkey] })).map((e) => e.id)).toEqual([note.id]);
-      expect((await call(node, admin, 'listbannedpubkeys')).body.result).toEqual([]);
+      expect((await call(node, admin, 'listbannedpubkeys')).body.result).not.toContainEqual(expect.objectContaining({ pubkey: author.pubkey }));
       const skipped = node.logs.filter((l) => l.msg === 'cluster stream holds a decision that is not applied; skipped').map((l) => String(l.reason));
       expect(skipped).toHaveLength(3);
       expect(skipped[0]).toMatch(/^the stream stored it \d+ ms after its time limit/);
