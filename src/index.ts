@@ -30,12 +30,14 @@ Commands:
   backup <path>            a consistent copy of the database, also while the relay runs
   vacuum                   compact the database file
   prune                    delete events past their kind's retention (setting retention, or
-                           --keep <kind>:<days>, repeatable)
+                           --keep <kind>:<days>, repeatable); on every node of the cluster
+                           when POWR_RELAY_CLUSTER_NATS is set
   reindex                  rebuild the processed workout tables from the raw events
   check                    integrity check, and processed tables against the raw events (exit 1 if not)
   ban pubkey|event|kind|ip <value> [--reason <text>]
                            ban an author (their events are deleted), an event, a kind, an address;
-                           a running relay applies it within a second (same as the NIP-86 API)
+                           a running relay applies it within a second (same as the NIP-86 API); with
+                           POWR_RELAY_CLUSTER_NATS set, every node of the cluster does
   allow pubkey|event|kind|ip <value> [--reason <text>]
                            lift a ban; allowing a pubkey or kind that was not refused starts an
                            allow list (then only listed pubkeys or kinds are accepted)

@@ -60,11 +60,17 @@ export interface CommittedChange {
    * number, but not what it removed, so caches built from the database must be dropped whole.
    */
   external: boolean;
-  /** The moderation decisions changed (another process made one): re-read them. */
+  /** The moderation decisions changed (the writer applied one: another process's, or any node's in cluster mode): re-read them. */
   moderation?: boolean;
   /** This process's write transaction, for metrics: events in it and seconds to apply and commit. */
   batch?: { events: number; seconds: number };
 }
+
+/**
+ * A change storage cannot make now (cluster mode: the cluster's stream is out of reach), and made
+ * nowhere; the message, with its NIP-01 prefix, says why. The caller may try again.
+ */
+export class ChangeRefused extends Error {}
 
 /** Cluster mode: how far this node has applied the cluster's stream (docs/cluster.md). */
 export interface ClusterStatus {
@@ -169,8 +175,12 @@ export interface StoragePort {
   stats(): Promise<StoreStats>;
   /** Deletes expired events (NIP-40); resolves with how many. */
   purgeExpired(now: number): Promise<number>;
-  /** Retention: deletes events of `kind` created before `before`; resolves with how many. */
-  prune(kind: number, before: number): Promise<number>;
+  /**
+   * Retention: deletes events of `kind` created before `before`; resolves with how many, or undefined
+   * when another process on this database applied it (cluster mode). Rejects with ChangeRefused when
+   * it cannot be made (so, as moderate, on every node of a cluster).
+   */
+  prune(kind: number, before: number): Promise<number | undefined>;
   rebuildProcessed(): Promise<void>;
   check(): Promise<CheckReport>;
   /** The stored ids counted from the rows (a full walk of the id index), at `now`. */
@@ -182,8 +192,12 @@ export interface StoragePort {
   checkpoint(): Promise<void>;
   loadCacheCounts(): Promise<[string, number][]>;
   saveCacheCounts(counts: [string, number][], now: number): Promise<void>;
-  /** Stores a moderation decision; a ban also removes what it bans. Resolves with how many events went. */
-  moderate(decision: ModerationDecision): Promise<number>;
+  /**
+   * Stores a moderation decision; a ban also removes what it bans. Resolves with how many events went
+   * (undefined as for prune) once this node applied it; in cluster mode every node applies it at its
+   * place in the cluster's stream. Rejects with ChangeRefused when the stream is out of reach.
+   */
+  moderate(decision: ModerationDecision): Promise<number | undefined>;
   /** The stored moderation decisions and run-time relay information. */
   moderation(): Promise<ModerationState>;
   /** What the web catalogue reads. */

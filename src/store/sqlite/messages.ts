@@ -1,6 +1,6 @@
 import type { BlobListQuery } from '../blobs/port.js';
 import type { CATALOGUE_METHODS } from '../catalogue.js';
-import type { ModerationDecision } from '../moderation.js';
+import type { Decision } from '../decisions.js';
 import type { ClusterOptions } from '../cluster/nats-log.js';
 import type {
   BundleRoot,
@@ -42,14 +42,14 @@ export type BlobRead =
 
 /** Maintenance the writer runs in its own transactions; each answers with a `done`. */
 export type WriterTask =
+  /** In cluster mode published to the cluster's stream, and answered once applied here. */
+  | Decision
   | { op: 'purgeExpired'; now: number }
-  | { op: 'prune'; kind: number; before: number }
   | { op: 'rebuild' }
   | { op: 'check' }
   | { op: 'vacuum' }
   | { op: 'checkpoint' }
   | { op: 'saveCacheCounts'; counts: [string, number][]; now: number }
-  | { op: 'moderate'; decision: ModerationDecision }
   | { op: 'blobs'; write: BlobWrite };
 
 export type ToWriter =
@@ -73,7 +73,8 @@ export type FromWriter =
   | { type: 'cluster'; status: ClusterStatus }
   /** Write transactions failed (`failed` more of them), or succeed again: posted when either changes. */
   | { type: 'writes'; failing: WriteHealth['failing']; failed: number }
-  | { type: 'done'; ref: number; result?: unknown; error?: string }
+  /** `refused`: a decision not made anywhere (cluster mode: the stream out of reach); the caller gets ChangeRefused. */
+  | { type: 'done'; ref: number; result?: unknown; error?: string; refused?: string }
   /** A line for the relay's log (the writer thread has no logger of its own). */
   | { type: 'log'; level: 'info' | 'error'; msg: string; detail?: Record<string, unknown> }
   | { type: 'closed' };

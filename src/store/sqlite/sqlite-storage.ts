@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Filter } from '../../protocol/filter.js';
 import { WorkerPool } from '../../workers/pool.js';
 import {
+  ChangeRefused,
   QueryTimeout,
   type Bundle,
   type BundleRoot,
@@ -176,7 +177,8 @@ export class SqliteStorage implements StoragePort {
       case 'done': {
         const task = this.tasks.get(message.ref);
         this.tasks.delete(message.ref);
-        if (message.error !== undefined) task?.reject(new Error(message.error));
+        if (message.refused !== undefined) task?.reject(new ChangeRefused(message.refused));
+        else if (message.error !== undefined) task?.reject(new Error(message.error));
         else task?.resolve(message.result);
         break;
       }
@@ -273,7 +275,7 @@ export class SqliteStorage implements StoragePort {
     return this.task({ op: 'purgeExpired', now });
   }
 
-  prune(kind: number, before: number): Promise<number> {
+  prune(kind: number, before: number): Promise<number | undefined> {
     return this.task({ op: 'prune', kind, before });
   }
 
@@ -297,7 +299,7 @@ export class SqliteStorage implements StoragePort {
     return this.task({ op: 'saveCacheCounts', counts, now });
   }
 
-  moderate(decision: ModerationDecision): Promise<number> {
+  moderate(decision: ModerationDecision): Promise<number | undefined> {
     return this.task({ op: 'moderate', decision });
   }
 
