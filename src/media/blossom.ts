@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
@@ -53,6 +53,7 @@ const DRAIN_BYTES = 1024 * 1024;
 const LIST_DEFAULT = 100;
 const LIST_MAX = 1000;
 const SERVED_FLUSH_MS = 60_000;
+const UPLOAD_IDLE_MS = 60_000;
 const CACHE_FOREVER = 'public, max-age=31536000, immutable';
 
 /** BUD-02 blob descriptor, with BUD-08's NIP-94 tags. */
@@ -238,6 +239,8 @@ export class Blossom {
   }
 
   private async receive(body: Readable): Promise<ReceivedBlob> {
+    // A client that stops sending for a minute is gone: its temporary file is removed like a cut-off one.
+    if (body instanceof IncomingMessage) body.setTimeout(UPLOAD_IDLE_MS, () => body.destroy(new Error('the upload stalled')));
     try {
       return await this.deps.files.receive(body, this.deps.config.mediaMaxBytes);
     } catch (err) {
@@ -361,6 +364,9 @@ export class Blossom {
     } catch (err) {
       if (err instanceof HttpRefusal) throw err;
       throw refusal(502, `the download from ${fetched.url.host} broke off: ${(err as Error).message}`);
+    } finally {
+      // After a refusal (too large, disk full) the remote's response would stay open until its timeout.
+      fetched.body.destroy();
     }
     if (!namesBlob(token, blob.sha256) || (declared !== undefined && blob.sha256 !== declared)) {
       await blob.discard();

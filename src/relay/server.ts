@@ -61,7 +61,9 @@ export class RelayServer {
 
   constructor(private readonly deps: ServerDeps) {
     this.storedSet = new StoredSetEndpoint(deps.store, deps.limits, deps.log);
-    this.http = createServer((req, res) => this.onHttp(req, res));
+    // Node ends a request whose whole body took over five minutes: a 100 MiB upload from a phone on a
+    // slow uplink takes longer. Media uploads are bounded by an idle timeout of their own instead.
+    this.http = createServer({ requestTimeout: 3_600_000 }, (req, res) => this.onHttp(req, res));
     // Expect: 100-continue (curl sends it for uploads over 1 MiB): a media upload asks for the body only
     // once the checks that need no body have passed; anything else gets it at once, as Node would.
     this.http.on('checkContinue', (req, res) => this.onHttp(req, res));

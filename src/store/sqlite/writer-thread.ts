@@ -29,12 +29,6 @@ const EXTERNAL_PAGE = 1000;
  * writes (the cluster's stream) are applied between its pages.
  */
 const REMOVE_PAGE = 1000;
-/**
- * Failures of the database rather than of an event (locked by another process past busy_timeout, disk
- * full, I/O): in cluster mode the stream's writes wait and are tried again, since every node must
- * apply all of them in order; skipping one would leave this node without it for good.
- */
-const TRANSIENT_FAILURE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR)/;
 const RETRY_AFTER_MS = 1000;
 /** Cluster mode: how often this node's place in the stream is reported when it changed. */
 const CLUSTER_STATUS_MS = 250;
@@ -264,7 +258,7 @@ function runPage(): boolean {
     } else {
       post({ type: 'log', level: 'error', msg: 'a page of removals failed', detail: { error, removed: job.removed } });
     }
-    if (TRANSIENT_FAILURE.test((err as { code?: string }).code ?? '')) {
+    if (isDatabaseFault(err)) {
       retryAt = Date.now() + RETRY_AFTER_MS;
     } else {
       jobs.shift();
@@ -315,7 +309,10 @@ function writeBatch(batch: Queued[]): void {
         const error = (failure as Error).message;
         if (isDatabaseFault(failure)) track(failed(failures, error, Date.now()));
         const logged = loggedOf(item);
-        if (logged && TRANSIENT_FAILURE.test((failure as { code?: string }).code ?? '')) {
+        if (logged && isDatabaseFault(failure)) {
+          // A failure of the database rather than of the event (locked past busy_timeout, full, I/O,
+          // read-only): every node must apply all of the stream's writes in order, and skipping one
+          // would leave this node without it for good, so they wait and are tried again.
           // Not answered yet: their clients are claimed when they are applied.
           queue.unshift(...batch.slice(i));
           retryAt = Date.now() + RETRY_AFTER_MS;
