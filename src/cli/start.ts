@@ -57,7 +57,7 @@ export async function start(): Promise<void> {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = config.publicUrl || `ws://${host}:${address.port}`;
   const metricsListener = config.metricsListen ? await listenForMetrics(metrics, log, config.metricsListen) : undefined;
-  log.info({ url, metricsUrl: metricsListener?.url, db: config.db, workers: verifier.size, readers: store.readerThreads, version: VERSION },
+  log.info({ url, metricsUrl: metricsListener?.url, db: config.db, workers: verifier.max, readers: store.readerThreads, version: VERSION },
     `powr-relay listening on ${url}`);
 
   const every = (ms: number, task: () => Promise<unknown>, what: string) =>

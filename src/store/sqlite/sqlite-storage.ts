@@ -26,7 +26,7 @@ import type { FromWriter, ReadRequest, ReadResult, ThreadOptions, ToWriter, Writ
 
 export interface SqliteStorageOptions {
   path: string;
-  /** Reader threads; 0: one per CPU core. */
+  /** The most reader threads (started as reads need them); 0: one per CPU core. */
   readers: number;
   /** Most events in one write transaction. */
   batchSize: number;
@@ -83,8 +83,9 @@ export class SqliteStorage implements StoragePort {
     return storage;
   }
 
+  /** The most reader threads: they start as reads need them (WorkerPool). */
   get readerThreads(): number {
-    return this.readers.size;
+    return this.readers.max;
   }
 
   /** Reads waiting for or running on reader threads. */
