@@ -36,7 +36,13 @@ export type WriterTask =
   | { op: 'vacuum' }
   | { op: 'checkpoint' }
   | { op: 'saveCacheCounts'; counts: [string, number][]; now: number }
-  | { op: 'moderate'; decision: ModerationDecision };
+  | { op: 'moderate'; decision: ModerationDecision }
+  /**
+   * Reads of the tables only the writer writes, needed at start-up: answered here, the relay starts
+   * without a reader thread (one starts with the first client's read).
+   */
+  | { op: 'loadCacheCounts' }
+  | { op: 'moderation' };
 
 export type ToWriter =
   | { type: 'write'; events: { ref: number; event: VerifiedEvent }[] }
@@ -71,8 +77,6 @@ export type ReadRequest =
   | { op: 'bundle'; root: BundleRoot; now: number }
   | { op: 'exportPage'; options: ExportOptions; now: number; afterSeq: number; limit: number }
   | { op: 'stats' }
-  | { op: 'loadCacheCounts' }
-  | { op: 'moderation' }
   | { op: 'backup'; target: string }
   | { op: 'catalogue'; method: (typeof CATALOGUE_METHODS)[number]; args: unknown[] };
 

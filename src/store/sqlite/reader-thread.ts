@@ -4,7 +4,6 @@ import { CLUSTER_SEQ_SQL, clusterSeqOf, databaseBytes, openReadConnection } from
 import { BundleReads } from './bundles.js';
 import { CatalogueQueries } from './catalogue-queries.js';
 import { EventReads } from './event-reads.js';
-import { ModerationTables } from './moderation-tables.js';
 import type { ReadRequest, ReadResult, ThreadOptions } from './messages.js';
 import { QueryTimeout, type StoreStats } from '../port.js';
 
@@ -18,7 +17,6 @@ const db = openReadConnection(options.path);
 const events = new EventReads(db);
 const bundles = new BundleReads(db);
 const catalogue = new CatalogueQueries(db);
-const moderation = new ModerationTables(db);
 const count = (sql: string) => db.prepare(sql).pluck().get() as number;
 
 function stats(): StoreStats {
@@ -54,10 +52,6 @@ async function answer(request: ReadRequest): Promise<unknown> {
       return events.exportPage(request.options, request.now, request.afterSeq, request.limit);
     case 'stats':
       return stats();
-    case 'loadCacheCounts':
-      return (db.prepare("SELECT content_id, access_count FROM cache_metadata WHERE content_type = 'bundle'").raw().all()) as [string, number][];
-    case 'moderation':
-      return moderation.load();
     case 'backup':
       await db.backup(request.target);
       return { clusterSeq: clusterSeqOf(request.target) };

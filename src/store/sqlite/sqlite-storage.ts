@@ -238,7 +238,7 @@ export class SqliteStorage implements StoragePort {
   }
 
   loadCacheCounts(): Promise<[string, number][]> {
-    return this.read({ op: 'loadCacheCounts' });
+    return this.task({ op: 'loadCacheCounts' });
   }
 
   backup(target: string): Promise<{ clusterSeq: number }> {
@@ -278,7 +278,7 @@ export class SqliteStorage implements StoragePort {
   }
 
   moderation(): Promise<ModerationState> {
-    return this.read({ op: 'moderation' });
+    return this.task({ op: 'moderation' });
   }
 
   cluster(): ClusterStatus | undefined {

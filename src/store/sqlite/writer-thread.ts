@@ -246,6 +246,10 @@ function runTask(task: WriterTask): unknown {
       return inTransaction(() => maintenance.saveCacheCounts(task.counts, task.now));
     case 'moderate':
       return moderate(task.decision);
+    case 'loadCacheCounts':
+      return maintenance.cacheCounts();
+    case 'moderation':
+      return writes.moderation.load();
   }
 }
 
