@@ -9,7 +9,7 @@ import { Moderation } from '../relay/moderation.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
-import { Catalogue } from '../web/catalogue.js';
+import type { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
 import { listenForMetrics } from './metrics-listener.js';
 
@@ -43,7 +43,12 @@ export async function start(): Promise<void> {
   const limits = new RateLimits(config);
   const ingest = new Ingest(config, store, verifier, fanout, limits, log, moderation);
   const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), limits, log });
-  const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
+  // The web catalogue's modules load with the first page a browser asks for.
+  let pages: Promise<Catalogue> | undefined;
+  const catalogue = {
+    handle: async (url: URL) => (await (pages ??= import('../web/catalogue.js').then(({ Catalogue }) =>
+      new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 })))).handle(url),
+  };
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, log });
 
   let address;

@@ -28,7 +28,7 @@ export interface ServerDeps {
   live: LiveSubscriptions;
   limits: RateLimits;
   metrics: Metrics;
-  catalogue: Catalogue;
+  catalogue: Pick<Catalogue, 'handle'>;
   moderation: Moderation;
   management: Management;
   log: Logger;
