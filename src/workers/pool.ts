@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 
 interface Task<Res> {
@@ -18,6 +18,14 @@ interface Slot<Res> {
  * of memory; starting one again costs tens of milliseconds, paid by the first request after a quiet spell.
  */
 export const IDLE_THREAD_MS = 60_000;
+
+/**
+ * Every worker thread's heap limits. V8 grows a busy thread's young generation to about 48 MiB and keeps
+ * it when the thread goes quiet; a thread's tasks (one event, one read) leave little alive, so 6 MiB
+ * costs more scavenges but no measurable time (20k events loaded, then 2,000 REQs: the same relay CPU,
+ * 45-55 MiB less RSS; docs/benchmarks.md).
+ */
+export const THREAD_LIMITS: ResourceLimits = { maxYoungGenerationSizeMb: 6 };
 
 /**
  * Up to `max` worker threads running one module, started as load needs them: the first task starts
@@ -51,7 +59,7 @@ export class WorkerPool<Req, Res> {
   }
 
   private spawn(): Slot<Res> {
-    const slot: Slot<Res> = { worker: new Worker(this.file, { workerData: this.workerData }), inFlight: new Map(), idle: undefined };
+    const slot: Slot<Res> = { worker: new Worker(this.file, { workerData: this.workerData, resourceLimits: THREAD_LIMITS }), inFlight: new Map(), idle: undefined };
     slot.worker.on('message', ({ id, result }: { id: number; result: Res }) => {
       const task = slot.inFlight.get(id);
       slot.inFlight.delete(id);

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Filter } from '../../protocol/filter.js';
-import { WorkerPool } from '../../workers/pool.js';
+import { THREAD_LIMITS, WorkerPool } from '../../workers/pool.js';
 import {
   QueryTimeout,
   type Bundle,
@@ -98,7 +98,7 @@ export class SqliteStorage implements StoragePort {
       path: this.options.path, batchSize: this.options.batchSize, relayUrl: this.options.relayUrl ?? '',
       cluster: this.options.cluster,
     };
-    const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions });
+    const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions, resourceLimits: THREAD_LIMITS });
     this.writer = writer;
     return new Promise((resolve, reject) => {
       let ready = false;
