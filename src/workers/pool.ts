@@ -14,8 +14,9 @@ interface Slot<Res> {
 }
 
 /**
- * How long a thread may sit with nothing to do before it is stopped. Each thread costs about 9 MiB
- * of memory; starting one again costs tens of milliseconds, paid by the first request after a quiet spell.
+ * How long a thread may sit with nothing to do before it is stopped. Each thread holds 9 MiB or more;
+ * starting one again costs 80-100 ms of CPU (its modules, its connection), paid by the first request
+ * after a quiet minute.
  */
 export const IDLE_THREAD_MS = 60_000;
 
