@@ -14,7 +14,7 @@ import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
 import type { Upstreams } from '../sync/upstreams.js';
-import { Catalogue } from '../web/catalogue.js';
+import type { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
 import { listenForMetrics } from './metrics-listener.js';
 
@@ -49,7 +49,12 @@ export async function start(): Promise<void> {
   const limits = new RateLimits(config);
   const ingest = new Ingest(config, store, verifier, fanout, limits, log, moderation);
   const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), limits, log });
-  const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
+  // The web catalogue's modules load with the first page a browser asks for.
+  let pages: Promise<Catalogue> | undefined;
+  const catalogue = {
+    handle: async (url: URL) => (await (pages ??= import('../web/catalogue.js').then(({ Catalogue }) =>
+      new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 })))).handle(url),
+  };
   const media = config.media ? new Blossom({
     config, records: store.blobs, files: await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')),
     moderation, limits, verify: (e) => ingest.verify(e), submit: (raw, from, text) => ingest.submit(raw, from, text), log,
@@ -68,7 +73,7 @@ export async function start(): Promise<void> {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = config.publicUrl || `ws://${host}:${address.port}`;
   const metricsListener = config.metricsListen ? await listenForMetrics(metrics, log, config.metricsListen) : undefined;
-  log.info({ url, metricsUrl: metricsListener?.url, db: config.db, workers: verifier.size, readers: store.readerThreads, version: VERSION },
+  log.info({ url, metricsUrl: metricsListener?.url, db: config.db, workers: verifier.max, readers: store.readerThreads, version: VERSION },
     `powr-relay listening on ${url}`);
 
   const every = (ms: number, task: () => Promise<unknown>, what: string) =>

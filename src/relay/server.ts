@@ -32,7 +32,7 @@ export interface ServerDeps {
   live: LiveSubscriptions;
   limits: RateLimits;
   metrics: Metrics;
-  catalogue: Catalogue;
+  catalogue: Pick<Catalogue, 'handle'>;
   moderation: Moderation;
   management: Management;
   /** The Blossom media server (docs/media.md); undefined when `media` is off. */

@@ -50,7 +50,13 @@ export type WriterTask =
   | { op: 'vacuum' }
   | { op: 'checkpoint' }
   | { op: 'saveCacheCounts'; counts: [string, number][]; now: number }
-  | { op: 'blobs'; write: BlobWrite };
+  | { op: 'blobs'; write: BlobWrite }
+  /**
+   * Reads of the tables only the writer writes, needed at start-up: answered here, the relay starts
+   * without a reader thread (one starts with the first client's read).
+   */
+  | { op: 'loadCacheCounts' }
+  | { op: 'moderation' };
 
 export type ToWriter =
   | { type: 'write'; events: { ref: number; event: VerifiedEvent }[] }
@@ -89,8 +95,6 @@ export type ReadRequest =
   | { op: 'exportPage'; options: ExportOptions; now: number; afterSeq: number; limit: number }
   | { op: 'stats' }
   | { op: 'storedSet'; now: number }
-  | { op: 'loadCacheCounts' }
-  | { op: 'moderation' }
   | { op: 'backup'; target: string }
   | { op: 'catalogue'; method: (typeof CATALOGUE_METHODS)[number]; args: unknown[] }
   | { op: 'blobs'; read: BlobRead };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../lru.js';
 import { analyze, flagsOf } from '../../powr/analyze.js';
 import { checkSetsAgainstFormats, setColumns } from '../../powr/params.js';
 import {
@@ -57,8 +57,8 @@ export class PowrTables {
   private readonly deleteBySeq;
   // Every record and template looks up each exercise it names twice (id and format); these caches
   // halve the writer's statements. Both may hold uncommitted rows, so a rollback must clear them.
-  private readonly addressIds = new LRUCache<string, number>({ max: 50_000 });
-  private readonly schemaCache = new LRUCache<string, Schema | false>({ max: 20_000 });
+  private readonly addressIds = growingLru<string, number>(50_000);
+  private readonly schemaCache = growingLru<string, Schema | false>(20_000);
 
   constructor(private readonly db: Database) {
     const p = (s: string) => db.prepare(s);

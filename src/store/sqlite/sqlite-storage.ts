@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Filter } from '../../protocol/filter.js';
-import { WorkerPool } from '../../workers/pool.js';
+import { THREAD_LIMITS, WorkerPool } from '../../workers/pool.js';
 import {
   ChangeRefused,
   QueryTimeout,
@@ -30,7 +30,7 @@ import type { BlobRead, BlobWrite, FromWriter, ReadRequest, ReadResult, ThreadOp
 
 export interface SqliteStorageOptions {
   path: string;
-  /** Reader threads; 0: one per CPU core. */
+  /** The most reader threads (started as reads need them); 0: one per CPU core. */
   readers: number;
   /** Most events in one write transaction. */
   batchSize: number;
@@ -100,8 +100,9 @@ export class SqliteStorage implements StoragePort {
     return storage;
   }
 
+  /** The most reader threads: they start as reads need them (WorkerPool). */
   get readerThreads(): number {
-    return this.readers.size;
+    return this.readers.max;
   }
 
   /** Reads waiting for or running on reader threads. */
@@ -114,7 +115,7 @@ export class SqliteStorage implements StoragePort {
       path: this.options.path, batchSize: this.options.batchSize, relayUrl: this.options.relayUrl ?? '',
       cluster: this.options.cluster,
     };
-    const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions });
+    const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions, resourceLimits: THREAD_LIMITS });
     this.writer = writer;
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -264,7 +265,7 @@ export class SqliteStorage implements StoragePort {
   }
 
   loadCacheCounts(): Promise<[string, number][]> {
-    return this.read({ op: 'loadCacheCounts' });
+    return this.task({ op: 'loadCacheCounts' });
   }
 
   backup(target: string): Promise<{ clusterSeq: number }> {
@@ -304,7 +305,7 @@ export class SqliteStorage implements StoragePort {
   }
 
   moderation(): Promise<ModerationState> {
-    return this.read({ op: 'moderation' });
+    return this.task({ op: 'moderation' });
   }
 
   cluster(): ClusterStatus | undefined {

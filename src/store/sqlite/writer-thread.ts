@@ -397,6 +397,10 @@ function runTask(task: Exclude<WriterTask, Decision | { op: 'purgeExpired' }>): 
       return inTransaction(() => maintenance.saveCacheCounts(task.counts, task.now));
     case 'blobs':
       return inTransaction(() => blobs.write(task.write));
+    case 'loadCacheCounts':
+      return maintenance.cacheCounts();
+    case 'moderation':
+      return writes.moderation.load();
   }
 }
 
