@@ -313,6 +313,22 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX blob_owners_by_time ON blob_owners (pubkey, uploaded, sha256);
   `,
+  `
+  -- Exercise media linked to blobs (docs/media.md): the sha256 an imeta URL's last path segment names
+  -- (<64 hex>, alone or before a '.'), as analyze.ts blobNamedBy computes it, joined to blobs at read
+  -- time so the link holds whichever arrives first. Backfilled here: query and fragment cut off, the
+  -- segment after the last '/' (rtrim by every other character of the path stops at it).
+  -- exercise_media_by_sha256 finds the exercises a blob's arrival, removal or ban concerns.
+  ALTER TABLE exercise_media ADD COLUMN sha256 TEXT;
+  UPDATE exercise_media AS m SET sha256 = lower(substr(l.segment, 1, 64))
+    FROM (SELECT event_seq, position, replace(path, rtrim(path, replace(path, '/', '')), '') AS segment
+          FROM (SELECT event_seq, position, substr(u, 1, instr(u || '?', '?') - 1) AS path
+                FROM (SELECT event_seq, position, substr(url, 1, instr(url || '#', '#') - 1) AS u FROM exercise_media))) l
+    WHERE l.event_seq = m.event_seq AND l.position = m.position
+      AND (length(l.segment) = 64 OR substr(l.segment, 65, 1) = '.')
+      AND lower(substr(l.segment, 1, 64)) GLOB '${'[0-9a-f]'.repeat(64)}';
+  CREATE INDEX exercise_media_by_sha256 ON exercise_media (sha256) WHERE sha256 IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

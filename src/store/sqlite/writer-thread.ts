@@ -252,9 +252,24 @@ function removeInPages(select: () => { id: string; address?: string }[]): number
   }
 }
 
+/** Feeds the exercises whose linked media a blob change concerns. */
+function mediaChanged(linked: string[]): void {
+  if (linked.length > 0) post({ type: 'change', change: { ...emptyChange(), media: linked } });
+}
+
+/** The exercises linking blobs a decision hides or shows: banned or unbanned hashes, and the blobs of (un)banned pubkeys. */
+function mediaModerated(decision: ModerationDecision): string[] {
+  const hashes = [...decision.add, ...decision.drop].flatMap(({ list, value }) =>
+    list === 'bannedEvents' ? [value] : list === 'bannedPubkeys' ? blobs.ownedBy(value) : []);
+  return hashes.length > 0 ? blobs.linkedExercises(hashes) : [];
+}
+
 /** Stores a decision, then removes what it bans in pages; resolves with how many events went. */
 function moderate(decision: ModerationDecision): number {
-  inTransaction(() => writes.moderation.decide(decision));
+  mediaChanged(inTransaction(() => {
+    writes.moderation.decide(decision);
+    return mediaModerated(decision);
+  }));
   moderationVersion = writes.moderation.version();
   let removed = 0;
   for (const { list, value } of decision.add) {
@@ -285,8 +300,11 @@ function runTask(task: WriterTask): unknown {
       return inTransaction(() => maintenance.saveCacheCounts(task.counts, task.now));
     case 'moderate':
       return moderate(task.decision);
-    case 'blobs':
-      return inTransaction(() => blobs.write(task.write));
+    case 'blobs': {
+      const { result, linked } = inTransaction(() => blobs.write(task.write));
+      mediaChanged(linked);
+      return result;
+    }
   }
 }
 
