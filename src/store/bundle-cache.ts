@@ -92,7 +92,14 @@ export class BundleCache {
     const readable = (json: string) => mayRead(JSON.parse(json) as NostrEvent, viewers);
     if (!readable(bundle.root)) return undefined;
     const events = bundle.events.filter(readable);
-    return events.length === bundle.events.length ? bundle : served({ ...bundle, events }, this.blobPath);
+    if (events.length === bundle.events.length) return bundle;
+    // The media of exercises left out go with them.
+    const kept = new Set([bundle.root, ...events].map((json) => {
+      const e = JSON.parse(json) as NostrEvent;
+      return `${e.kind}:${e.pubkey}:${addressKey(e) ?? ''}`;
+    }));
+    const media = Object.fromEntries(Object.entries(bundle.media).filter(([address]) => kept.has(address)));
+    return served({ ...bundle, events, media }, this.blobPath);
   }
 
   private async cached(root: BundleRoot, now: number): Promise<ServedBundle | undefined> {
