@@ -1,10 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nip19 } from 'nostr-tools';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, eventually, signer, type Signer } from './helpers/client.js';
 import { authorization, blossomToken, pngBytes, sha256, upload } from './helpers/blossom.js';
+import { launchChromium } from './helpers/chromium.js';
 import { startRelay, type RunningRelay } from './helpers/relay.js';
 
 /**
@@ -13,7 +14,6 @@ import { startRelay, type RunningRelay } from './helpers/relay.js';
  * whether the blob arrived before or after the exercise, and no longer once the blob is deleted.
  */
 
-const CHROMIUM = process.env.POWR_TEST_CHROMIUM ?? '/usr/bin/chromium';
 /** Four seconds of H.264 test pattern, 96x64, 5 fps, faststart. */
 const CLIP = readFileSync(join(import.meta.dirname, 'fixtures', 'exercise-clip.mp4'));
 const CLIP_HASH = sha256(CLIP);
@@ -164,8 +164,7 @@ describe('Chromium on an exercise page', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: run scripts/install-chromium.sh (npm test runs it first)`);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'] });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
