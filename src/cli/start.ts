@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { Blossom } from '../media/blossom.js';
+import { blobPath } from '../media/mime.js';
 import { DiskBlobFiles } from '../store/blobs/blob-files.js';
 import { envName } from '../config/settings.js';
 import { Fanout } from '../relay/fanout.js';
@@ -27,7 +28,7 @@ export async function start(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { service: 'powr-relay' } });
   const store = await openStore(config, log, config.readers, true);
   const verifier = verifierPool(config, log);
-  const bundles = new BundleCache(store, config.bundleCacheBytes);
+  const bundles = new BundleCache(store, config.bundleCacheBytes, config.media ? blobPath : undefined);
   await bundles.restoreCounts();
   const live = new LiveSubscriptions();
   let server: RelayServer | undefined;
@@ -53,7 +54,8 @@ export async function start(): Promise<void> {
   let pages: Promise<Catalogue> | undefined;
   const catalogue = {
     handle: async (url: URL) => (await (pages ??= import('../web/catalogue.js').then(({ Catalogue }) =>
-      new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 })))).handle(url),
+      new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0,
+        blobPath: config.media ? blobPath : undefined })))).handle(url),
   };
   const media = config.media ? new Blossom({
     config, records: store.blobs, files: await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')),

@@ -7,7 +7,7 @@ import { viewersFor } from '../powr/privacy.js';
 import { relayInformation } from './nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { frames } from '../protocol/messages.js';
-import { relayHost } from '../protocol/relay-url.js';
+import { httpOrigin, relayHost } from '../protocol/relay-url.js';
 import type { BundleCache } from '../store/bundle-cache.js';
 import type { LeaseStatus } from '../store/cluster/lease.js';
 import type { BundleRoot, StoragePort } from '../store/port.js';
@@ -216,7 +216,7 @@ export class RelayServer {
       res.writeHead(304, { ...CORS, ...headers }).end();
       return;
     }
-    json(200, bundle.body, headers);
+    json(200, bundle.body(httpOrigin(this.deps.config.publicUrl, req.headers.host)), headers);
   }
 
   private onConnection(ws: import('ws').WebSocket, req: IncomingMessage): void {

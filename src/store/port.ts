@@ -2,7 +2,7 @@ import type { Filter } from '../protocol/filter.js';
 import type { Viewers } from '../powr/privacy.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
 import type { BlobRecords } from './blobs/port.js';
-import type { CatalogueReads } from './catalogue.js';
+import type { CatalogueReads, MediaItem } from './catalogue.js';
 import type { ModerationDecision, ModerationState } from './moderation.js';
 
 /**
@@ -60,6 +60,11 @@ export interface CommittedChange {
    * number, but not what it removed, so caches built from the database must be dropped whole.
    */
   external: boolean;
+  /**
+   * Exercises (addresses) whose linked media changed without the event changing: a blob their imeta
+   * names arrived, went, or was hidden or shown by a ban.
+   */
+  media?: string[];
   /** The moderation decisions changed (the writer applied one: another process's, or any node's in cluster mode): re-read them. */
   moderation?: boolean;
   /** This process's write transaction, for metrics: events in it and seconds to apply and commit. */
@@ -125,6 +130,8 @@ export interface Bundle {
   kinds: number[];
   /** Addresses and `id:<hex>` keys whose change makes this bundle stale. */
   dependsOn: string[];
+  /** The imeta media of each exercise among the root and events that has any, by address. */
+  media: Record<string, MediaItem[]>;
 }
 
 export interface ExportOptions {

@@ -6,8 +6,8 @@ import type { BlobRead, BlobWrite } from './messages.js';
  * A blob is hidden when its hash is banned (NIP-86 banevent names it) or every owner is a banned
  * pubkey; both are point look-ups on the moderation table's key.
  */
-const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
-const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
+export const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
+export const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
   AND NOT EXISTS (SELECT 1 FROM moderation m WHERE m.list = 'bannedPubkeys' AND m.value = o.pubkey))`;
 
 /**
@@ -37,6 +37,9 @@ export class BlobTables {
       dropOwner: p('DELETE FROM blob_owners WHERE sha256 = ? AND pubkey = ?'),
       anyOwner: p('SELECT 1 FROM blob_owners WHERE sha256 = ? LIMIT 1').pluck(),
       dropBlob: p('DELETE FROM blobs WHERE sha256 = ?'),
+      linked: p(`SELECT x.address FROM exercise_media m INDEXED BY exercise_media_by_sha256
+        JOIN exercises x ON x.event_seq = m.event_seq WHERE m.sha256 = ?`).pluck(),
+      owned: p('SELECT sha256 FROM blob_owners INDEXED BY blob_owners_by_time WHERE pubkey = ?').pluck(),
       touch: p('UPDATE blobs SET last_served = max(coalesce(last_served, 0), ?) WHERE sha256 = ?'),
     };
   }
@@ -65,24 +68,39 @@ export class BlobTables {
     return this.sql.list.all(pubkey, ...from, since ?? 0, limit) as BlobRow[];
   }
 
-  /** Call inside a transaction. */
-  write(request: BlobWrite): unknown {
+  /**
+   * Call inside a transaction. `linked`: the exercises whose media the change concerns (a blob they
+   * name arrived or went), for the change feed.
+   */
+  write(request: BlobWrite): { result: unknown; linked: string[] } {
     switch (request.op) {
       case 'add': {
         const { sha256, size, type, pubkey, now } = request.blob;
-        this.sql.addBlob.run(sha256, size, type, now);
+        const arrived = this.sql.addBlob.run(sha256, size, type, now).changes === 1;
         const newOwner = this.sql.addOwner.run(sha256, pubkey, now).changes === 1;
-        return { uploaded: this.sql.ownerUploaded.get(sha256, pubkey) as number, newOwner };
+        return { result: { uploaded: this.sql.ownerUploaded.get(sha256, pubkey) as number, newOwner }, linked: arrived ? this.linkedExercises([sha256]) : [] };
       }
       case 'removeOwner': {
         const owned = this.sql.dropOwner.run(request.sha256, request.pubkey).changes === 1;
         const last = owned && this.sql.anyOwner.get(request.sha256) === undefined;
         if (last) this.sql.dropBlob.run(request.sha256);
-        return { owned, last };
+        return { result: { owned, last }, linked: last ? this.linkedExercises([request.sha256]) : [] };
       }
       case 'touch':
         for (const [sha256, at] of request.served) this.sql.touch.run(at, sha256);
-        return undefined;
+        return { result: undefined, linked: [] };
     }
+  }
+
+  /** The exercises whose imeta URLs name any of these blobs (exercise_media_by_sha256). */
+  linkedExercises(hashes: readonly string[]): string[] {
+    const found = new Set<string>();
+    for (const sha256 of hashes) for (const address of this.sql.linked.all(sha256) as string[]) found.add(address);
+    return [...found];
+  }
+
+  /** The blobs a pubkey owns (blob_owners_by_time), whose visibility a ban of it changes. */
+  ownedBy(pubkey: string): string[] {
+    return this.sql.owned.all(pubkey) as string[];
   }
 }

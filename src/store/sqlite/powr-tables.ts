@@ -68,7 +68,7 @@ export class PowrTables {
       intern: p('INSERT INTO addresses (address) VALUES (?)'),
       insertExercise: p(`INSERT INTO exercises (event_seq, address, title, equipment, difficulty, format, format_units, hashtags)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertMedia: p('INSERT INTO exercise_media (event_seq, position, url, mime, dim, alt, hash) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertMedia: p('INSERT INTO exercise_media (event_seq, position, url, mime, dim, alt, hash, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       insertTemplate: p(`INSERT INTO templates (event_seq, address, title, type, rounds, duration, interval, rest_between_rounds,
         rest_between_sets, difficulty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertTemplateSet: p(`INSERT INTO template_exercises (template_seq, position, exercise_id, set_number, group_index)
@@ -174,7 +174,7 @@ export class PowrTables {
         this.sql.insertExercise.run(seq, record.address, record.title, record.equipment, record.difficulty,
           json(record.format), json(record.formatUnits), json(record.hashtags));
         this.schemaCache.set(record.address, { format: [...record.format], units: [...record.formatUnits] });
-        record.media.forEach((m, i) => this.sql.insertMedia.run(seq, i, m.url, m.mime, m.dim, m.alt, m.hash));
+        record.media.forEach((m, i) => this.sql.insertMedia.run(seq, i, m.url, m.mime, m.dim, m.alt, m.hash, m.blob));
         this.index(seq, record);
         break;
       case 'template':

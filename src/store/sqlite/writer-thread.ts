@@ -3,6 +3,7 @@ import type { Database } from 'better-sqlite3';
 import type { NostrEvent } from '../../protocol/event.js';
 import type { CommittedChange, VerifiedEvent, WriteOutcome } from '../port.js';
 import type { Decision } from '../decisions.js';
+import type { ModerationDecision } from '../moderation.js';
 import { openDatabase } from './database.js';
 import { EventWrites, type Applied } from './event-writes.js';
 import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
@@ -225,6 +226,8 @@ function applyDecision(decision: Decision, upTo: number, change: CommittedChange
   if (decision.op === 'moderate') {
     writes.moderation.decide(decision.decision);
     change.moderation = true;
+    const media = mediaModerated(decision.decision);
+    if (media.length > 0) change.media = media;
   }
   const page = removalsOf(decision, upTo);
   const first = page();
@@ -375,6 +378,18 @@ function decideHere(ref: number, decision: Decision): void {
   startJob({ job }, ref);
 }
 
+/** Feeds the exercises whose linked media a blob change concerns. */
+function mediaChanged(linked: string[]): void {
+  if (linked.length > 0) post({ type: 'change', change: { ...emptyChange(), media: linked } });
+}
+
+/** The exercises linking blobs a decision hides or shows: banned or unbanned hashes, and the blobs of (un)banned pubkeys. */
+function mediaModerated(decision: ModerationDecision): string[] {
+  const hashes = [...decision.add, ...decision.drop].flatMap(({ list, value }) =>
+    list === 'bannedEvents' ? [value] : list === 'bannedPubkeys' ? blobs.ownedBy(value) : []);
+  return hashes.length > 0 ? blobs.linkedExercises(hashes) : [];
+}
+
 /** Finishes the removals of bans a stopped writer left unfinished (their pages commit one by one). */
 function resumeBans(): void {
   for (const { value } of writes.moderation.load().lists.bannedPubkeys) {
@@ -395,8 +410,11 @@ function runTask(task: Exclude<WriterTask, Decision | { op: 'purgeExpired' }>): 
       return maintenance.checkpoint();
     case 'saveCacheCounts':
       return inTransaction(() => maintenance.saveCacheCounts(task.counts, task.now));
-    case 'blobs':
-      return inTransaction(() => blobs.write(task.write));
+    case 'blobs': {
+      const { result, linked } = inTransaction(() => blobs.write(task.write));
+      mediaChanged(linked);
+      return result;
+    }
     case 'loadCacheCounts':
       return maintenance.cacheCounts();
     case 'moderation':
