@@ -11,11 +11,12 @@ import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
+import { nip94Tags } from '../src/media/nip94.js';
 
 // The optimiser runs on worker threads, which load the built JavaScript: test what ships.
 type OptimiseModule = typeof import('../src/media/optimise.js');
 const built = (await import('../dist/media/optimise.js' as string)) as OptimiseModule;
-const { MediaOptimiser, optimiseSettings, ffprobeBeside, nip94Tags, removeStaleJobFolders } = built;
+const { MediaOptimiser, optimiseSettings, ffprobeBeside, optimisedMeta, removeStaleJobFolders } = built;
 type Settings = import('../src/media/optimise.js').OptimiseSettings;
 type Optimiser = import('../src/media/optimise.js').MediaOptimiser;
 
@@ -362,7 +363,7 @@ describe('interface', () => {
   it('builds BUD-08 nip94 tags from a result', async () => {
     const result = await optimiser().optimise({ path: join(media, 'plain.mp4'), type: 'video/mp4' });
     const ox = 'a'.repeat(64);
-    const tags = nip94Tags(result, ox, (f) => `https://relay.example/${f.sha256}.${f.type === 'video/mp4' ? 'mp4' : 'webp'}`);
+    const tags = nip94Tags({ ...result.optimised, uploaded: 0, ...optimisedMeta(result, ox) }, (f) => `https://relay.example/${f.sha256}.${f.type === 'video/mp4' ? 'mp4' : 'webp'}`);
     expect(tags).toEqual([
       ['url', `https://relay.example/${result.optimised.sha256}.mp4`],
       ['m', 'video/mp4'],
