@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { isBlurhashValid } from 'blurhash';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BlobDescriptor } from '../src/media/blossom.js';
 import { signer, type Signer } from './helpers/client.js';
 import { authorization, blossomToken, eventually, pngBytes, sha256, upload } from './helpers/blossom.js';
 import { mp4Boxes, photoWithGps } from './helpers/media.js';
@@ -13,14 +14,6 @@ import { startRelay, type RunningRelay } from './helpers/relay.js';
 const CLIP = readFileSync(join(import.meta.dirname, 'fixtures', 'exercise-clip.mp4'));
 const MANY = { POWR_RELAY_MEDIA_UPLOADS_PER_MINUTE_PER_IP: '100000', POWR_RELAY_MEDIA_OPTIMISE_CONCURRENCY: '1' };
 
-interface Descriptor {
-  url: string;
-  sha256: string;
-  size: number;
-  type: string;
-  uploaded: number;
-  nip94: string[][];
-}
 
 /** PUT /media of `bytes` by `who`, with a `media` token naming them (BUD-05). */
 function putMedia(base: string, who: Signer, bytes: Buffer, type: string, verb = 'media'): Promise<Response> {
@@ -41,7 +34,7 @@ function headMedia(base: string, who: Signer, bytes: Buffer, type: string, verb 
   });
 }
 
-const tag = (d: Descriptor, name: string) => d.nip94.find((t) => t[0] === name);
+const tag = (d: BlobDescriptor, name: string) => d.nip94.find((t) => t[0] === name);
 const bytesOf = async (url: string) => Buffer.from(await (await fetch(url)).arrayBuffer());
 const tmpFiles = (relay: RunningRelay) => readdirSync(join(dirname(relay.db), 'blobs', 'tmp'));
 
@@ -77,7 +70,7 @@ describe('PUT /media (BUD-05)', () => {
     expect((await sharp(photo).metadata()).exif).toBeDefined();
     const res = await putMedia(base, alice, photo, 'image/jpeg');
     expect(res.status).toBe(201);
-    const d = (await res.json()) as Descriptor;
+    const d = (await res.json()) as BlobDescriptor;
     expect(d).toMatchObject({ type: 'image/webp', url: `${base}/${d.sha256}.webp` });
     expect(d.sha256).not.toBe(ox);
 
@@ -107,7 +100,7 @@ describe('PUT /media (BUD-05)', () => {
 
     // The upload itself is not kept; the uploader owns the result and its thumbnail, listed with the same tags.
     expect((await fetch(`${base}/${ox}`, { method: 'HEAD' })).status).toBe(404);
-    const listed = (await (await fetch(`${base}/list/${alice.pubkey}`)).json()) as Descriptor[];
+    const listed = (await (await fetch(`${base}/list/${alice.pubkey}`)).json()) as BlobDescriptor[];
     expect(listed.map((l) => l.sha256).sort()).toEqual([d.sha256, thumb[2]].sort());
     expect(listed.find((l) => l.sha256 === d.sha256)!.nip94).toEqual(d.nip94);
     expect(listed.find((l) => l.sha256 === thumb[2])!.nip94).toHaveLength(4);
@@ -117,13 +110,13 @@ describe('PUT /media (BUD-05)', () => {
     // The same photo again: the same result, already stored.
     const again = await putMedia(base, alice, photo, 'image/jpeg');
     expect(again.status).toBe(200);
-    expect(((await again.json()) as Descriptor).sha256).toBe(d.sha256);
+    expect(((await again.json()) as BlobDescriptor).sha256).toBe(d.sha256);
   });
 
   it('leaves /upload alone: the same photo is stored byte for byte, EXIF and all', async () => {
     const res = await upload(base, bob, photo, 'image/jpeg');
     expect(res.status).toBe(201);
-    const d = (await res.json()) as Descriptor;
+    const d = (await res.json()) as BlobDescriptor;
     expect(d.sha256).toBe(sha256(photo));
     expect(d.nip94.map((t) => t[0])).toEqual(['url', 'm', 'x', 'size']);
     const served = await bytesOf(d.url);
@@ -134,7 +127,7 @@ describe('PUT /media (BUD-05)', () => {
   it('stores a video as a faststart MP4 with a poster and a thumbnail', async () => {
     const res = await putMedia(base, alice, CLIP, 'video/mp4');
     expect(res.status).toBe(201);
-    const d = (await res.json()) as Descriptor;
+    const d = (await res.json()) as BlobDescriptor;
     expect(d).toMatchObject({ type: 'video/mp4', url: `${base}/${d.sha256}.mp4` });
     const served = await bytesOf(d.url);
     expect(sha256(served)).toBe(d.sha256);
@@ -201,7 +194,7 @@ describe('PUT /media (BUD-05)', () => {
     }
     const carol = signer();
     const picture = await sharp({ create: { width: 800, height: 600, channels: 3, background: { r: 10, g: 200, b: 90 } } }).png().toBuffer();
-    const optimised = (await (await putMedia(base, carol, picture, 'image/png')).json()) as Descriptor;
+    const optimised = (await (await putMedia(base, carol, picture, 'image/png')).json()) as BlobDescriptor;
     const thumbHash = tag(optimised, 'thumb')![2]!;
     const thumbSize = Number((await fetch(`${base}/${thumbHash}`, { method: 'HEAD' })).headers.get('content-length'));
     const plain = pngBytes(5000);
@@ -225,7 +218,7 @@ describe('PUT /media (BUD-05)', () => {
     expect(delta('powr_media_optimise_seconds_count', { kind: 'image', outcome: 'ok' })).toBe(1);
     expect(metric(after, 'powr_media_optimise_queue_depth')).toBe(0);
     // Everything since this relay started: each blob once, whoever owns it, as the lists show them.
-    const lists = await Promise.all([alice, bob, carol].map(async (o) => (await (await fetch(`${base}/list/${o.pubkey}`)).json()) as Descriptor[]));
+    const lists = await Promise.all([alice, bob, carol].map(async (o) => (await (await fetch(`${base}/list/${o.pubkey}`)).json()) as BlobDescriptor[]));
     const stored = new Map(lists.flat().map((l) => [l.sha256, l.size]));
     expect(metric(after, 'powr_media_blobs')).toBe(stored.size);
     expect(metric(after, 'powr_media_bytes')).toBe([...stored.values()].reduce((a, b) => a + b, 0));
@@ -277,7 +270,7 @@ describe('PUT /media under load and without ffmpeg', () => {
     writeFileSync(gate, '');
     const done = await first;
     expect(done.status).toBe(201);
-    expect(((await done.json()) as Descriptor).type).toBe('video/mp4');
+    expect(((await done.json()) as BlobDescriptor).type).toBe('video/mp4');
     const picture = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } }).png().toBuffer();
     expect((await putMedia(gated.httpUrl, alice, picture, 'image/png')).status).toBe(201);
     const text = await scrape(gated);
