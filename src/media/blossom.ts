@@ -12,9 +12,9 @@ import { BlobStorageFull, BlobTooLarge, type BlobFiles, type BlobRecords, type B
 import type { CheckResult } from '../workers/check-event.js';
 import { namesBlob, tokenProblem, type BlossomVerb } from './auth.js';
 import { fetchForMirror, MirrorRefusal } from './mirror.js';
-import { admitMedia, storeOptimised, type OptimisedStoreDeps } from './media-upload.js';
-import type { MediaMetrics, UploadRoute } from './media-metrics.js';
 import { extensionFor, mediaType, sniffType, typeOfPath } from './mime.js';
+import type { MediaMetrics, UploadRoute } from './media-metrics.js';
+import { admitMedia, storeOptimised, type OptimisedStoreDeps } from './media-upload.js';
 import { nip94Tags } from './nip94.js';
 import type { MediaOptimiser } from './optimise.js';
 import { chooseRange } from './ranges.js';
