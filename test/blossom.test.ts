@@ -168,10 +168,9 @@ describe('Blossom: upload and retrieval (BUD-01, BUD-02)', () => {
     expect((await fetch(`${base}/health`)).status).toBe(200);
   });
 
-  it('answers PUT /media clearly until optimisation is there', async () => {
-    const res = await fetch(`${base}/media`, { method: 'PUT', body: 'x' });
-    expect(res.status).toBe(501);
-    expect(res.headers.get('x-reason')).toContain('/upload');
+  it('asks for a token on PUT /media as on /upload (the optimisation itself: blossom-media.test.ts)', async () => {
+    const res = await fetch(`${base}/media`, { method: 'PUT', body: 'x', headers: { 'Content-Type': 'image/png' } });
+    expect(await refusedWithNothingLeft(res, 401)).toMatch(/authorization/i);
   });
 });
 

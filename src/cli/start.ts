@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { Blossom } from '../media/blossom.js';
 import { blobPath } from '../media/mime.js';
+import { MediaMetrics } from '../media/media-metrics.js';
+import { MediaOptimiser, optimiseSettings } from '../media/optimise.js';
 import { DiskBlobFiles } from '../store/blobs/blob-files.js';
 import { envName } from '../config/settings.js';
 import { Fanout } from '../relay/fanout.js';
@@ -57,9 +59,13 @@ export async function start(): Promise<void> {
       new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0,
         blobPath: config.media ? blobPath : undefined })))).handle(url),
   };
-  const media = config.media ? new Blossom({
-    config, records: store.blobs, files: await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')),
-    moderation, limits, verify: (e) => ingest.verify(e), submit: (raw, from, text) => ingest.submit(raw, from, text), log,
+  const files = config.media ? await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')) : undefined;
+  // Its threads start with the first PUT /media; job folders go beside the blobs, so storing a result is a rename.
+  const optimiser = files && new MediaOptimiser(optimiseSettings(config, files.tempDir), log, metrics.registry);
+  const media = files && optimiser ? new Blossom({
+    config, records: store.blobs, files, moderation, limits, verify: (e) => ingest.verify(e),
+    submit: (raw, from, text) => ingest.submit(raw, from, text), optimiser,
+    metrics: new MediaMetrics(metrics.registry, () => store.blobs.totals()), log,
   }) : undefined;
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, media, log,
     upstreamLease: () => upstreams?.leaseStatus() });
@@ -110,6 +116,7 @@ export async function start(): Promise<void> {
     await upstreams?.stop();
     await server.close();
     await media?.close();
+    await optimiser?.close();
     await metricsListener?.server.close();
     await ingest.drain();
     await verifier.close();

@@ -340,7 +340,7 @@ export const SETTINGS: readonly Setting[] = [
     parse: text({ pattern: /^[\x21-\x7e]{1,128}$/, patternDoc: 'printable ASCII without spaces, at most 128 characters' }),
     doc: 'This node\'s name in the cluster: /health and /metrics name the node holding the upstream lease (the one pulling from `upstreams` for every node) by it. Empty: <hostname>:<port>. Every node needs its own.' }),
   setting({ key: 'media', group: 'Media (Blossom)', default: true, parse: boolean,
-    doc: 'Serve a Blossom media server (BUD-01/02/04/06/08/09/11/12) on the relay\'s HTTP port: PUT /upload, GET /<sha256>, /list/<pubkey>, DELETE /<sha256>, /mirror, /report. See docs/media.md.' }),
+    doc: 'Serve a Blossom media server (BUD-01/02/04/05/06/08/09/11/12) on the relay\'s HTTP port: PUT /upload, PUT /media (optimised), GET /<sha256>, /list/<pubkey>, DELETE /<sha256>, /mirror, /report. See docs/media.md.' }),
   setting({ key: 'mediaDir', group: 'Media (Blossom)', default: '', parse: text(),
     doc: 'Folder of the stored blobs (content-addressed, <dir>/ab/cd/<sha256>). Empty: a blobs folder beside the database file.' }),
   setting({ key: 'mediaMaxBytes', group: 'Media (Blossom)', default: 100 * 1024 * 1024, parse: integer(1, 64 * 1024 * 1024 * 1024),

@@ -1,4 +1,4 @@
-import type { BlobListQuery } from '../blobs/port.js';
+import type { BlobListQuery, NewBlob } from '../blobs/port.js';
 import type { CATALOGUE_METHODS } from '../catalogue.js';
 import type { Decision } from '../decisions.js';
 import type { ClusterOptions } from '../cluster/nats-log.js';
@@ -31,14 +31,15 @@ export interface ThreadOptions {
 
 /** Changes to the Blossom blob metadata (blob-tables.ts), each in one transaction. */
 export type BlobWrite =
-  | { op: 'add'; blob: { sha256: string; size: number; type: string; pubkey: string; now: number } }
+  | { op: 'add'; blob: NewBlob }
   | { op: 'removeOwner'; sha256: string; pubkey: string }
   | { op: 'touch'; served: [string, number][] };
 
 export type BlobRead =
   | { op: 'describe'; sha256: string }
   | { op: 'list'; query: BlobListQuery }
-  | { op: 'usage'; pubkey: string };
+  | { op: 'usage'; pubkey: string }
+  | { op: 'totals' };
 
 /** Maintenance the writer runs in its own transactions; each answers with a `done`. */
 export type WriterTask =

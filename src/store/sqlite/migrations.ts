@@ -335,6 +335,17 @@ export const MIGRATIONS: readonly string[] = [
     WHERE m.event_seq = l.event_seq AND m.position = l.position;
   CREATE INDEX exercise_media_by_sha256 ON exercise_media (sha256) WHERE sha256 IS NOT NULL;
   `,
+  `
+  -- Optimised media (PUT /media, BUD-05; src/media/media-upload.ts): what a blob's descriptor says of
+  -- it beyond its bytes, as its NIP-94 tags: ox (the sha256 of the upload it was made from), dim
+  -- (<width>x<height>), blurhash, thumb and image (the sha256 of its thumbnail and, for a video, its
+  -- poster: WebP blobs of the same owner). NULL for a blob stored as sent.
+  ALTER TABLE blobs ADD COLUMN ox TEXT;
+  ALTER TABLE blobs ADD COLUMN dim TEXT;
+  ALTER TABLE blobs ADD COLUMN blurhash TEXT;
+  ALTER TABLE blobs ADD COLUMN thumb TEXT;
+  ALTER TABLE blobs ADD COLUMN image TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

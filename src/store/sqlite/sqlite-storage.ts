@@ -86,6 +86,7 @@ export class SqliteStorage implements StoragePort {
       add: (blob) => write({ op: 'add', blob }),
       removeOwner: (sha256, pubkey) => write({ op: 'removeOwner', sha256, pubkey }),
       touch: (served) => write({ op: 'touch', served }),
+      totals: () => read({ op: 'totals' }),
     };
   }
 
