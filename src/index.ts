@@ -2,12 +2,7 @@
 import { parseArgs } from 'node:util';
 import { CliError, VERSION } from './cli/common.js';
 import { RETENTION_ENTRY } from './config/settings.js';
-import { backup, check, prune, reindex, stats, vacuum } from './cli/maintenance.js';
-import { clusterCheck, nodeUrls } from './cli/cluster-check.js';
-import { decide, list } from './cli/moderation.js';
-import { start } from './cli/start.js';
-import { exportEvents, formatImportSummary, importEvents } from './cli/transfer.js';
-import { DIRECTIONS, formatSyncSummary, sync, type Direction } from './cli/sync.js';
+import type { Direction } from './cli/sync.js';
 
 const HELP = `powr-relay ${VERSION}: a Nostr relay for POWR workout events (NIP-101e)
 
@@ -30,12 +25,14 @@ Commands:
   backup <path>            a consistent copy of the database, also while the relay runs
   vacuum                   compact the database file
   prune                    delete events past their kind's retention (setting retention, or
-                           --keep <kind>:<days>, repeatable)
+                           --keep <kind>:<days>, repeatable); on every node of the cluster
+                           when POWR_RELAY_CLUSTER_NATS is set
   reindex                  rebuild the processed workout tables from the raw events
   check                    integrity check, and processed tables against the raw events (exit 1 if not)
   ban pubkey|event|kind|ip <value> [--reason <text>]
                            ban an author (their events are deleted), an event, a kind, an address;
-                           a running relay applies it within a second (same as the NIP-86 API)
+                           a running relay applies it within a second (same as the NIP-86 API); with
+                           POWR_RELAY_CLUSTER_NATS set, every node of the cluster does
   allow pubkey|event|kind|ip <value> [--reason <text>]
                            lift a ban; allowing a pubkey or kind that was not refused starts an
                            allow list (then only listed pubkeys or kinds are accepted)
@@ -82,19 +79,21 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  const simple: Record<string, () => Promise<string>> = { stats, vacuum, reindex };
-  if (Object.hasOwn(simple, command)) {
+  // Each command loads only its own modules: the relay never carries the importer's, sync's or
+  // the maintenance commands' (nostr-tools, bcrypto on the main thread).
+  if (command === 'stats' || command === 'vacuum' || command === 'reindex') {
     parse();
-    process.stdout.write(await simple[command]!());
+    process.stdout.write(await (await import('./cli/maintenance.js'))[command]());
     return 0;
   }
   switch (command) {
     case 'start':
       parse();
-      await start();
+      await (await import('./cli/start.js')).start();
       return -1; // keeps running
     case 'import': {
       const { values, positionals } = parse({ 'no-verify': { type: 'boolean' } }, 1);
+      const { formatImportSummary, importEvents } = await import('./cli/transfer.js');
       const summary = await importEvents(positionals[0] ?? '-', !values['no-verify']);
       process.stdout.write(formatImportSummary(summary));
       if (summary.lines > 0 && summary.accepted + summary.duplicates === 0) {
@@ -106,6 +105,7 @@ async function run(argv: string[]): Promise<number> {
       const { values, positionals } = parse({ filter: { type: 'string' }, direction: { type: 'string' } }, 1);
       const url = positionals[0];
       if (!url || !/^wss?:\/\/\S+$/.test(url)) throw new CliError('sync: give the remote relay as a ws:// or wss:// URL');
+      const { DIRECTIONS, formatSyncSummary, sync } = await import('./cli/sync.js');
       const direction = (values.direction ?? 'down') as Direction;
       if (!DIRECTIONS.includes(direction)) throw new CliError(`--direction must be down, up or both, got ${JSON.stringify(direction)}`);
       let filter: unknown = {};
@@ -132,7 +132,7 @@ async function run(argv: string[]): Promise<number> {
       const authors = typeof values.authors === 'string' ? values.authors.split(',').map((a: string) => a.trim()) : undefined;
       const bad = authors?.find((a) => !/^[0-9a-f]{64}$/.test(a));
       if (bad !== undefined) throw new CliError(`--authors must be 64-character lowercase hex pubkeys, got ${JSON.stringify(bad)}`);
-      const count = await exportEvents(positionals[0] ?? '-', {
+      const count = await (await import('./cli/transfer.js')).exportEvents(positionals[0] ?? '-', {
         kinds: ints('kinds', values.kinds as string | undefined), authors,
         since: int('since', values.since as string | undefined), until: int('until', values.until as string | undefined),
       });
@@ -142,7 +142,7 @@ async function run(argv: string[]): Promise<number> {
     case 'backup': {
       const { positionals } = parse({}, 1);
       if (!positionals[0]) throw new CliError('backup: give the path to write the copy to');
-      process.stdout.write(await backup(positionals[0]));
+      process.stdout.write(await (await import('./cli/maintenance.js')).backup(positionals[0]));
       return 0;
     }
     case 'prune': {
@@ -150,18 +150,18 @@ async function run(argv: string[]): Promise<number> {
       const keep = values.keep as string[] | undefined;
       const bad = keep?.find((k) => !RETENTION_ENTRY.test(k));
       if (bad !== undefined) throw new CliError(`--keep must be <kind>:<days>, like 7:90, got ${JSON.stringify(bad)}`);
-      process.stdout.write(await prune(keep));
+      process.stdout.write(await (await import('./cli/maintenance.js')).prune(keep));
       return 0;
     }
     case 'ban':
     case 'allow': {
       const { values, positionals } = parse({ reason: { type: 'string' } }, 2);
-      process.stdout.write(await decide(command, positionals[0], positionals[1], values.reason as string | undefined));
+      process.stdout.write(await (await import('./cli/moderation.js')).decide(command, positionals[0], positionals[1], values.reason as string | undefined));
       return 0;
     }
     case 'list': {
       const { positionals } = parse({}, 1);
-      process.stdout.write(await list(positionals[0]));
+      process.stdout.write(await (await import('./cli/moderation.js')).list(positionals[0]));
       return 0;
     }
     case 'cluster': {
@@ -169,6 +169,7 @@ async function run(argv: string[]): Promise<number> {
       if (positionals[0] !== 'check') throw new CliError('cluster: the only subcommand is check: powr-relay cluster check <http-url> ...');
       const wait = int('wait', values.wait as string | undefined) ?? 30;
       const progress = (line: string) => process.stderr.write(`${line}\n`);
+      const { clusterCheck, nodeUrls } = await import('./cli/cluster-check.js');
       const { ok, report, errors } = await clusterCheck(nodeUrls(positionals.slice(1)), wait * 1000, progress);
       process.stdout.write(report);
       for (const error of errors) process.stderr.write(`powr-relay: cluster check: ${error}\n`);
@@ -176,7 +177,7 @@ async function run(argv: string[]): Promise<number> {
     }
     case 'check': {
       parse();
-      const { ok, report } = await check();
+      const { ok, report } = await (await import('./cli/maintenance.js')).check();
       process.stdout.write(report);
       return ok ? 0 : 1;
     }

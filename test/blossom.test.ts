@@ -159,10 +159,18 @@ describe('Blossom: upload and retrieval (BUD-01, BUD-02)', () => {
     expect((await fetch(`${base}/health`)).status).toBe(200);
   });
 
-  it('answers PUT /media clearly until optimisation is there', async () => {
-    const res = await fetch(`${base}/media`, { method: 'PUT', body: 'x' });
-    expect(res.status).toBe(501);
-    expect(res.headers.get('x-reason')).toContain('/upload');
+  it('answers 405 to a method an endpoint does not take', async () => {
+    for (const [method, path] of [['POST', '/upload'], ['DELETE', '/upload'], ['GET', '/mirror'], ['POST', `/${'a'.repeat(64)}`], ['PUT', '/list/x']]) {
+      const res = await fetch(`${base}${path}`, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('x-reason')).toContain(method);
+    }
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+  });
+
+  it('asks for a token on PUT /media as on /upload (the optimisation itself: blossom-media.test.ts)', async () => {
+    const res = await fetch(`${base}/media`, { method: 'PUT', body: 'x', headers: { 'Content-Type': 'image/png' } });
+    expect(await refusedWithNothingLeft(res, 401)).toMatch(/authorization/i);
   });
 });
 
@@ -472,7 +480,7 @@ describe('Blossom: a relay with a public URL, an uploader list, a rate limit and
 
   beforeAll(async () => {
     strict = await startRelayWithPublicUrl('wss://media.example.com', {
-      POWR_RELAY_MEDIA_UPLOADERS: allowed.pubkey, POWR_RELAY_MEDIA_UPLOADS_PER_MINUTE_PER_IP: '3',
+      POWR_RELAY_MEDIA_UPLOADERS: allowed.pubkey, POWR_RELAY_MEDIA_UPLOADS_PER_MINUTE_PER_IP: '4',
     });
   });
   afterAll(async () => {
@@ -494,6 +502,13 @@ describe('Blossom: a relay with a public URL, an uploader list, a rate limit and
     });
     expect(privateMirror.status).toBe(403);
     expect(privateMirror.headers.get('x-reason')).toContain('private');
+    // A name that resolves to loopback is refused too, on the address it resolves to.
+    const byName = await fetch(`${strict.httpUrl}/mirror`, {
+      method: 'PUT', body: JSON.stringify({ url: `http://localhost:${new URL(strict.httpUrl).port}/${hash}` }),
+      headers: { Authorization: authorization(blossomToken(allowed, 'upload', { x: [hash] })) },
+    });
+    expect(byName.status).toBe(403);
+    expect(byName.headers.get('x-reason')).toContain('localhost');
     const flood = await upload(strict.httpUrl, allowed, pngBytes(100));
     expect(flood.status).toBe(429);
   });
@@ -568,5 +583,11 @@ describe('Blossom: a full disk', () => {
       await full.stop();
       execFileSync('umount', [disk]);
     }
+  });
+});
+
+describe('Blossom: every refusal above was the client\'s', () => {
+  it('left no error in the relay\'s log', () => {
+    expect(relay.logs.filter((entry) => typeof entry.level === 'number' && entry.level >= 50)).toEqual([]);
   });
 });

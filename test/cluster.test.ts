@@ -5,26 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
 import { EXAMPLES } from './fixtures/nip101e-examples.js';
 import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
-import { clusterEnv, converged, health, stoppedAfterFile } from './helpers/cluster.js';
+import { clusterEnv, converged, exported, health, stoppedAfterFile, until } from './helpers/cluster.js';
 import { deleteStream, publishRaw, startNats, startNatsCluster, SYSTEM_NATS, uniqueStream, type NatsServer } from './helpers/nats.js';
 import { freePort, runCli, tempDb, type RunningRelay } from './helpers/relay.js';
 
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not so within ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
-
 const { relayNode, tracked } = stoppedAfterFile();
-
-/** `powr-relay export` of a node's database, as an operator would run it beside the node. */
-async function exported(node: RunningRelay): Promise<string> {
-  const run = await runCli(['export'], { POWR_RELAY_DB: node.db });
-  expect(run.code, run.stderr).toBe(0);
-  return run.stdout;
-}
 
 /**
  * Publishes `events` one after another, as a client would: one refused with `error:` (the cluster's

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NostrEvent } from 'nostr-tools/pure';
-import { RawClient, signer, sleep, type Signer } from './helpers/client.js';
+import { RawClient, signer, sleep } from './helpers/client.js';
+import { authorization, call, post, type Answer, type Nip98Options } from './helpers/nip86.js';
 import { runCli, startRelay, startRelayWithPublicUrl, type RunningRelay } from './helpers/relay.js';
 
 const admin = signer();
@@ -9,40 +10,9 @@ const stranger = signer();
 
 const now = () => Math.floor(Date.now() / 1000);
 
-interface Nip98Options {
-  url?: string;
-  method?: string;
-  payload?: string;
-  created_at?: number;
-  kind?: number;
-}
-
-/** A NIP-98 Authorization header for `body`, signed by `who`; options spoil one field. */
-function authorization(relay: RunningRelay, who: Signer, body: string, o: Nip98Options = {}): string {
-  const event = who.sign({
-    kind: o.kind ?? 27235, created_at: o.created_at ?? now(), content: '',
-    tags: [['u', o.url ?? relay.httpUrl], ['method', o.method ?? 'POST'], ['payload', o.payload ?? createHash('sha256').update(body).digest('hex')]],
-  });
-  return `Nostr ${Buffer.from(JSON.stringify(event)).toString('base64')}`;
-}
-
-interface Answer {
-  status: number;
-  body: { result?: unknown; error?: string };
-}
-
-async function post(relay: RunningRelay, body: string, auth: string | undefined, headers: Record<string, string> = {}): Promise<Answer> {
-  const res = await fetch(relay.httpUrl, {
-    method: 'POST', body,
-    headers: { 'Content-Type': 'application/nostr+json+rpc', ...(auth === undefined ? {} : { Authorization: auth }), ...headers },
-  });
-  return { status: res.status, body: (await res.json()) as Answer['body'] };
-}
-
 /** One NIP-86 call by the admin. */
 function rpc(relay: RunningRelay, method: string, params: unknown[] = [], who = admin): Promise<Answer> {
-  const body = JSON.stringify({ method, params });
-  return post(relay, body, authorization(relay, who, body));
+  return call(relay, who, method, params);
 }
 
 async function result(relay: RunningRelay, method: string, params: unknown[] = []): Promise<unknown> {

@@ -11,11 +11,13 @@ import { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
+import { nip94Tags } from '../src/media/nip94.js';
+import { mp4Boxes, photoWithGps } from './helpers/media.js';
 
 // The optimiser runs on worker threads, which load the built JavaScript: test what ships.
 type OptimiseModule = typeof import('../src/media/optimise.js');
 const built = (await import('../dist/media/optimise.js' as string)) as OptimiseModule;
-const { MediaOptimiser, optimiseSettings, ffprobeBeside, nip94Tags, removeStaleJobFolders } = built;
+const { MediaOptimiser, optimiseSettings, ffprobeBeside, optimisedMeta, removeStaleJobFolders } = built;
 type Settings = import('../src/media/optimise.js').OptimiseSettings;
 type Optimiser = import('../src/media/optimise.js').MediaOptimiser;
 
@@ -43,18 +45,8 @@ async function probe(path: string): Promise<{ streams: { codec_name: string; cod
   return JSON.parse(stdout);
 }
 
-/** The top-level MP4 boxes in file order (size and type of each, walked by their sizes). */
 async function topLevelBoxes(path: string): Promise<string[]> {
-  const bytes = await readFile(path);
-  const boxes: string[] = [];
-  for (let at = 0; at + 8 <= bytes.length;) {
-    let size = bytes.readUInt32BE(at);
-    if (size === 1) size = Number(bytes.readBigUInt64BE(at + 8));
-    if (size === 0) size = bytes.length - at;
-    boxes.push(bytes.toString('latin1', at + 4, at + 8));
-    at += size;
-  }
-  return boxes;
+  return mp4Boxes(await readFile(path));
 }
 
 async function sha256(path: string): Promise<string> {
@@ -84,14 +76,7 @@ async function bandColour(path: string, from: number, to: number): Promise<{ r: 
 beforeAll(async () => {
   media = await mkdtemp(join(tmpdir(), 'powr-media-in-'));
   work = await mkdtemp(join(tmpdir(), 'powr-media-work-'));
-  // A 3000×2000 camera photo stored sideways (EXIF orientation 6) with a GPS position: blue on its
-  // stored left third, so shown upright the blue is on top.
-  await sharp({ create: { width: 3000, height: 2000, channels: 3, background: { r: 200, g: 60, b: 30 } } })
-    .composite([{ input: { create: { width: 1000, height: 2000, channels: 3, background: { r: 20, g: 90, b: 200 } } }, left: 0, top: 0 }])
-    .withMetadata({ orientation: 6 })
-    .withExifMerge({ IFD0: { Make: 'TestCam' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1', GPSLongitudeRef: 'W', GPSLongitude: '0/1 7/1 0/1' } })
-    .jpeg()
-    .toFile(join(media, 'gps.jpg'));
+  await writeFile(join(media, 'gps.jpg'), await photoWithGps());
   await ffmpeg('-f', 'lavfi', '-i', 'testsrc=duration=1:size=200x100:rate=5', join(media, 'anim.gif'));
   // As a phone or an editor writes it: H.264/AAC with a location tag and the index (moov) at the end.
   await ffmpeg('-f', 'lavfi', '-i', 'testsrc=duration=2:size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2',
@@ -362,7 +347,7 @@ describe('interface', () => {
   it('builds BUD-08 nip94 tags from a result', async () => {
     const result = await optimiser().optimise({ path: join(media, 'plain.mp4'), type: 'video/mp4' });
     const ox = 'a'.repeat(64);
-    const tags = nip94Tags(result, ox, (f) => `https://relay.example/${f.sha256}.${f.type === 'video/mp4' ? 'mp4' : 'webp'}`);
+    const tags = nip94Tags({ ...result.optimised, uploaded: 0, ...optimisedMeta(result, ox) }, (f) => `https://relay.example/${f.sha256}.${f.type === 'video/mp4' ? 'mp4' : 'webp'}`);
     expect(tags).toEqual([
       ['url', `https://relay.example/${result.optimised.sha256}.mp4`],
       ['m', 'video/mp4'],

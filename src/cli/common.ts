@@ -31,7 +31,8 @@ export function clusterOptions(config: Config): ClusterOptions | undefined {
 
 /**
  * The storage port on the configured database: its writer thread and `readers` reader threads.
- * `writesEvents`: the command stores events, so in cluster mode they go through the cluster's stream.
+ * `writesEvents`: the command stores events or makes decisions, so in cluster mode they go through
+ * the cluster's stream.
  */
 export async function openStore(config: Config, log: Logger, readers = config.readers, writesEvents = false): Promise<SqliteStorage> {
   try {
@@ -45,11 +46,33 @@ export async function openStore(config: Config, log: Logger, readers = config.re
   }
 }
 
-/** Runs a command against the storage port and closes it afterwards, whatever happens. */
-export async function withStore<T>(run: (store: SqliteStorage, config: Config) => Promise<T>): Promise<T> {
+/** How long a command waits for the cluster's stream before it gives up. */
+const CLUSTER_REACH_MS = 10_000;
+
+/** Cluster mode: waits until the writer follows the cluster's stream, so a decision is not refused while it connects. */
+async function reachCluster(store: SqliteStorage): Promise<void> {
+  const deadline = Date.now() + CLUSTER_REACH_MS;
+  for (;;) {
+    const status = store.cluster();
+    if (!status || status.connected) return;
+    if (Date.now() > deadline) {
+      throw new CliError(`nothing was changed: the cluster's stream (NATS) is out of reach (${status.problem ?? 'not connected'})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Runs a command against the storage port and closes it afterwards, whatever happens. `decides`: the
+ * command makes an operator's decision, which in cluster mode goes through the cluster's stream to
+ * every node (docs/cluster.md).
+ */
+export async function withStore<T>(run: (store: SqliteStorage, config: Config) => Promise<T>, decides = false): Promise<T> {
   const config = loadConfigOrFail();
-  const store = await openStore(config, pino({ level: 'warn' }, pino.destination(2)), 1);
+  // A decision's trouble reaching the cluster ends in the command's own one-line error.
+  const store = await openStore(config, pino({ level: decides ? 'fatal' : 'warn' }, pino.destination(2)), 1, decides);
   try {
+    if (decides) await reachCluster(store);
     return await run(store, config);
   } finally {
     await store.close();

@@ -1,3 +1,4 @@
+import { ChangeRefused } from '../store/port.js';
 import { fileBytes } from '../store/sqlite/database.js';
 import { CliError, withStore } from './common.js';
 
@@ -46,18 +47,29 @@ export function vacuum(): Promise<string> {
   });
 }
 
-/** `powr-relay prune`: deletes events older than the retention of their kind, in small transactions. */
+/**
+ * `powr-relay prune`: deletes events older than the retention of their kind, in small transactions.
+ * With POWR_RELAY_CLUSTER_NATS set, each cut-off goes through the cluster's stream to every node.
+ */
 export function prune(retention: string[] | undefined, now = Math.floor(Date.now() / 1000)): Promise<string> {
   return withStore(async (store, config) => {
     const rules = (retention ?? config.retention).map((r) => r.split(':').map(Number) as [number, number]);
     if (rules.length === 0) return 'nothing to prune: no retention configured (retention, or --keep <kind>:<days>)\n';
     const lines: string[] = [];
     for (const [kind, days] of rules) {
-      const removed = await store.prune(kind, now - days * DAY);
-      lines.push(`kind ${kind}: ${removed} events older than ${days} days deleted`);
+      let removed: number | undefined;
+      try {
+        removed = await store.prune(kind, now - days * DAY);
+      } catch (err) {
+        throw err instanceof ChangeRefused ? new CliError(`prune: ${err.message}`) : err;
+      }
+      // Undefined: the relay running on this database applied it from the cluster's stream first.
+      lines.push(removed === undefined
+        ? `kind ${kind}: events older than ${days} days deleted (by the relay running on this database)`
+        : `kind ${kind}: ${removed} events older than ${days} days deleted`);
     }
     return lines.join('\n') + '\n';
-  });
+  }, true);
 }
 
 /** `powr-relay reindex`: rebuilds the processed NIP-101e tables from the raw events. */

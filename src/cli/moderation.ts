@@ -16,19 +16,21 @@ const LISTS: Record<string, string> = {
   'blocked-ips': 'listblockedips',
 };
 
-function call(method: string, params: unknown[]): Promise<unknown> {
+/** Runs a NIP-86 method; `decides`: it changes a decision (so in cluster mode it goes through the stream). */
+function call(method: string, params: unknown[], decides = false): Promise<unknown> {
   return withStore(async (store) => {
     try {
       return (await runMethod(method, params, store)).result;
     } catch (err) {
       throw err instanceof MethodError ? new CliError(err.message) : err;
     }
-  });
+  }, decides);
 }
 
 /**
  * The same decisions as the management API, written through the storage port of this process; a
  * relay running on the database notices them within a second (the writer's poll of other commits).
+ * With POWR_RELAY_CLUSTER_NATS set they go through the cluster's stream, so every node applies them.
  */
 export async function decide(verb: 'ban' | 'allow', what: string | undefined, value: string | undefined, reason: string | undefined): Promise<string> {
   const choices = Object.keys(DECISIONS[verb]).join('|');
@@ -36,7 +38,7 @@ export async function decide(verb: 'ban' | 'allow', what: string | undefined, va
   if (method === undefined) throw new CliError(`${verb}: say what to ${verb}: ${verb} ${choices} <value>`);
   if (value === undefined) throw new CliError(`${verb} ${what}: give the ${what} to ${verb}`);
   const param = what === 'kind' && /^\d+$/.test(value) ? Number(value) : value;
-  await call(method, [param, reason ?? '']);
+  await call(method, [param, reason ?? ''], true);
   return `${verb === 'ban' ? 'banned' : 'allowed'} ${what} ${value}\n`;
 }
 

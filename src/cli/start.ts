@@ -2,6 +2,9 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { Blossom } from '../media/blossom.js';
+import { blobPath } from '../media/mime.js';
+import { MediaMetrics } from '../media/media-metrics.js';
+import { MediaOptimiser, optimiseSettings } from '../media/optimise.js';
 import { DiskBlobFiles } from '../store/blobs/blob-files.js';
 import { envName } from '../config/settings.js';
 import { Fanout } from '../relay/fanout.js';
@@ -14,7 +17,7 @@ import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
 import type { Upstreams } from '../sync/upstreams.js';
-import { Catalogue } from '../web/catalogue.js';
+import type { Catalogue } from '../web/catalogue.js';
 import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
 import { listenForMetrics } from './metrics-listener.js';
 
@@ -27,7 +30,7 @@ export async function start(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { service: 'powr-relay' } });
   const store = await openStore(config, log, config.readers, true);
   const verifier = verifierPool(config, log);
-  const bundles = new BundleCache(store, config.bundleCacheBytes);
+  const bundles = new BundleCache(store, config.bundleCacheBytes, config.media ? blobPath : undefined);
   await bundles.restoreCounts();
   const live = new LiveSubscriptions();
   let server: RelayServer | undefined;
@@ -49,14 +52,23 @@ export async function start(): Promise<void> {
   const limits = new RateLimits(config);
   const ingest = new Ingest(config, store, verifier, fanout, limits, log, moderation);
   const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), limits, log });
-  const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
+  // The web catalogue's modules load with the first page a browser asks for.
+  let pages: Promise<Catalogue> | undefined;
+  const catalogue = {
+    handle: async (url: URL) => (await (pages ??= import('../web/catalogue.js').then(({ Catalogue }) =>
+      new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0,
+        blobPath: config.media ? blobPath : undefined })))).handle(url),
+  };
   const blobFiles = config.media ? await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')) : undefined;
   // Cluster mode: blob bytes shared through NATS' object store, metadata through the stream.
   const clusterMedia = blobFiles && config.clusterNats.length > 0
     ? (await import('../media/cluster-media.js')).clusterMedia(config, store, blobFiles, log) : undefined;
-  const media = blobFiles ? new Blossom({
-    config, records: clusterMedia?.records ?? store.blobs, files: clusterMedia?.files ?? blobFiles,
-    moderation, limits, verify: (e) => ingest.verify(e), submit: (raw, from, text) => ingest.submit(raw, from, text), log,
+  // Its threads start with the first PUT /media; job folders go beside the blobs, so storing a result is a rename.
+  const optimiser = blobFiles && new MediaOptimiser(optimiseSettings(config, blobFiles.tempDir), log, metrics.registry);
+  const media = blobFiles && optimiser ? new Blossom({
+    config, records: clusterMedia?.records ?? store.blobs, files: clusterMedia?.files ?? blobFiles, moderation, limits,
+    verify: (e) => ingest.verify(e), submit: (raw, from, text) => ingest.submit(raw, from, text), optimiser,
+    metrics: new MediaMetrics(metrics.registry, () => store.blobs.totals()), log,
   }) : undefined;
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, media, log,
     upstreamLease: () => upstreams?.leaseStatus() });
@@ -72,7 +84,7 @@ export async function start(): Promise<void> {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = config.publicUrl || `ws://${host}:${address.port}`;
   const metricsListener = config.metricsListen ? await listenForMetrics(metrics, log, config.metricsListen) : undefined;
-  log.info({ url, metricsUrl: metricsListener?.url, db: config.db, workers: verifier.size, readers: store.readerThreads, version: VERSION },
+  log.info({ url, metricsUrl: metricsListener?.url, db: config.db, workers: verifier.max, readers: store.readerThreads, version: VERSION },
     `powr-relay listening on ${url}`);
 
   const every = (ms: number, task: () => Promise<unknown>, what: string) =>
@@ -107,6 +119,7 @@ export async function start(): Promise<void> {
     await upstreams?.stop();
     await server.close();
     await media?.close();
+    await optimiser?.close();
     await clusterMedia?.close();
     await metricsListener?.server.close();
     await ingest.drain();

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 
-/** A request refused with an HTTP status and a reason. */
+/** A request refused with an HTTP status and a reason (and headers the refusal needs, such as Retry-After). */
 export class HttpRefusal extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers?: Record<string, string>) {
     super(message);
   }
 }

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { isHex64 } from '../protocol/event.js';
 import type { ModerationDecision, ModerationList, ModerationState } from '../store/moderation.js';
-import type { StoragePort } from '../store/port.js';
+import { ChangeRefused, type StoragePort } from '../store/port.js';
 
 /** A call the relay refuses; the message carries its NIP-01 prefix and is the JSON-RPC `error`. */
 export class MethodError extends Error {}
@@ -62,13 +62,15 @@ const take = (list: ModerationList, value: string): ModerationDecision => ({ add
 
 /**
  * Allowing what is refused lifts the refusal and nothing more (so an unban never turns on an allow
- * list); otherwise the value joins `list`, which, once not empty, is the only values accepted.
+ * list); otherwise the value joins `list`, which, once not empty, is the only values accepted. Which
+ * of the two is judged where the decision is applied (in cluster mode, at its place in the stream).
  */
-const lift = (list: ModerationList, refusing: ModerationList, value: string, reason: string, state: ModerationState): ModerationDecision =>
-  state.lists[refusing].some((e) => e.value === value) ? take(refusing, value) : put(list, undefined, value, reason);
+const lift = (list: ModerationList, refusing: ModerationList, value: string, reason: string): ModerationDecision => ({
+  add: [], drop: [], lift: { list, refusing, value, reason },
+});
 
 type Method =
-  | { decide: (params: Params, state: ModerationState) => ModerationDecision }
+  | { decide: (params: Params) => ModerationDecision }
   | { list: (state: ModerationState) => unknown };
 
 const entries = (key: string, list: ModerationList) => (state: ModerationState) =>
@@ -81,13 +83,13 @@ const entries = (key: string, list: ModerationList) => (state: ModerationState) 
  */
 const METHODS: Record<string, Method> = {
   banpubkey: { decide: (p) => put('bannedPubkeys', 'allowedPubkeys', pubkeyParam(p), reasonParam(p)) },
-  allowpubkey: { decide: (p, s) => lift('allowedPubkeys', 'bannedPubkeys', pubkeyParam(p), reasonParam(p), s) },
+  allowpubkey: { decide: (p) => lift('allowedPubkeys', 'bannedPubkeys', pubkeyParam(p), reasonParam(p)) },
   listbannedpubkeys: { list: entries('pubkey', 'bannedPubkeys') },
   listallowedpubkeys: { list: entries('pubkey', 'allowedPubkeys') },
   banevent: { decide: (p) => put('bannedEvents', undefined, idParam(p), reasonParam(p)) },
   allowevent: { decide: (p) => take('bannedEvents', idParam(p)) },
   listbannedevents: { list: entries('id', 'bannedEvents') },
-  allowkind: { decide: (p, s) => lift('allowedKinds', 'disallowedKinds', kindParam(p), '', s) },
+  allowkind: { decide: (p) => lift('allowedKinds', 'disallowedKinds', kindParam(p), '') },
   disallowkind: { decide: (p) => put('disallowedKinds', 'allowedKinds', kindParam(p), '') },
   listallowedkinds: { list: (s) => s.lists.allowedKinds.map((e) => Number(e.value)) },
   blockip: { decide: (p) => put('blockedIps', undefined, ipParam(p), reasonParam(p)) },
@@ -113,8 +115,13 @@ export async function runMethod(name: unknown, params: unknown, store: StoragePo
   if (name === 'supportedmethods') return { result: METHOD_NAMES, decided: false };
   const method = Object.hasOwn(METHODS, name) ? METHODS[name]! : undefined;
   if (!method) throw new MethodError(`invalid: unknown method ${JSON.stringify(name.slice(0, 100))}; supportedmethods lists them`);
-  const state = await store.moderation();
-  if ('list' in method) return { result: method.list(state), decided: false };
-  await store.moderate(method.decide(params, state));
+  if ('list' in method) return { result: method.list(await store.moderation()), decided: false };
+  const decision = method.decide(params);
+  try {
+    await store.moderate(decision);
+  } catch (err) {
+    if (err instanceof ChangeRefused) throw new MethodError(err.message);
+    throw err;
+  }
   return { result: true, decided: true };
 }

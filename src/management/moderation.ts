@@ -9,7 +9,7 @@ const values = (state: ModerationState, list: ModerationList) => new Set(state.l
 /**
  * The main thread's copy of the moderation decisions, for the write policy and the connection check
  * (no round trip to storage per event). Re-read after each management call and whenever the feed says
- * another process made a decision.
+ * the writer applied a decision (another process's, or in cluster mode any node's).
  */
 export class Moderation {
   private bannedPubkeys = new Set<string>();
@@ -23,7 +23,15 @@ export class Moderation {
 
   constructor(private readonly store: StoragePort, private readonly log: Logger) {}
 
-  async reload(): Promise<void> {
+  /** The reload in progress: reloads run one after another, so an older read never overwrites a newer one. */
+  private loading: Promise<void> = Promise.resolve();
+
+  reload(): Promise<void> {
+    this.loading = this.loading.catch(() => undefined).then(() => this.load());
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
     const state = await this.store.moderation();
     this.bannedPubkeys = values(state, 'bannedPubkeys');
     this.bannedEvents = values(state, 'bannedEvents');
@@ -34,7 +42,7 @@ export class Moderation {
     this.info = state.info;
   }
 
-  /** Re-reads the decisions whenever the change feed says another process made one. */
+  /** Re-reads the decisions whenever the change feed says the writer applied one. */
   follow(): () => void {
     return this.store.onChange((change) => {
       if (change.moderation) this.reload().catch((err: unknown) => this.log.error({ err }, 'reloading moderation decisions failed'));

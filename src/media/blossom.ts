@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
@@ -11,8 +11,12 @@ import type { Moderation } from '../management/moderation.js';
 import { BlobStorageFull, BlobStoreUnavailable, BlobTooLarge, type BlobFiles, type BlobRecords, type BlobRow, type ReceivedBlob } from '../store/blobs/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import { namesBlob, tokenProblem, type BlossomVerb } from './auth.js';
-import { fetchForMirror, MirrorRefusal } from './mirror.js';
+import { fetchForMirror } from './mirror.js';
 import { extensionFor, mediaType, sniffType, typeOfPath } from './mime.js';
+import type { MediaMetrics, UploadRoute } from './media-metrics.js';
+import { admitMedia, storeOptimised, type OptimisedStoreDeps } from './media-upload.js';
+import { nip94Tags } from './nip94.js';
+import type { MediaOptimiser } from './optimise.js';
 import { chooseRange } from './ranges.js';
 
 /** What media needs of the relay's RateLimits, which sit above it. */
@@ -32,6 +36,9 @@ export interface BlossomDeps {
   verify: (event: NostrEvent) => Promise<CheckResult>;
   /** The relay's write path (Ingest.submit), which a report (BUD-09) takes. */
   submit: (raw: unknown, from: { ip: string; authed: Set<string> }, text: string) => Promise<{ accepted: boolean; message: string }>;
+  /** PUT /media (BUD-05). */
+  optimiser: MediaOptimiser;
+  metrics: MediaMetrics;
   log: Logger;
 }
 
@@ -46,6 +53,7 @@ const BLOB_PATH = /^\/([0-9a-f]{64})(\.[a-z0-9]{1,10})?$/;
 /** Looks like a blob's name but is not one (upper case, wrong length, odd extension): 400, not the catalogue. */
 const HEX_LIKE_PATH = /^\/[0-9a-f]{32,}(\.[^/]*)?$/i;
 const LIST_PATH = /^\/list\/([^/]*)$/;
+const UPLOAD_ROUTES: ReadonlySet<string> = new Set(['/upload', '/media', '/mirror'] satisfies `/${UploadRoute}`[]);
 /** Mirror and report bodies: a URL or one event. */
 const SMALL_BODY_BYTES = 64 * 1024;
 /** An unread request body up to this size is drained after a refusal (keeping the connection); a larger one closes it. */
@@ -53,6 +61,7 @@ const DRAIN_BYTES = 1024 * 1024;
 const LIST_DEFAULT = 100;
 const LIST_MAX = 1000;
 const SERVED_FLUSH_MS = 60_000;
+const UPLOAD_IDLE_MS = 60_000;
 const CACHE_FOREVER = 'public, max-age=31536000, immutable';
 
 /** BUD-02 blob descriptor, with BUD-08's NIP-94 tags. */
@@ -97,15 +106,21 @@ export class Blossom {
   /** When blobs were last served, written to the database once a minute rather than on every GET. */
   private served = new Map<string, number>();
   private readonly flushTimer: NodeJS.Timeout;
+  private readonly optimising: OptimisedStoreDeps;
 
   constructor(private readonly deps: BlossomDeps) {
     this.flushTimer = setInterval(() => void this.flushServed(), SERVED_FLUSH_MS).unref();
+    this.optimising = {
+      optimiser: deps.optimiser, files: deps.files, records: deps.records, checkHash: (sha256) => this.checkHash(sha256),
+      checkQuota: (pubkey, adding) => this.checkQuota(pubkey, adding), exclusive: (sha256, run) => this.exclusive(sha256, run),
+    };
   }
 
   /** Takes the request when its path is a Blossom endpoint; false leaves it to the rest of the server. */
   handle(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
     const route = this.route(req, res, url);
     if (!route) return false;
+    if (req.method === 'PUT' && UPLOAD_ROUTES.has(url.pathname)) this.deps.metrics.upload(url.pathname.slice(1) as UploadRoute, res);
     route().catch((err: unknown) => this.fail(req, res, err));
     return true;
   }
@@ -113,18 +128,16 @@ export class Blossom {
   private route(req: IncomingMessage, res: ServerResponse, url: URL): (() => Promise<void>) | undefined {
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    const methods = (allowed: Record<string, () => Promise<void>>) => () => {
+    // async: a refusal (405) must reject the route's promise, not throw out of the request handler.
+    const methods = (allowed: Record<string, () => Promise<void>>) => async () => {
       if (method === 'OPTIONS') return this.preflight(res, Object.keys(allowed));
       const run = allowed[method];
       if (!run) throw refusal(405, `${method} is not allowed on ${path}; allowed: ${Object.keys(allowed).join(', ')}`);
       return run();
     };
-    if (path === '/upload') return methods({ PUT: () => this.upload(req, res), HEAD: () => this.uploadCheck(req, res) });
-    if (path === '/media') {
-      const unavailable = async () => {
-        throw refusal(501, 'media optimisation (BUD-05) is not available on this relay; upload with PUT /upload');
-      };
-      return methods({ PUT: unavailable, HEAD: unavailable });
+    if (path === '/upload' || path === '/media') {
+      const verb = path === '/upload' ? 'upload' : 'media';
+      return methods({ PUT: () => this.upload(req, res, verb), HEAD: () => this.uploadCheck(req, res, verb) });
     }
     if (path === '/mirror') return methods({ PUT: () => this.mirror(req, res) });
     if (path === '/report') return methods({ PUT: () => this.report(req, res) });
@@ -166,7 +179,7 @@ export class Blossom {
     }
     let status = 500;
     let reason = 'the request could not be completed';
-    if (err instanceof HttpRefusal || err instanceof MirrorRefusal) {
+    if (err instanceof HttpRefusal) {
       ({ status, message: reason } = err);
     } else if (err instanceof BlobStoreUnavailable) {
       status = 503;
@@ -179,6 +192,7 @@ export class Blossom {
       this.deps.log.error({ err, path: req.url }, 'media request failed');
     }
     const headers: Record<string, string> = { ...CORS, 'Content-Type': 'application/json', 'X-Reason': headerText(reason) };
+    if (err instanceof HttpRefusal) Object.assign(headers, err.headers);
     // A body still coming in is drained when small, so the connection stays usable; a large one is not read at all.
     if (!req.complete) {
       const length = Number(req.headers['content-length']);
@@ -240,6 +254,8 @@ export class Blossom {
   }
 
   private async receive(body: Readable): Promise<ReceivedBlob> {
+    // A client that stops sending for a minute is gone: its temporary file is removed like a cut-off one.
+    if (body instanceof IncomingMessage) body.setTimeout(UPLOAD_IDLE_MS, () => body.destroy(new Error('the upload stalled')));
     try {
       return await this.deps.files.receive(body, this.deps.config.mediaMaxBytes);
     } catch (err) {
@@ -250,11 +266,9 @@ export class Blossom {
   }
 
   private descriptor(req: IncomingMessage, row: BlobRow): BlobDescriptor {
-    const url = `${httpOrigin(this.deps.config.publicUrl, req.headers.host)}/${row.sha256}${extensionFor(row.type)}`;
-    return {
-      url, sha256: row.sha256, size: row.size, type: row.type, uploaded: row.uploaded,
-      nip94: [['url', url], ['m', row.type], ['x', row.sha256], ['size', String(row.size)]],
-    };
+    const origin = httpOrigin(this.deps.config.publicUrl, req.headers.host);
+    const urlOf = (blob: { sha256: string; type: string }) => `${origin}/${blob.sha256}${extensionFor(blob.type)}`;
+    return { url: urlOf(row), sha256: row.sha256, size: row.size, type: row.type, uploaded: row.uploaded, nip94: nip94Tags(row, urlOf) };
   }
 
   private async exclusive<T>(sha256: string, run: () => Promise<T>): Promise<T> {
@@ -271,13 +285,20 @@ export class Blossom {
   /**
    * Keeps a received blob for `pubkey`, once its hash is known to be the one authorized: the rules
    * that need the bytes (type, ban, quota), then the file under its hash and the metadata row.
-   * Answers 201 for a blob new to the relay, 200 for one it had.
+   * Answers 201 for a blob new to the relay, 200 for one it had. `optimise` (PUT /media) stores the
+   * optimised blobs made of it instead (media-upload.ts).
    */
-  private async store(req: IncomingMessage, res: ServerResponse, blob: ReceivedBlob, declaredType: string | undefined, pubkey: string): Promise<void> {
+  private async store(
+    req: IncomingMessage, res: ServerResponse, blob: ReceivedBlob, declaredType: string | undefined, pubkey: string, optimise = false,
+  ): Promise<void> {
     try {
       this.checkHash(blob.sha256);
       const type = declaredType ?? sniffType(blob.head) ?? 'application/octet-stream';
       this.checkType(type);
+      if (optimise) {
+        const { created, row } = await storeOptimised(this.optimising, blob, type, pubkey, unixNow());
+        return this.json(req, res, created ? 201 : 200, this.descriptor(req, row));
+      }
       await this.checkQuota(pubkey, blob.size);
       const row = await this.exclusive(blob.sha256, async () => {
         const created = await blob.keep();
@@ -296,8 +317,11 @@ export class Blossom {
     if (down) throw refusal(503, `media cannot be stored now: ${down}`);
   }
 
-  /** PUT /upload (BUD-02): everything that can be checked before the body is, so a refusal costs no bytes. */
-  private async upload(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * PUT /upload (BUD-02), or PUT /media (BUD-05) with a `media` token: everything that can be checked
+   * before the body is, so a refusal costs no bytes.
+   */
+  private async upload(req: IncomingMessage, res: ServerResponse, verb: 'upload' | 'media'): Promise<void> {
     const limited = this.deps.limits.mediaWrite(this.ip(req));
     if (limited) throw refusal(429, limited);
     this.checkWritable();
@@ -306,13 +330,14 @@ export class Blossom {
     const type = mediaType(req.headers['content-type']);
     this.checkType(type);
     const declared = this.declaredHash(req);
-    const token = await this.authorize(req, 'upload');
+    const token = await this.authorize(req, verb);
     this.checkUploader(token.pubkey);
     if (declared !== undefined) {
       if (!namesBlob(token, declared)) throw refusal(401, 'the authorization\'s x tags do not name the blob in X-SHA-256');
       this.checkHash(declared);
     }
     if (length !== undefined) await this.checkQuota(token.pubkey, length);
+    if (verb === 'media') admitMedia(this.deps.optimiser, type);
     if (expectsContinue(req)) res.writeContinue();
     const blob = await this.receive(req);
     if (declared !== undefined && blob.sha256 !== declared) {
@@ -323,11 +348,11 @@ export class Blossom {
       await blob.discard();
       throw refusal(401, `the authorization's x tags do not name this blob (${blob.sha256})`);
     }
-    await this.store(req, res, blob, type, token.pubkey);
+    await this.store(req, res, blob, type, token.pubkey, verb === 'media');
   }
 
-  /** HEAD /upload (BUD-06): would an upload of this hash, size and type be taken? */
-  private async uploadCheck(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** HEAD /upload (BUD-06), HEAD /media (BUD-05): would an upload of this hash, size and type be taken? */
+  private async uploadCheck(req: IncomingMessage, res: ServerResponse, verb: 'upload' | 'media'): Promise<void> {
     const limited = this.deps.limits.req(this.ip(req));
     if (limited) throw refusal(429, limited);
     const declared = this.declaredHash(req);
@@ -337,12 +362,14 @@ export class Blossom {
     if (!/^\d+$/.test(lengthHeader)) throw refusal(400, 'X-Content-Length must be a whole number of bytes');
     const length = Number(lengthHeader);
     this.checkSize(length);
-    this.checkType(mediaType(req.headers['x-content-type']?.toString()));
-    const token = await this.authorize(req, 'upload');
+    const type = mediaType(req.headers['x-content-type']?.toString());
+    this.checkType(type);
+    const token = await this.authorize(req, verb);
     this.checkUploader(token.pubkey);
     if (!namesBlob(token, declared)) throw refusal(401, 'the authorization\'s x tags do not name the blob in X-SHA-256');
     this.checkHash(declared);
     await this.checkQuota(token.pubkey, length);
+    if (verb === 'media') admitMedia(this.deps.optimiser, type);
     res.writeHead(200, CORS).end();
   }
 
@@ -371,6 +398,9 @@ export class Blossom {
     } catch (err) {
       if (err instanceof HttpRefusal) throw err;
       throw refusal(502, `the download from ${fetched.url.host} broke off: ${(err as Error).message}`);
+    } finally {
+      // After a refusal (too large, disk full) the remote's response would stay open until its timeout.
+      fetched.body.destroy();
     }
     if (!namesBlob(token, blob.sha256) || (declared !== undefined && blob.sha256 !== declared)) {
       await blob.discard();
@@ -438,6 +468,7 @@ export class Blossom {
       return;
     }
     const range = chooseRange(req.headers.range, info.size);
+    if (range.kind !== 'whole') this.deps.metrics.range(range.kind === 'part' ? 'served' : 'unsatisfiable');
     if (range.kind === 'unsatisfiable') {
       res.writeHead(416, { ...headers, 'Content-Range': `bytes */${info.size}`, 'X-Reason': 'the range starts past the end of the blob' }).end();
       return;
@@ -456,6 +487,7 @@ export class Blossom {
       throw refusal(404, `no blob ${sha256} on this relay`);
     }
     this.served.set(sha256, unixNow());
+    this.deps.metrics.serving(bytes);
     res.writeHead(status, headers);
     // A client that stops reading (a video seeking elsewhere) ends the pipeline: nothing to report.
     await pipeline(bytes, res).catch(() => undefined);

@@ -27,6 +27,9 @@ export function extensionFor(type: string): string {
   return ext ? `.${ext}` : '';
 }
 
+/** Where this server serves a blob, from its origin: `/<sha256>.mp4`. */
+export const blobPath = (sha256: string, type: string): string => `/${sha256}${extensionFor(type)}`;
+
 /** The type a URL's path ends in an extension of, if any. */
 export function typeOfPath(path: string): string | undefined {
   const ext = /\.([a-z0-9]{1,5})$/i.exec(path)?.[1]?.toLowerCase();

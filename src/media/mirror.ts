@@ -2,14 +2,8 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { HttpRefusal } from '../http/body.js';
 import { normalizeAddress } from '../http/address.js';
-
-/** A mirror request that cannot be carried out; `status` is the HTTP answer to give. */
-export class MirrorRefusal extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
 
 const MAX_REDIRECTS = 3;
 const TIMEOUT_MS = 30_000;
@@ -30,7 +24,7 @@ export function isPublicAddress(address: string): boolean {
   return family !== 0 && !NOT_PUBLIC.check(plain, family === 6 ? 'ipv6' : 'ipv4');
 }
 
-const privateRefusal = (host: string) => new MirrorRefusal(403, `refusing to mirror from ${host}: it is a private, loopback or link-local address`);
+const privateRefusal = (host: string) => new HttpRefusal(403, `refusing to mirror from ${host}: it is a private, loopback or link-local address`);
 
 /**
  * Resolves like dns.lookup, refusing names that resolve to a non-public address. Checked at connect
@@ -80,40 +74,44 @@ function get(url: URL, options: MirrorOptions, signal: AbortSignal): Promise<Inc
 /**
  * Fetches a blob for PUT /mirror (BUD-04): http or https only, public addresses only (unless
  * `allowPrivate`), at most three redirects, a 200 in the end, and a Content-Length within the limit
- * (the body is counted again as it is stored). Rejects with MirrorRefusal.
+ * (the body is counted again as it is stored). Rejects with HttpRefusal.
  */
 export async function fetchForMirror(target: string, options: MirrorOptions): Promise<Fetched> {
   let url: URL;
   try {
     url = new URL(target);
   } catch {
-    throw new MirrorRefusal(400, `"url" must be an absolute http or https URL, got ${JSON.stringify(target.slice(0, 200))}`);
+    throw new HttpRefusal(400, `"url" must be an absolute http or https URL, got ${JSON.stringify(target.slice(0, 200))}`);
   }
   const signal = AbortSignal.timeout(TIMEOUT_MS);
   for (let redirects = 0; ; redirects++) {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new MirrorRefusal(400, `only http and https URLs can be mirrored, got ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpRefusal(400, `only http and https URLs can be mirrored, got ${url.protocol}`);
     let res: IncomingMessage;
     try {
       res = await get(url, options, signal);
     } catch (err) {
-      if (err instanceof MirrorRefusal) throw err;
-      throw new MirrorRefusal(502, `fetching ${url.host} failed: ${(err as Error).message}`);
+      if (err instanceof HttpRefusal) throw err;
+      throw new HttpRefusal(502, `fetching ${url.host} failed: ${(err as Error).message}`);
     }
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
       res.resume();
-      if (redirects === MAX_REDIRECTS) throw new MirrorRefusal(502, `${target} redirects more than ${MAX_REDIRECTS} times`);
-      url = new URL(res.headers.location, url);
+      if (redirects === MAX_REDIRECTS) throw new HttpRefusal(502, `${target} redirects more than ${MAX_REDIRECTS} times`);
+      try {
+        url = new URL(res.headers.location, url);
+      } catch {
+        throw new HttpRefusal(502, `${url.host} redirects to ${JSON.stringify(res.headers.location.slice(0, 200))}, which is not a URL`);
+      }
       continue;
     }
     if (status !== 200) {
       res.resume();
-      throw new MirrorRefusal(502, `${url.host} answered ${status} for the blob`);
+      throw new HttpRefusal(502, `${url.host} answered ${status} for the blob`);
     }
     const length = Number(res.headers['content-length']);
     if (Number.isFinite(length) && length > options.maxBytes) {
       res.destroy();
-      throw new MirrorRefusal(413, `the blob is ${length} bytes; this relay takes at most ${options.maxBytes}`);
+      throw new HttpRefusal(413, `the blob is ${length} bytes; this relay takes at most ${options.maxBytes}`);
     }
     return { body: res, type: res.headers['content-type'], url };
   }

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/settings.js';
+import type { BlobMeta } from '../store/blobs/port.js';
 import { WorkerPool } from '../workers/pool.js';
 import { OptimiseError, OptimiserBusyError, UnsupportedMediaError, fromFailure } from './optimise-errors.js';
 import { bareType, mediaKind } from './optimise-job.js';
@@ -139,16 +140,24 @@ export class MediaOptimiser {
     }
   }
 
+  /**
+   * The refusal a job would get now (every thread busy, the waiting queue full), so an upload can be
+   * turned away before its body is read; undefined when it would be taken.
+   */
+  busy(): OptimiserBusyError | undefined {
+    if (this.running < this.settings.concurrency || this.waiting.length < this.settings.queueSize) return undefined;
+    const ahead = this.waiting.length + 1;
+    const estimate = Math.ceil((this.meanSeconds * ahead) / this.settings.concurrency);
+    return new OptimiserBusyError(Math.min(Math.max(estimate, 1), this.settings.timeoutSeconds));
+  }
+
   /** Resolves when a thread is free; rejects at once when the waiting queue is full. */
   private turn(): Promise<void> {
+    const busy = this.busy();
+    if (busy) return Promise.reject(busy);
     if (this.running < this.settings.concurrency) {
       this.running++;
       return Promise.resolve();
-    }
-    if (this.waiting.length >= this.settings.queueSize) {
-      const ahead = this.waiting.length + 1;
-      const estimate = Math.ceil((this.meanSeconds * ahead) / this.settings.concurrency);
-      return Promise.reject(new OptimiserBusyError(Math.min(Math.max(estimate, 1), this.settings.timeoutSeconds)));
     }
     return new Promise((start, stop) => this.waiting.push({ start, stop }));
   }
@@ -195,21 +204,9 @@ export class MediaOptimiser {
 }
 
 /**
- * The BUD-08 `nip94` tags of an optimised upload. `ox` is the sha256 of the file as uploaded (the
- * caller hashed it on the way in); `urlOf` is where the blob store serves each file.
+ * What an optimised blob's descriptor says of it (its NIP-94 tags, nip94.ts): `ox` is the sha256 of
+ * the file as uploaded (hashed on the way in), the rest comes from the optimisation.
  */
-export function nip94Tags(media: OptimisedMedia, ox: string, urlOf: (file: OptimisedFile) => string): string[][] {
-  const { optimised, thumbnail, poster } = media;
-  const tags = [
-    ['url', urlOf(optimised)],
-    ['m', optimised.type],
-    ['x', optimised.sha256],
-    ['ox', ox],
-    ['size', String(optimised.size)],
-    ['dim', `${media.width}x${media.height}`],
-    ['blurhash', media.blurhash],
-    ['thumb', urlOf(thumbnail), thumbnail.sha256],
-  ];
-  if (poster) tags.push(['image', urlOf(poster), poster.sha256]);
-  return tags;
+export function optimisedMeta(media: OptimisedMedia, ox: string): BlobMeta {
+  return { ox, dim: `${media.width}x${media.height}`, blurhash: media.blurhash, thumb: media.thumbnail.sha256, image: media.poster?.sha256 };
 }

@@ -95,7 +95,19 @@ function parseImeta(tag: string[]): Media | undefined {
     }
   }
   if (!fields.url) return undefined;
-  return { url: fields.url, mime: fields.m ?? null, dim: fields.dim ?? null, alt: fields.alt ?? null, hash: fields.x ?? null };
+  return { url: fields.url, mime: fields.m ?? null, dim: fields.dim ?? null, alt: fields.alt ?? null, hash: fields.x ?? null,
+    blob: blobNamedBy(fields.url) };
+}
+
+/**
+ * The blob a media URL names, Blossom's way (BUD-01: `<server>/<sha256>[.ext]`, on any server): the
+ * last path segment, query and fragment cut off, is 64 hex digits, alone or before a `.`. Lowercase.
+ * The exercise_media migration computes the same in SQL for rows stored before; keep them in step.
+ */
+export function blobNamedBy(url: string): string | null {
+  const path = url.split(/[?#]/, 1)[0]!;
+  const named = /^([0-9a-f]{64})(\.|$)/i.exec(path.slice(path.lastIndexOf('/') + 1));
+  return named ? named[1]!.toLowerCase() : null;
 }
 
 function analyzeExercise(e: NostrEvent, issues: Issues): Exercise {

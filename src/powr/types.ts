@@ -32,6 +32,8 @@ export interface Media {
   dim: string | null;
   alt: string | null;
   hash: string | null;
+  /** The sha256 its URL's last path segment names (`<64 hex>` or `<64 hex>.<ext>`): a Blossom blob, maybe stored here. */
+  blob: string | null;
 }
 
 export interface Exercise {

@@ -29,7 +29,7 @@ export class MetricsServer {
 
   constructor(metrics: Metrics, log: Logger) {
     this.http = createServer((req: IncomingMessage, res: ServerResponse) => {
-      if (new URL(req.url ?? '/', 'http://metrics').pathname === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+      if ((req.url ?? '/').split('?')[0] === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
         sendMetrics(metrics, res, log);
       } else {
         res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found: this address serves only /metrics\n');

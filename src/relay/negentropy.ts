@@ -1,4 +1,4 @@
-import { nip77 } from 'nostr-tools';
+import type { nip77 } from 'nostr-tools';
 import type { Config } from '../config/settings.js';
 import { parseFilter, type Filter } from '../protocol/filter.js';
 import { frames, type ClientMessage } from '../protocol/messages.js';
@@ -150,6 +150,8 @@ export class NegentropySessions {
         `blocked: the filter matches more than ${max} events; narrow it (since/until, kinds, authors) and sync in parts`));
       return;
     }
+    // nostr-tools' index (about 4 MiB) loads with the first NEG-OPEN; nip77 is not exported on its own.
+    const { nip77 } = await import('nostr-tools');
     const storage = new nip77.NegentropyStorageVector();
     for (const [createdAt, id] of items) storage.insert(createdAt, id);
     storage.seal();

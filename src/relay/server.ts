@@ -7,7 +7,7 @@ import { viewersFor } from '../powr/privacy.js';
 import { relayInformation } from './nip11.js';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { frames } from '../protocol/messages.js';
-import { relayHost } from '../protocol/relay-url.js';
+import { httpOrigin, relayHost } from '../protocol/relay-url.js';
 import type { BundleCache } from '../store/bundle-cache.js';
 import type { LeaseStatus } from '../store/cluster/lease.js';
 import type { BundleRoot, StoragePort } from '../store/port.js';
@@ -32,7 +32,7 @@ export interface ServerDeps {
   live: LiveSubscriptions;
   limits: RateLimits;
   metrics: Metrics;
-  catalogue: Catalogue;
+  catalogue: Pick<Catalogue, 'handle'>;
   moderation: Moderation;
   management: Management;
   /** The Blossom media server (docs/media.md); undefined when `media` is off. */
@@ -61,7 +61,9 @@ export class RelayServer {
 
   constructor(private readonly deps: ServerDeps) {
     this.storedSet = new StoredSetEndpoint(deps.store, deps.limits, deps.log);
-    this.http = createServer((req, res) => this.onHttp(req, res));
+    // Node ends a request whose whole body took over five minutes: a 100 MiB upload from a phone on a
+    // slow uplink takes longer. Media uploads are bounded by an idle timeout of their own instead.
+    this.http = createServer({ requestTimeout: 3_600_000 }, (req, res) => this.onHttp(req, res));
     // Expect: 100-continue (curl sends it for uploads over 1 MiB): a media upload asks for the body only
     // once the checks that need no body have passed; anything else gets it at once, as Node would.
     this.http.on('checkContinue', (req, res) => this.onHttp(req, res));
@@ -214,7 +216,7 @@ export class RelayServer {
       res.writeHead(304, { ...CORS, ...headers }).end();
       return;
     }
-    json(200, bundle.body, headers);
+    json(200, bundle.body(httpOrigin(this.deps.config.publicUrl, req.headers.host)), headers);
   }
 
   private onConnection(ws: import('ws').WebSocket, req: IncomingMessage): void {

@@ -7,11 +7,13 @@ import type { RateLimits } from './rate-limits.js';
  * GET /api/digest[?now=<unix seconds>]: this node's stored event ids counted from its rows, what its
  * writer kept, and the cluster sequence they belong to: what `powr-relay cluster check` compares. A
  * recount walks the whole id index on a reader thread (40-70 ms of CPU per 100,000 events), so
- * each request spends a token of the address's REQ rate limit, and requests for the same time while
- * one runs share it.
+ * each request spends a token of the address's REQ rate limit, recounts run one after another, and
+ * requests for the same time share one.
  */
 export class StoredSetEndpoint {
-  private running: { now: number; report: Promise<StoredSetReport> } | undefined;
+  /** The last recount asked for, shared by requests for the same time until it is done. */
+  private latest: { now: number; report: Promise<StoredSetReport> } | undefined;
+  private previous: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly store: StoragePort, private readonly limits: RateLimits, private readonly log: Logger) {}
 
@@ -33,12 +35,15 @@ export class StoredSetEndpoint {
   }
 
   private recount(now: number): Promise<StoredSetReport> {
-    if (this.running?.now === now) return this.running.report;
-    const report = this.store.storedSet(now);
-    const running = { now, report };
-    this.running = running;
+    if (this.latest?.now === now) return this.latest.report;
+    // One recount at a time, whatever `now` callers choose: a stream of requests for other times
+    // keeps at most one reader thread busy, and REQs and pages go on on the others.
+    const report = this.previous.then(() => this.store.storedSet(now));
+    this.previous = report.catch(() => undefined);
+    const latest = { now, report };
+    this.latest = latest;
     const done = () => {
-      if (this.running === running) this.running = undefined;
+      if (this.latest === latest) this.latest = undefined;
     };
     report.then(done, done);
     return report;

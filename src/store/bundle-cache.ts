@@ -2,21 +2,45 @@ import { createHash } from 'node:crypto';
 import { COLLECTION_KINDS, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../powr/types.js';
 import { isRestrictedKind, mayRead, type Viewers } from '../powr/privacy.js';
 import { addressKey, kindClass, type NostrEvent } from '../protocol/event.js';
+import type { MediaItem } from './catalogue.js';
 import type { Bundle, BundleRoot, CommittedChange, StoragePort } from './port.js';
 import { PriorityCache, type CacheStats } from './priority-cache.js';
 
-/** A bundle ready to serve: its HTTP body and ETag built once. */
+/** Where the blob store serves a blob, from the relay's origin; undefined when it serves none (media off). */
+export type BlobPath = (sha256: string, type: string) => string;
+
+/** A bundle ready to serve: its HTTP body (but for the origin of local media URLs) and ETag built once. */
 export interface ServedBundle extends Bundle {
-  body: string;
+  /** The HTTP body, local media URLs on `origin` (`https://relay.example`). */
+  body(origin: string): string;
   etag: string;
+}
+
+/** One medium as a bundle carries it: the local URL when this relay stores the blob, else the imeta's. */
+interface BundleMedium {
+  url: string;
+  sha256: string | null;
+  type: string | null;
+  local: boolean;
 }
 
 const REFERRER_KINDS = new Set([TEMPLATE_KIND, RECORD_KIND, LEGACY_RECORD_KIND, ...COLLECTION_KINDS]);
 
-function served(bundle: Bundle): ServedBundle {
-  const body = `{"root":${bundle.root},"events":[${bundle.events.join(',')}],"missing":${JSON.stringify(bundle.missing)}}`;
-  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-  return { ...bundle, body, etag };
+function served(bundle: Bundle, blobPath: BlobPath | undefined): ServedBundle {
+  const local = (m: MediaItem) => (blobPath && m.stored !== null && m.sha256 !== null ? blobPath(m.sha256, m.stored) : undefined);
+  const mediaOn = (origin: string) => Object.fromEntries(Object.entries(bundle.media).map(([address, items]) => [address,
+    items.map((m): BundleMedium => {
+      const path = local(m);
+      return path === undefined
+        ? { url: m.url, sha256: m.sha256, type: m.mime, local: false }
+        : { url: `${origin}${path}`, sha256: m.sha256, type: m.stored, local: true };
+    })]));
+  const head = `{"root":${bundle.root},"events":[${bundle.events.join(',')}],"missing":${JSON.stringify(bundle.missing)},"media":`;
+  // The origin only changes the local URLs, which the ETag covers as paths.
+  const text = `${head}${JSON.stringify(mediaOn(''))}}`;
+  const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+  const anyLocal = Object.values(bundle.media).some((items) => items.some((m) => local(m) !== undefined));
+  return { ...bundle, body: anyLocal ? (origin) => `${head}${JSON.stringify(mediaOn(origin))}}` : () => text, etag };
 }
 
 /**
@@ -29,7 +53,7 @@ export class BundleCache {
   /** Commits seen so far: a bundle resolved while one arrived may predate it, and is not cached. */
   private commits = 0;
 
-  constructor(private readonly store: StoragePort, cacheBytes: number) {
+  constructor(private readonly store: StoragePort, cacheBytes: number, private readonly blobPath?: BlobPath) {
     if (cacheBytes > 0) this.cache = new PriorityCache<ServedBundle>(cacheBytes);
   }
 
@@ -50,7 +74,7 @@ export class BundleCache {
       this.cache.clear();
       return;
     }
-    this.cache.invalidate([...change.addresses, ...change.removed.map((id) => `id:${id}`)]);
+    this.cache.invalidate([...change.addresses, ...change.removed.map((id) => `id:${id}`), ...(change.media ?? [])]);
   };
 
   stats(): CacheStats | undefined {
@@ -68,7 +92,14 @@ export class BundleCache {
     const readable = (json: string) => mayRead(JSON.parse(json) as NostrEvent, viewers);
     if (!readable(bundle.root)) return undefined;
     const events = bundle.events.filter(readable);
-    return events.length === bundle.events.length ? bundle : served({ ...bundle, events });
+    if (events.length === bundle.events.length) return bundle;
+    // The media of exercises left out go with them.
+    const kept = new Set([bundle.root, ...events].map((json) => {
+      const e = JSON.parse(json) as NostrEvent;
+      return `${e.kind}:${e.pubkey}:${addressKey(e) ?? ''}`;
+    }));
+    const media = Object.fromEntries(Object.entries(bundle.media).filter(([address]) => kept.has(address)));
+    return served({ ...bundle, events, media }, this.blobPath);
   }
 
   private async cached(root: BundleRoot, now: number): Promise<ServedBundle | undefined> {
@@ -78,8 +109,8 @@ export class BundleCache {
     const commitsBefore = this.commits;
     const resolved = await this.store.bundle(root, now);
     if (!resolved) return undefined;
-    const bundle = served(resolved);
-    if (this.commits === commitsBefore) this.cache?.set(key, bundle, bundle.body.length, bundle.dependsOn);
+    const bundle = served(resolved, this.blobPath);
+    if (this.commits === commitsBefore) this.cache?.set(key, bundle, bundle.body('').length, bundle.dependsOn);
     return bundle;
   }
 

@@ -24,10 +24,14 @@ export interface TemplateCard {
   missing: number;
 }
 
+/** One imeta of an exercise, with the blob its URL names (exercise_media.sha256) when this relay stores it. */
 export interface MediaItem {
   url: string;
   mime: string | null;
   alt: string | null;
+  sha256: string | null;
+  /** The stored blob's type when the blob is stored here and may be served; null otherwise. */
+  stored: string | null;
 }
 
 /** A stored event and the exercises it references (JSON as served), with the addresses not stored. */
@@ -132,8 +136,11 @@ export interface CatalogueReads {
   /** Display names from stored kind-0 profiles, by pubkey. */
   profiles(pubkeys: string[]): Promise<Record<string, string>>;
   exercise(address: string, now: number): Promise<{ json: string; media: MediaItem[]; usedBy: { address: string; title: string }[] } | undefined>;
-  /** `groups`: the processed set groups of a superset, circuit or metcon template (empty for other types). */
-  template(address: string, now: number): Promise<(Resolved & { groups: SetGroup[] }) | undefined>;
+  /**
+   * `groups`: the processed set groups of a superset, circuit or metcon template (empty for other types);
+   * `media`: the media of each stored exercise that has any, by address.
+   */
+  template(address: string, now: number): Promise<(Resolved & { groups: SetGroup[]; media: Record<string, MediaItem[]> }) | undefined>;
   /** `activity`: the processed activity when the record is in the RUNSTR/Amethyst dialect. */
   record(id: string, now: number): Promise<(Resolved & { template: { address: string; title: string } | null; activity: ActivityDetail | null }) | undefined>;
   authorExercises(pubkey: string): Promise<ExerciseCard[]>;

@@ -20,6 +20,12 @@ export type RelayInfoField = (typeof RELAY_INFO_FIELDS)[number];
 export interface ModerationDecision {
   add: { list: ModerationList; value: string; reason: string }[];
   drop: { list: ModerationList; value: string }[];
+  /**
+   * Takes `value` off `refusing` when it is there, else puts it on `list`: judged against the lists
+   * as they stand when the decision is applied, so in cluster mode by the decisions before it in the
+   * stream, the same on every node.
+   */
+  lift?: { list: ModerationList; refusing: ModerationList; value: string; reason: string };
   info?: { field: RelayInfoField; value: string };
 }
 

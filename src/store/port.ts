@@ -2,7 +2,7 @@ import type { Filter } from '../protocol/filter.js';
 import type { Viewers } from '../powr/privacy.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
 import type { BlobRecords } from './blobs/port.js';
-import type { CatalogueReads } from './catalogue.js';
+import type { CatalogueReads, MediaItem } from './catalogue.js';
 import type { ModerationDecision, ModerationState } from './moderation.js';
 
 /**
@@ -60,7 +60,12 @@ export interface CommittedChange {
    * number, but not what it removed, so caches built from the database must be dropped whole.
    */
   external: boolean;
-  /** The moderation decisions changed (another process made one): re-read them. */
+  /**
+   * Exercises (addresses) whose linked media changed without the event changing: a blob their imeta
+   * names arrived, went, or was hidden or shown by a ban.
+   */
+  media?: string[];
+  /** The moderation decisions changed (the writer applied one: another process's, or any node's in cluster mode): re-read them. */
   moderation?: boolean;
   /** This process's write transaction, for metrics: events in it and seconds to apply and commit. */
   batch?: { events: number; seconds: number };
@@ -69,6 +74,12 @@ export interface CommittedChange {
   /** Cluster mode: blobs whose last owner a stream entry removed: each node drops its copy of their bytes. */
   blobsRemoved?: string[];
 }
+
+/**
+ * A change storage cannot make now (cluster mode: the cluster's stream is out of reach), and made
+ * nowhere; the message, with its NIP-01 prefix, says why. The caller may try again.
+ */
+export class ChangeRefused extends Error {}
 
 /** Cluster mode: how far this node has applied the cluster's stream (docs/cluster.md). */
 export interface ClusterStatus {
@@ -123,6 +134,8 @@ export interface Bundle {
   kinds: number[];
   /** Addresses and `id:<hex>` keys whose change makes this bundle stale. */
   dependsOn: string[];
+  /** The imeta media of each exercise among the root and events that has any, by address. */
+  media: Record<string, MediaItem[]>;
 }
 
 export interface ExportOptions {
@@ -173,8 +186,12 @@ export interface StoragePort {
   stats(): Promise<StoreStats>;
   /** Deletes expired events (NIP-40); resolves with how many. */
   purgeExpired(now: number): Promise<number>;
-  /** Retention: deletes events of `kind` created before `before`; resolves with how many. */
-  prune(kind: number, before: number): Promise<number>;
+  /**
+   * Retention: deletes events of `kind` created before `before`; resolves with how many, or undefined
+   * when another process on this database applied it (cluster mode). Rejects with ChangeRefused when
+   * it cannot be made (so, as moderate, on every node of a cluster).
+   */
+  prune(kind: number, before: number): Promise<number | undefined>;
   rebuildProcessed(): Promise<void>;
   check(): Promise<CheckReport>;
   /** The stored ids counted from the rows (a full walk of the id index), at `now`. */
@@ -186,8 +203,12 @@ export interface StoragePort {
   checkpoint(): Promise<void>;
   loadCacheCounts(): Promise<[string, number][]>;
   saveCacheCounts(counts: [string, number][], now: number): Promise<void>;
-  /** Stores a moderation decision; a ban also removes what it bans. Resolves with how many events went. */
-  moderate(decision: ModerationDecision): Promise<number>;
+  /**
+   * Stores a moderation decision; a ban also removes what it bans. Resolves with how many events went
+   * (undefined as for prune) once this node applied it; in cluster mode every node applies it at its
+   * place in the cluster's stream. Rejects with ChangeRefused when the stream is out of reach.
+   */
+  moderate(decision: ModerationDecision): Promise<number | undefined>;
   /** The stored moderation decisions and run-time relay information. */
   moderation(): Promise<ModerationState>;
   /** What the web catalogue reads. */

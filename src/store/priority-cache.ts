@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { growingLru } from './lru.js';
 
 export interface CacheStats {
   hits: number;
@@ -28,7 +29,7 @@ interface Entry<V> {
 export class PriorityCache<V> {
   private readonly cold: LRUCache<string, Entry<V>>;
   private readonly hot: LRUCache<string, Entry<V>>;
-  private readonly counts = new LRUCache<string, number>({ max: 100_000 });
+  private readonly counts = growingLru<string, number>(100_000);
   private readonly dependants = new Map<string, Set<string>>();
   private hits = 0;
   private misses = 0;

@@ -1,6 +1,7 @@
 import type { Config } from '../config/settings.js';
 import { viewersFor } from '../powr/privacy.js';
 import { RECORD_KIND } from '../powr/types.js';
+import type { BlobPath } from '../store/bundle-cache.js';
 import type { CatalogueReads, CatalogueStats } from '../store/catalogue.js';
 import { activityName } from './activities.js';
 import { recordsListed, type Page, type PageContext } from './context.js';
@@ -15,6 +16,8 @@ import { exercisePage, recordPage, templatePage } from './workout-pages.js';
 export interface CatalogueDeps {
   config: Config;
   reads: CatalogueReads;
+  /** Where the relay's blob store serves a blob; undefined when media is off. */
+  blobPath?: BlobPath;
   connections(): number;
 }
 
@@ -103,7 +106,8 @@ export class Catalogue {
   /** The response for a GET path, or undefined when the path is not the catalogue's. */
   async handle(url: URL): Promise<Response | undefined> {
     if (url.pathname === '/api/stats') return { status: 200, type: 'application/json', body: JSON.stringify(await this.liveStats()) };
-    const ctx: PageContext = { reads: this.deps.reads, now: Math.floor(Date.now() / 1000), viewers: viewersFor(this.deps.config) };
+    const ctx: PageContext = { reads: this.deps.reads, now: Math.floor(Date.now() / 1000), viewers: viewersFor(this.deps.config),
+      blobPath: this.deps.blobPath };
     if (url.pathname === '/') return this.html(await this.home(ctx, url.searchParams), LIVE_STATS);
     if (url.pathname === '/templates') return this.html(await this.templates(url.searchParams));
     for (const route of ROUTES) {

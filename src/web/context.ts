@@ -1,4 +1,5 @@
 import { RECORD_KINDS, isRestrictedKind, mayRead, type Viewers } from '../powr/privacy.js';
+import type { BlobPath } from '../store/bundle-cache.js';
 import type { CatalogueReads } from '../store/catalogue.js';
 
 /** What every catalogue page is built from. */
@@ -7,6 +8,8 @@ export interface PageContext {
   now: number;
   /** The read rules as an anonymous reader sees them (viewersFor the config); undefined: nothing restricted. */
   viewers: Viewers | undefined;
+  /** Where this relay serves a stored blob; undefined when it serves none (media off). */
+  blobPath: BlobPath | undefined;
 }
 
 /** A page's title and main content; undefined from a page function means 404. */

@@ -1,4 +1,4 @@
-import { nip19 } from 'nostr-tools';
+import * as nip19 from 'nostr-tools/nip19';
 import { isHex64, parseAddress } from '../protocol/event.js';
 import { esc } from './html.js';
 

@@ -1,5 +1,6 @@
 import { parseAddress } from '../protocol/event.js';
-import type { ExerciseCard, TemplateCard } from '../store/catalogue.js';
+import type { BlobPath } from '../store/bundle-cache.js';
+import type { ExerciseCard, MediaItem, TemplateCard } from '../store/catalogue.js';
 import { esc } from './html.js';
 import { naddr, nevent, npub, shorten } from './ids.js';
 
@@ -39,6 +40,22 @@ export type Profiles = Record<string, string>;
 
 /** Media the page may embed: web addresses and inline images only. */
 export const embeddable = (url: string | null): url is string => url !== null && /^(https?:\/\/|data:image\/)/i.test(url);
+
+/**
+ * An exercise's media as a page shows them: served by this relay when it stores the blob (its store
+ * answers ranges, so a video seeks), else from where the event points. A video's poster is the
+ * exercise's first image, local too when stored here.
+ */
+export function exerciseMedia(items: readonly MediaItem[], title: string, blobPath: BlobPath | undefined): string {
+  const shown = items.map((m) => {
+    const local = blobPath && m.stored !== null && m.sha256 !== null ? blobPath(m.sha256, m.stored) : undefined;
+    return { src: local ?? m.url, type: (local ? m.stored : m.mime) ?? '', alt: m.alt ?? `${title} demonstration`, local: local !== undefined };
+  }).filter((m) => m.local || embeddable(m.src));
+  const poster = shown.find((m) => m.type.startsWith('image/'))?.src;
+  return shown.map((m) => (m.type.startsWith('video/')
+    ? `<video controls preload="metadata" src="${esc(m.src)}"${poster ? ` poster="${esc(poster)}"` : ''} aria-label="${esc(m.alt)}"></video>`
+    : `<img src="${esc(m.src)}" alt="${esc(m.alt)}" loading="lazy">`)).join('');
+}
 
 export function displayName(pubkey: string, profiles: Profiles): string {
   return readProfile(profiles[pubkey]).name ?? shorten(npub(pubkey));

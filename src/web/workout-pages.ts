@@ -3,12 +3,13 @@ import { analyze } from '../powr/analyze.js';
 import type { SetGroup } from '../powr/groups.js';
 import type { PowrRecord, SetRef } from '../powr/types.js';
 import { firstTagValue, type NostrEvent } from '../protocol/event.js';
-import type { LoggedSet } from '../store/catalogue.js';
+import type { BlobPath } from '../store/bundle-cache.js';
+import type { LoggedSet, MediaItem } from '../store/catalogue.js';
 import { activityPage } from './activities.js';
 import { anonymousMayRead, recordsListed, type Page, type PageContext } from './context.js';
 import { esc } from './html.js';
 import { identifier, naddr, nevent, npub, shorten } from './ids.js';
-import { byline, displayName, embeddable, exerciseHref, facts, notes, plural, profileHref, templateHref } from './parts.js';
+import { byline, displayName, exerciseHref, exerciseMedia, facts, notes, plural, profileHref, templateHref } from './parts.js';
 import { dateTime, progress, volumeKg } from './training.js';
 import { collapseSets, describeSet, num, UNKNOWN_FORMAT, type Format } from './units.js';
 
@@ -79,15 +80,23 @@ function missingNote(missing: readonly string[]): string {
     : '';
 }
 
+/** The media of a template's exercises, each under its name. */
+function demonstrations(media: Record<string, MediaItem[]>, known: Map<string, KnownExercise>, blobPath: BlobPath | undefined): string {
+  const shown = Object.entries(media).map(([address, items]) => {
+    const title = known.get(address)?.title ?? '';
+    const tags = exerciseMedia(items, title, blobPath);
+    return tags ? `<h3>${exerciseName(address, known)}</h3><div class="media">${tags}</div>` : '';
+  }).join('');
+  return shown ? `<h2>Demonstrations</h2><div id="demonstrations">${shown}</div>` : '';
+}
+
 export async function exercisePage(ctx: PageContext, address: string): Promise<Page | undefined> {
   const found = await ctx.reads.exercise(address, ctx.now);
   if (!found) return undefined;
   const { e, record: x } = workoutOf(found.json, 'exercise');
   if (!x) return undefined;
   const profiles = await ctx.reads.profiles([e.pubkey]);
-  const media = found.media.filter((m) => embeddable(m.url)).map((m) => (m.mime?.startsWith('video/')
-    ? `<video controls preload="none" src="${esc(m.url)}" aria-label="${esc(m.alt ?? `${x.title} demonstration`)}"></video>`
-    : `<img src="${esc(m.url)}" alt="${esc(m.alt ?? `${x.title} demonstration`)}" loading="lazy">`)).join('');
+  const media = exerciseMedia(found.media, x.title, ctx.blobPath);
   const tracks = x.format.map((p, i) => {
     const unit = x.formatUnits[i];
     return `${p === 'rpe' ? 'RPE' : p.replace('_', ' ')}${unit && !['count', 'enum'].includes(unit) ? ` (${unit})` : ''}`;
@@ -129,6 +138,7 @@ ${notes(t.description)}
 <h2>Sets</h2>
 ${missingNote(found.missing)}
 ${rounds(found.groups, t.sets, known) ?? perExercise(t.sets, known)}
+${demonstrations(found.media, known, ctx.blobPath)}
 <h2>Share</h2>
 ${identifier('Template', naddr(address))}${identifier('Author', npub(e.pubkey))}`,
   };

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 
 interface Task<Res> {
@@ -9,11 +9,31 @@ interface Task<Res> {
 interface Slot<Res> {
   worker: Worker;
   inFlight: Map<number, Task<Res>>;
+  /** Set while the thread has nothing to do: it is stopped when this fires. */
+  idle: NodeJS.Timeout | undefined;
 }
 
 /**
- * A fixed set of worker threads running one module. Each task goes to the least busy thread; a thread
- * that dies fails only its own tasks and is replaced, so one poisoned input cannot stop the relay.
+ * How long a thread may sit with nothing to do before it is stopped. Each thread holds 9 MiB or more;
+ * starting one again costs 80-100 ms of CPU (its modules, its connection), paid by the first request
+ * after a quiet minute.
+ */
+export const IDLE_THREAD_MS = 60_000;
+
+/**
+ * Every worker thread's heap limits. V8 grows a busy thread's young generation to about 48 MiB and keeps
+ * it when the thread goes quiet; a thread's tasks (one event, one read) leave little alive, so 6 MiB
+ * costs more scavenges but no measurable time (20k events loaded, then 2,000 REQs: the same relay CPU,
+ * 45-55 MiB less RSS; docs/benchmarks.md).
+ */
+export const THREAD_LIMITS: ResourceLimits = { maxYoungGenerationSizeMb: 6 };
+
+/**
+ * Up to `max` worker threads running one module, started as load needs them: the first task starts
+ * the first thread, and a task that finds every thread busy starts another while there are fewer than
+ * `max`. A thread idle for IDLE_THREAD_MS is stopped. Each task goes to the least busy thread; a thread
+ * that dies fails only its own tasks (the next task starts a new one), so one poisoned input cannot
+ * stop the relay.
  */
 export class WorkerPool<Req, Res> {
   private readonly slots: Slot<Res>[] = [];
@@ -22,13 +42,14 @@ export class WorkerPool<Req, Res> {
 
   constructor(
     private readonly file: URL,
-    size: number,
+    /** The most threads the pool runs. */
+    readonly max: number,
     private readonly workerData: unknown,
     private readonly log: Logger,
-  ) {
-    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
-  }
+    private readonly idleMs = IDLE_THREAD_MS,
+  ) {}
 
+  /** Threads running now. */
   get size(): number {
     return this.slots.length;
   }
@@ -39,40 +60,57 @@ export class WorkerPool<Req, Res> {
   }
 
   private spawn(): Slot<Res> {
-    const slot: Slot<Res> = { worker: new Worker(this.file, { workerData: this.workerData }), inFlight: new Map() };
+    const slot: Slot<Res> = { worker: new Worker(this.file, { workerData: this.workerData, resourceLimits: THREAD_LIMITS }), inFlight: new Map(), idle: undefined };
     slot.worker.on('message', ({ id, result }: { id: number; result: Res }) => {
       const task = slot.inFlight.get(id);
       slot.inFlight.delete(id);
+      if (slot.inFlight.size === 0) this.idleFrom(slot);
       task?.resolve(result);
     });
     const fail = (err: Error) => {
       for (const task of slot.inFlight.values()) task.reject(err);
       slot.inFlight.clear();
-      if (this.closing) return;
-      this.log.error({ err }, 'worker thread died; starting a new one');
-      const index = this.slots.indexOf(slot);
-      if (index >= 0) this.slots[index] = this.spawn();
+      if (this.remove(slot)) this.log.error({ err }, 'worker thread died; the next task starts a new one');
     };
     slot.worker.on('error', fail);
-    slot.worker.on('exit', (code) => {
-      if (!this.closing) fail(new Error(`worker thread exited with code ${code}`));
-    });
+    slot.worker.on('exit', (code) => fail(new Error(`worker thread exited with code ${code}`)));
+    this.slots.push(slot);
     return slot;
+  }
+
+  /** Takes a thread out of the pool; false if it was not in it (stopped on purpose, or already gone). */
+  private remove(slot: Slot<Res>): boolean {
+    clearTimeout(slot.idle);
+    const index = this.slots.indexOf(slot);
+    if (index < 0) return false;
+    this.slots.splice(index, 1);
+    return true;
+  }
+
+  private idleFrom(slot: Slot<Res>): void {
+    slot.idle = setTimeout(() => {
+      if (this.remove(slot)) void slot.worker.terminate();
+    }, this.idleMs);
+    slot.idle.unref();
   }
 
   run(request: Req): Promise<Res> {
     if (this.closing) return Promise.reject(new Error('worker pool is closed'));
-    let slot = this.slots[0]!;
-    for (const s of this.slots) if (s.inFlight.size < slot.inFlight.size) slot = s;
+    let slot = this.slots[0];
+    for (const s of this.slots) if (s.inFlight.size < slot!.inFlight.size) slot = s;
+    if ((slot === undefined || slot.inFlight.size > 0) && this.slots.length < this.max) slot = this.spawn();
+    clearTimeout(slot!.idle);
     const id = this.nextId++;
     return new Promise<Res>((resolve, reject) => {
-      slot.inFlight.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, request });
+      slot!.inFlight.set(id, { resolve, reject });
+      slot!.worker.postMessage({ id, request });
     });
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    const slots = this.slots.splice(0);
+    for (const s of slots) clearTimeout(s.idle);
+    await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }

@@ -1,7 +1,7 @@
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { sleep } from './client.js';
 import { streamLastSeq, SYSTEM_NATS, type NatsServer } from './nats.js';
-import { startRelay, type RunningRelay } from './relay.js';
+import { runCli, startRelay, type RunningRelay } from './relay.js';
 
 /** The /health figures of a cluster node. */
 export interface ClusterHealth {
@@ -26,6 +26,14 @@ export async function converged(nodes: RunningRelay[], stream: string, servers =
     const all = await Promise.all(nodes.map(health));
     if (all.every((h) => h.cluster.lag === 0 && h.cluster.appliedSeq === last)) return last;
     if (Date.now() > deadline) throw new Error(`nodes did not converge: ${JSON.stringify(all)}`);
+    await sleep(100);
+  }
+}
+
+export async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not so within ${timeoutMs} ms`);
     await sleep(100);
   }
 }
@@ -57,4 +65,11 @@ export function stoppedAfterFile(): {
       return servers;
     },
   };
+}
+
+/** `powr-relay export` of a node's database, as an operator would run it beside the node. */
+export async function exported(node: RunningRelay): Promise<string> {
+  const run = await runCli(['export'], { POWR_RELAY_DB: node.db });
+  expect(run.code, run.stderr).toBe(0);
+  return run.stdout;
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { deleteStream as removeStream, streamLastSeq as lastSeqOf } from '../../src/store/cluster/nats-log.js';
 import { sleep } from './client.js';
@@ -103,11 +103,13 @@ export async function startNatsCluster(): Promise<NatsServer[]> {
   }
 }
 
-/** Publishes a raw message on a subject (what any NATS client with access could do). */
-export async function publishRaw(servers: string, subject: string, data: string): Promise<void> {
+/** Publishes a raw message on a subject, with these headers (what any NATS client with access could do). */
+export async function publishRaw(servers: string, subject: string, data: string, headerValues: Record<string, string> = {}): Promise<void> {
   const nc = await connect({ servers: servers.split(',') });
   try {
-    nc.publish(subject, data);
+    const h = headers();
+    for (const [key, value] of Object.entries(headerValues)) h.set(key, value);
+    nc.publish(subject, data, { headers: h });
     await nc.flush();
   } finally {
     await nc.close();

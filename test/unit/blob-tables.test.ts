@@ -57,4 +57,23 @@ describe('blob metadata through the storage port', () => {
     expect((await blobs.describe(hex('6')))?.visible).toBe(false);
     expect(await blobs.list({ pubkey: hex('d'), limit: 10 })).toEqual([]);
   });
+
+  it('keeps an optimised blob\'s tags, fills them in for a blob first stored as sent, and counts every blob once', async () => {
+    const blobs = store.blobs;
+    const carol = hex('e');
+    const before = await blobs.totals();
+    const meta = { ox: hex('0'), dim: '1280x1920', blurhash: 'LKO2?U%2Tw=w', thumb: hex('8') };
+    await blobs.add({ sha256: hex('8'), size: 8, type: 'image/webp', pubkey: carol, now: 700 });
+    // Stored as sent by one pubkey, then made by an optimisation for another: the tags are the blob's.
+    await blobs.add({ sha256: hex('7'), size: 7, type: 'image/webp', pubkey: alice, now: 700 });
+    await blobs.add({ sha256: hex('7'), size: 7, type: 'image/webp', pubkey: carol, now: 710, meta });
+    // Sent as is again: nothing taken away.
+    await blobs.add({ sha256: hex('7'), size: 7, type: 'image/webp', pubkey: bob, now: 720 });
+    expect(await blobs.describe(hex('7'))).toEqual({ sha256: hex('7'), size: 7, type: 'image/webp', uploaded: 700, visible: true, ...meta });
+    expect(await blobs.list({ pubkey: carol, limit: 10 })).toEqual([
+      { sha256: hex('7'), size: 7, type: 'image/webp', uploaded: 710, ...meta },
+      { sha256: hex('8'), size: 8, type: 'image/webp', uploaded: 700 },
+    ]);
+    expect(await blobs.totals()).toEqual({ blobs: before.blobs + 2, bytes: before.bytes + 15 });
+  });
 });

@@ -46,7 +46,8 @@ const PARAMS: Record<string, unknown[]> = {
 /** The index (or key) each query must use; every step listed must appear in its plan. */
 const EXPECTED: Record<string, RegExp[]> = {
   exerciseEvent: [/SEARCH x USING (COVERING )?INDEX sqlite_autoindex_exercises_1 \(address=\?\)/, /SEARCH e USING INTEGER PRIMARY KEY/],
-  media: [/SEARCH exercise_media USING PRIMARY KEY \(event_seq=\?\)/],
+  media: [/SEARCH m USING PRIMARY KEY \(event_seq=\?\)/, /SEARCH b USING PRIMARY KEY \(sha256=\?\) LEFT-JOIN/,
+    /SEARCH moderation USING PRIMARY KEY \(list=\? AND value=\?\)/, /SEARCH o USING PRIMARY KEY \(sha256=\?\)/],
   templatesUsing: [/SEARCH te USING COVERING INDEX template_exercises_by_exercise \(exercise_id=\?\)/, /sqlite_autoindex_addresses_1 \(address=\?\)/,
     /SEARCH t USING INTEGER PRIMARY KEY/],
   exerciseTitle: [/SEARCH exercises USING INDEX sqlite_autoindex_exercises_1 \(address=\?\)/],

@@ -99,6 +99,26 @@ describe('stored-set digest', () => {
     db.close();
   });
 
+  it('keeps exact sums past 2^53 (millions of ids), where a number bound as a REAL would round', () => {
+    const db = openDatabase(tempDb());
+    const storedIds = new StoredIds(db);
+    // Five million ids' worth of limb sums, each about 2^31 an id: every limb past 2^53.
+    const big = 5_000_000n * 2n ** 31n + 12_345n;
+    db.prepare('UPDATE stored_ids SET s0 = ?, s1 = ?, s2 = ?, s3 = ?, s4 = ?, s5 = ?, s6 = ?, s7 = ?, n = ?')
+      .run(big, big, big, big, big, big, big, big, 5_000_000n);
+    const limbs = new Array<bigint>(8).fill(big);
+    for (let i = 0; i < 50; i++) {
+      const id = randomBytes(32);
+      db.transaction(() => {
+        storedIds.change(id, 1);
+        storedIds.flush();
+      })();
+      for (let l = 0; l < 8; l++) limbs[l]! += BigInt(id.readUInt32LE(l * 4));
+    }
+    expect(storedIds.kept()).toEqual(fingerprint(limbs, 5_000_050));
+    db.close();
+  });
+
   it('names the nodes outside the largest group, or every node when no group is largest', () => {
     const node = (url: string, digest: string, stored = 5) => ({ url, digest, stored });
     expect(differing([node('a', 'x'), node('b', 'x'), node('c', 'x')])).toEqual([]);

@@ -11,9 +11,12 @@ const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
 
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
-/** Makes a rename or a new file in `dir` durable (the directory entry itself is data). */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+/**
+ * fsync of a file, or of a folder, which makes a rename or a new file in it durable (the directory
+ * entry itself is data).
+ */
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {
@@ -28,7 +31,11 @@ async function syncDirectory(dir: string): Promise<void> {
  * size: bytes pass through in chunks, with the sockets' backpressure.
  */
 export class DiskBlobFiles implements BlobFiles {
-  private constructor(private readonly dir: string) {}
+  readonly tempDir: string;
+
+  private constructor(private readonly dir: string) {
+    this.tempDir = join(dir, 'tmp');
+  }
 
   static async open(dir: string): Promise<DiskBlobFiles> {
     await rm(join(dir, 'tmp'), { recursive: true, force: true });
@@ -48,7 +55,7 @@ export class DiskBlobFiles implements BlobFiles {
       const size = await this.write(body, tmp, maxBytes, hash, head);
       const sha256 = hash.digest('hex');
       return {
-        sha256, size, head: Buffer.concat(head).subarray(0, HEAD_BYTES),
+        sha256, size, path: tmp, head: Buffer.concat(head).subarray(0, HEAD_BYTES),
         keep: () => this.keep(tmp, sha256), discard: () => rm(tmp, { force: true }),
       };
     } catch (err) {
@@ -102,6 +109,11 @@ export class DiskBlobFiles implements BlobFiles {
     });
   }
 
+  async adopt(path: string, sha256: string): Promise<boolean> {
+    await syncPath(path);
+    return this.keep(path, sha256);
+  }
+
   private async keep(tmp: string, sha256: string): Promise<boolean> {
     const target = this.path(sha256);
     try {
@@ -113,7 +125,7 @@ export class DiskBlobFiles implements BlobFiles {
     }
     await mkdir(dirname(target), { recursive: true });
     await rename(tmp, target);
-    await syncDirectory(dirname(target));
+    await syncPath(dirname(target));
     return true;
   }
 

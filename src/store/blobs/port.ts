@@ -7,14 +7,33 @@ import type { Readable } from 'node:stream';
  * threads). Hashes and pubkeys are lowercase hex throughout.
  */
 
+/**
+ * What is known of an optimised blob (PUT /media) beyond its bytes, as its NIP-94 tags say it; absent
+ * for a blob stored as sent.
+ */
+export interface BlobMeta {
+  /** The sha256 of the upload it was made from. */
+  ox?: string;
+  /** `<width>x<height>`. */
+  dim?: string;
+  blurhash?: string;
+  /** The sha256 of its thumbnail, a WebP blob (THUMBNAIL_TYPE). */
+  thumb?: string;
+  /** A video's: the sha256 of its poster frame, a WebP blob. */
+  image?: string;
+}
+
 /** One stored blob as one owner sees it. */
-export interface BlobRow {
+export interface BlobRow extends BlobMeta {
   sha256: string;
   size: number;
   type: string;
   /** When this owner uploaded it (for a blob looked up by hash: when it was first stored). */
   uploaded: number;
 }
+
+/** The type of every thumbnail and poster the optimiser makes. */
+export const THUMBNAIL_TYPE = 'image/webp';
 
 /** A blob looked up by hash, with whether it may be served (not banned, and some owner not banned). */
 export interface BlobInfo extends BlobRow {
@@ -39,8 +58,11 @@ export interface BlobRecords {
   list(query: BlobListQuery): Promise<BlobRow[] | undefined>;
   /** Bytes of the blobs a pubkey owns (what its quota counts). */
   usage(pubkey: string): Promise<number>;
-  /** Records a stored blob and its owner; `uploaded` is when this owner first uploaded it. */
-  add(blob: { sha256: string; size: number; type: string; pubkey: string; now: number }): Promise<{ uploaded: number; newOwner: boolean }>;
+  /**
+   * Records a stored blob and its owner; `uploaded` is when this owner first uploaded it. `meta` fills
+   * in what the blob's row does not know yet.
+   */
+  add(blob: NewBlob): Promise<{ uploaded: number; newOwner: boolean }>;
   /**
    * Takes `pubkey` off a blob's owners; `owned` false when it was not one. `last`: no owner is left and
    * the blob's row is gone, so its file goes too.
@@ -48,6 +70,17 @@ export interface BlobRecords {
   removeOwner(sha256: string, pubkey: string): Promise<{ owned: boolean; last: boolean }>;
   /** Remembers when blobs were last served. */
   touch(served: [string, number][]): Promise<void>;
+  /** How many blobs are stored and their bytes (each blob once, whoever owns it). */
+  totals(): Promise<{ blobs: number; bytes: number }>;
+}
+
+export interface NewBlob {
+  sha256: string;
+  size: number;
+  type: string;
+  pubkey: string;
+  now: number;
+  meta?: BlobMeta;
 }
 
 export const HEAD_BYTES = 64;
@@ -56,6 +89,8 @@ export const HEAD_BYTES = 64;
 export interface ReceivedBlob {
   sha256: string;
   size: number;
+  /** The temporary file, readable until `keep` or `discard`. */
+  path: string;
   /** Its first bytes (up to HEAD_BYTES), to recognise a type the uploader did not name. */
   head: Buffer;
   /** Makes the bytes durable under their hash (fsync, rename); false when the blob was there already. */
@@ -85,4 +120,14 @@ export interface BlobFiles {
   /** The stored bytes, whole or from `start` to `end` inclusive; undefined when there is no file. */
   open(sha256: string, range?: { start: number; end: number }): Promise<Readable | undefined>;
   remove(sha256: string): Promise<void>;
+  /**
+   * A folder on the blobs' own file system for files made to be stored (the optimiser's outputs), so
+   * that storing them is a rename. Emptied at start.
+   */
+  readonly tempDir: string;
+  /**
+   * Stores a whole file made in `tempDir` under its hash, as `keep` does (fsync, rename); the caller
+   * computed `sha256` from the file. False when the blob was there already (the file is then removed).
+   */
+  adopt(path: string, sha256: string): Promise<boolean>;
 }

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -48,7 +49,11 @@ export class ClusterBlobFiles implements BlobFiles {
   /** The copies made ahead, one after another, from the bucket's first opening on. */
   private ahead: Promise<void>;
 
+  /** The local store's: the optimiser's results are adopted from there by a rename. */
+  readonly tempDir: string;
+
   constructor(private readonly local: BlobFiles, private readonly options: BucketOptions, private readonly hooks: BucketHooks) {
+    this.tempDir = local.tempDir;
     this.firstOpened = new Promise((resolve) => (this.opened = resolve));
     this.ahead = this.firstOpened;
   }
@@ -117,18 +122,27 @@ export class ClusterBlobFiles implements BlobFiles {
 
   async receive(body: Readable, maxBytes: number): Promise<ReceivedBlob> {
     const blob = await this.local.receive(body, maxBytes);
-    return { ...blob, keep: () => this.keep(blob) };
+    return { ...blob, keep: () => this.keep(blob.sha256, blob.size, () => blob.keep()) };
   }
 
-  /** Keeps the bytes here, then in the bucket; true when the bucket did not hold them yet. */
-  private async keep(blob: ReceivedBlob): Promise<boolean> {
+  /** A file the optimiser made (PUT /media): kept here and in the bucket as an upload is. */
+  async adopt(path: string, sha256: string): Promise<boolean> {
+    const { size } = await stat(path);
+    return this.keep(sha256, size, () => this.local.adopt(path, sha256));
+  }
+
+  /**
+   * Keeps the bytes here (`keepHere`), then in the bucket; true when the bucket did not hold them yet.
+   * The copy is held (against a racing removal) until the owner's entry is applied (stored()).
+   */
+  private async keep(sha256: string, size: number, keepHere: () => Promise<boolean>): Promise<boolean> {
     this.ready();
-    await blob.keep();
-    this.storing.set(blob.sha256, (this.storing.get(blob.sha256) ?? 0) + 1);
+    await keepHere();
+    this.storing.set(sha256, (this.storing.get(sha256) ?? 0) + 1);
     try {
-      return await this.share(blob.sha256, blob.size);
+      return await this.share(sha256, size);
     } catch (err) {
-      this.stored(blob.sha256);
+      this.stored(sha256);
       throw err;
     }
   }

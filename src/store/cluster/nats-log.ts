@@ -28,13 +28,17 @@ export interface ClusterOptions {
   retentionDays: number;
 }
 
-/** One write in the log: its stream sequence, the event id it was published under, its JSON. */
+/** One write in the log: its stream sequence, the id it was published under, its JSON. */
 export interface LogEntry {
   seq: number;
   id: string | undefined;
   json: string;
-  /** What a typed entry is (its Powr-Entry header, e.g. `blob`); undefined for an event. */
+  /** An operator's decision (src/store/decisions.ts) rather than an event. */
+  decision: boolean;
+  /** What a typed entry is (its Powr-Entry header: `decision`, `blob`); undefined for an event. */
   entry: string | undefined;
+  /** When the stream stored it (ms since the epoch, the NATS server's clock): the same on every node. */
+  storedAt: number;
 }
 
 export interface LogStatus {
@@ -75,8 +79,10 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 
 /** JetStream's duplicate detection key. */
 const MSG_ID_HEADER = 'Nats-Msg-Id';
-/** The header naming what a typed entry (not an event) is, so each kind is applied by its own code. */
+/** The header naming what a typed entry (not an event) is, so each kind is applied by its own code; events carry none. */
 const ENTRY_HEADER = 'Powr-Entry';
+/** The typed entry of an operator's decision. */
+const DECISION_ENTRY = 'decision';
 /** The header naming the node that broadcast an ephemeral event, so it skips its own. */
 const NODE_HEADER = 'Powr-Node';
 
@@ -139,27 +145,27 @@ export class NatsLog {
   }
 
   /**
-   * Publishes one event under its id (the JetStream message id, so the stream drops a second copy).
-   * A plain NATS publish, without waiting for the stream's acknowledgement: the publisher learns that
-   * the stream took the event when the event comes back to it from the stream, which it must wait for
-   * anyway; a JetStream request per event would cost the writer thread five times the CPU. Throws
-   * LogUnavailable when NATS is out of reach.
+   * Publishes one event under its id (the JetStream message id, so the stream drops a second copy),
+   * or an operator's decision under an id of its own. A plain NATS publish, without waiting for the
+   * stream's acknowledgement: the publisher learns that the stream took the entry when it comes back
+   * from the stream, which it must wait for anyway; a JetStream request per event would cost the
+   * writer thread five times the CPU. Throws LogUnavailable when NATS is out of reach.
    */
-  publish(id: string, json: string): void {
-    const nc = this.nc;
-    if (!nc || nc.isClosed() || this.disconnected || !this.js) throw new LogUnavailable('the cluster\'s stream (NATS) is out of reach; try again');
-    const h = headers();
-    h.set(MSG_ID_HEADER, id);
-    nc.publish(this.subject, json, { headers: h });
+  publish(id: string, json: string, decision = false): void {
+    this.send(id, json, decision ? DECISION_ENTRY : undefined);
   }
 
   /** Publishes a typed entry (`entry` names its kind) under an id of its own; as publish(). */
   publishEntry(entry: string, id: string, json: string): void {
+    this.send(id, json, entry);
+  }
+
+  private send(id: string, json: string, entry: string | undefined): void {
     const nc = this.nc;
     if (!nc || nc.isClosed() || this.disconnected || !this.js) throw new LogUnavailable('the cluster\'s stream (NATS) is out of reach; try again');
     const h = headers();
     h.set(MSG_ID_HEADER, id);
-    h.set(ENTRY_HEADER, entry);
+    if (entry) h.set(ENTRY_HEADER, entry);
     nc.publish(this.subject, json, { headers: h });
   }
 
@@ -321,7 +327,11 @@ export class NatsLog {
       if (this.streamSeq === null || pending > this.streamSeq) this.streamSeq = pending;
       this.deliveredSeq = m.seq;
       this.deliveredAt = Date.now();
-      const done = deliver({ seq: m.seq, id: m.headers?.get(MSG_ID_HEADER) || undefined, json: m.string(), entry: m.headers?.get(ENTRY_HEADER) || undefined });
+      const entry = m.headers?.get(ENTRY_HEADER) || undefined;
+      const done = deliver({
+        seq: m.seq, id: m.headers?.get(MSG_ID_HEADER) || undefined, json: m.string(),
+        decision: entry === DECISION_ENTRY, entry, storedAt: m.time.getTime(),
+      });
       if (done) await done;
       if (this.closing) break;
     }

@@ -1,14 +1,23 @@
 import type { Database } from 'better-sqlite3';
-import type { BlobInfo, BlobListQuery, BlobRow } from '../blobs/port.js';
+import type { BlobInfo, BlobListQuery, BlobMeta, BlobRow } from '../blobs/port.js';
 import type { BlobRead, BlobWrite } from './messages.js';
 
 /**
  * A blob is hidden when its hash is banned (NIP-86 banevent names it) or every owner is a banned
  * pubkey; both are point look-ups on the moderation table's key.
  */
-const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
-const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
+export const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
+export const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
   AND NOT EXISTS (SELECT 1 FROM moderation m WHERE m.list = 'bannedPubkeys' AND m.value = o.pubkey))`;
+
+/** The optimisation's tags of a blob (the optimised-media migration); NULL for a blob stored as sent. */
+const META_COLUMNS = ['ox', 'dim', 'blurhash', 'thumb', 'image'] as const satisfies readonly (keyof BlobMeta)[];
+const META = META_COLUMNS.map((c) => `b.${c}`).join(', ');
+
+/** A row with its NULL columns left out, as the port's optional fields are. */
+function withoutNulls<T extends object>(row: T): T {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as T;
+}
 
 /**
  * The Blossom blob metadata (the blobs migration): `blobs` by hash, `blob_owners` by (hash, pubkey), and
@@ -21,23 +30,30 @@ export class BlobTables {
   constructor(db: Database) {
     const p = (s: string) => db.prepare(s);
     this.sql = {
-      describe: p(`SELECT b.sha256, b.size, b.type, b.uploaded, (NOT ${HASH_BANNED} AND ${SOME_OWNER_ALLOWED}) AS visible
+      describe: p(`SELECT b.sha256, b.size, b.type, b.uploaded, ${META}, (NOT ${HASH_BANNED} AND ${SOME_OWNER_ALLOWED}) AS visible
         FROM blobs b WHERE b.sha256 = ?`),
       ownerUploaded: p('SELECT uploaded FROM blob_owners WHERE sha256 = ? AND pubkey = ?').pluck(),
       // Row values (uploaded, sha256) < (?, ?) walk the index backwards from the cursor.
-      list: p(`SELECT o.sha256, b.size, b.type, o.uploaded FROM blob_owners o INDEXED BY blob_owners_by_time
+      list: p(`SELECT o.sha256, b.size, b.type, o.uploaded, ${META} FROM blob_owners o INDEXED BY blob_owners_by_time
         JOIN blobs b ON b.sha256 = o.sha256
         WHERE o.pubkey = ? AND (o.uploaded, o.sha256) < (?, ?) AND o.uploaded >= ?
           AND NOT EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = o.sha256)
         ORDER BY o.uploaded DESC, o.sha256 DESC LIMIT ?`),
       usage: p(`SELECT COALESCE(SUM(b.size), 0) FROM blob_owners o INDEXED BY blob_owners_by_time
         JOIN blobs b ON b.sha256 = o.sha256 WHERE o.pubkey = ?`).pluck(),
-      addBlob: p('INSERT INTO blobs (sha256, size, type, uploaded) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      // A blob stored as sent and later made again by an optimisation gets the optimisation's tags.
+      addBlob: p(`INSERT INTO blobs (sha256, size, type, uploaded, ox, dim, blurhash, thumb, image) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (sha256) DO UPDATE SET ${META_COLUMNS.map((c) => `${c} = coalesce(${c}, excluded.${c})`).join(', ')}`),
+      hasBlob: p('SELECT 1 FROM blobs WHERE sha256 = ?').pluck(),
       addOwner: p('INSERT INTO blob_owners (sha256, pubkey, uploaded) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       dropOwner: p('DELETE FROM blob_owners WHERE sha256 = ? AND pubkey = ?'),
       anyOwner: p('SELECT 1 FROM blob_owners WHERE sha256 = ? LIMIT 1').pluck(),
       dropBlob: p('DELETE FROM blobs WHERE sha256 = ?'),
+      linked: p(`SELECT x.address FROM exercise_media m INDEXED BY exercise_media_by_sha256
+        JOIN exercises x ON x.event_seq = m.event_seq WHERE m.sha256 = ?`).pluck(),
+      owned: p('SELECT sha256 FROM blob_owners INDEXED BY blob_owners_by_time WHERE pubkey = ?').pluck(),
       touch: p('UPDATE blobs SET last_served = max(coalesce(last_served, 0), ?) WHERE sha256 = ?'),
+      totals: p('SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blobs'),
     };
   }
 
@@ -45,12 +61,14 @@ export class BlobTables {
     switch (request.op) {
       case 'describe': {
         const row = this.sql.describe.get(request.sha256) as (Omit<BlobInfo, 'visible'> & { visible: number }) | undefined;
-        return row && { ...row, visible: row.visible === 1 };
+        return row && { ...withoutNulls(row), visible: row.visible === 1 };
       }
       case 'list':
         return this.list(request.query);
       case 'usage':
         return this.sql.usage.get(request.pubkey) as number;
+      case 'totals':
+        return this.sql.totals.get();
     }
   }
 
@@ -62,27 +80,44 @@ export class BlobTables {
       if (at === undefined) return undefined;
       if (until === undefined || at <= until) from = [at, cursor];
     }
-    return this.sql.list.all(pubkey, ...from, since ?? 0, limit) as BlobRow[];
+    return (this.sql.list.all(pubkey, ...from, since ?? 0, limit) as BlobRow[]).map(withoutNulls);
   }
 
-  /** Call inside a transaction. */
-  write(request: BlobWrite): unknown {
+  /**
+   * Call inside a transaction. `linked`: the exercises whose media the change concerns (a blob they
+   * name arrived or went), for the change feed.
+   */
+  write(request: BlobWrite): { result: unknown; linked: string[] } {
     switch (request.op) {
       case 'add': {
-        const { sha256, size, type, pubkey, now } = request.blob;
-        this.sql.addBlob.run(sha256, size, type, now);
+        const { sha256, size, type, pubkey, now, meta = {} } = request.blob;
+        // Asked first: a blob already here is updated (missing NIP-94 values filled in), which counts as a change too.
+        const arrived = this.sql.hasBlob.get(sha256) === undefined;
+        this.sql.addBlob.run(sha256, size, type, now, ...META_COLUMNS.map((c) => meta[c] ?? null));
         const newOwner = this.sql.addOwner.run(sha256, pubkey, now).changes === 1;
-        return { uploaded: this.sql.ownerUploaded.get(sha256, pubkey) as number, newOwner };
+        return { result: { uploaded: this.sql.ownerUploaded.get(sha256, pubkey) as number, newOwner }, linked: arrived ? this.linkedExercises([sha256]) : [] };
       }
       case 'removeOwner': {
         const owned = this.sql.dropOwner.run(request.sha256, request.pubkey).changes === 1;
         const last = owned && this.sql.anyOwner.get(request.sha256) === undefined;
         if (last) this.sql.dropBlob.run(request.sha256);
-        return { owned, last };
+        return { result: { owned, last }, linked: last ? this.linkedExercises([request.sha256]) : [] };
       }
       case 'touch':
         for (const [sha256, at] of request.served) this.sql.touch.run(at, sha256);
-        return undefined;
+        return { result: undefined, linked: [] };
     }
+  }
+
+  /** The exercises whose imeta URLs name any of these blobs (exercise_media_by_sha256). */
+  linkedExercises(hashes: readonly string[]): string[] {
+    const found = new Set<string>();
+    for (const sha256 of hashes) for (const address of this.sql.linked.all(sha256) as string[]) found.add(address);
+    return [...found];
+  }
+
+  /** The blobs a pubkey owns (blob_owners_by_time), whose visibility a ban of it changes. */
+  ownedBy(pubkey: string): string[] {
+    return this.sql.owned.all(pubkey) as string[];
   }
 }

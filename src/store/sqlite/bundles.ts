@@ -1,7 +1,18 @@
 import type { Database } from 'better-sqlite3';
-import { COLLECTION_KINDS, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../../powr/types.js';
-import { kindClass, parseAddress } from '../../protocol/event.js';
+import { COLLECTION_KINDS, EXERCISE_KIND, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../../powr/types.js';
+import { addressKey, kindClass, parseAddress, type NostrEvent } from '../../protocol/event.js';
+import type { MediaItem } from '../catalogue.js';
 import type { Bundle, BundleRoot } from '../port.js';
+import { HASH_BANNED, SOME_OWNER_ALLOWED } from './blob-tables.js';
+
+/**
+ * An exercise's imeta media (exercise_media's primary key) with the blob each names, when stored here
+ * and not hidden by a ban (blobs' primary key): joined as it is read, so the link holds whether the
+ * blob or the exercise came first.
+ */
+export const EXERCISE_MEDIA = `SELECT m.url, m.mime, m.alt, m.sha256,
+    CASE WHEN NOT ${HASH_BANNED} AND ${SOME_OWNER_ALLOWED} THEN b.type END AS stored
+  FROM exercise_media m LEFT JOIN blobs b ON b.sha256 = m.sha256 WHERE m.event_seq = ? ORDER BY m.position`;
 
 interface RootRow {
   seq: number;
@@ -30,6 +41,7 @@ export class BundleReads {
       record: p('SELECT a.address FROM workout_records r JOIN addresses a ON a.id = r.template_id WHERE r.event_seq = ?').pluck(),
       recordExercises: p(`SELECT a.address FROM record_sets s JOIN addresses a ON a.id = s.exercise_id
         WHERE s.record_seq = ? ORDER BY s.position`).pluck(),
+      media: p(EXERCISE_MEDIA),
       members: p(`SELECT a.address FROM collection_members m JOIN addresses a ON a.id = m.member_id
         WHERE m.collection_seq = ? ORDER BY m.position`).pluck(),
     };
@@ -58,6 +70,20 @@ export class BundleReads {
     const missing: string[] = [];
     const wanted = new Set<string>();
     const kinds = new Set([root.kind]);
+    const media: Record<string, MediaItem[]> = {};
+    const mediaOf = (row: RootRow, address: string) => {
+      if (row.kind !== EXERCISE_KIND) return;
+      const items = this.sql.media.all(row.seq) as MediaItem[];
+      if (items.length > 0) media[address] = items;
+    };
+    // An exercise root's media go stale with its address, also when the bundle was asked for by id.
+    const dependsOn: string[] = [];
+    if (root.kind === EXERCISE_KIND) {
+      const e = JSON.parse(root.json) as NostrEvent;
+      const address = `${e.kind}:${e.pubkey}:${addressKey(e) ?? ''}`;
+      mediaOf(root, address);
+      dependsOn.push(address);
+    }
     const want = (address: string) => {
       if (wanted.has(address)) return;
       wanted.add(address);
@@ -65,6 +91,7 @@ export class BundleReads {
       if (row) {
         events.push(row.json);
         kinds.add(row.kind);
+        mediaOf(row, address);
       } else {
         missing.push(address);
       }
@@ -86,6 +113,6 @@ export class BundleReads {
         if (member.startsWith(`${TEMPLATE_KIND}:`)) templateExercises(this.sql.templateSeq.get(member) as number | undefined);
       }
     }
-    return { root: root.json, events, missing, kinds: [...kinds], dependsOn: [...wanted] };
+    return { root: root.json, events, missing, kinds: [...kinds], dependsOn: [...dependsOn, ...wanted], media };
   }
 }

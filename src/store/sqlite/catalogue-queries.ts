@@ -3,6 +3,7 @@ import { ftsMatch } from '../../powr/search.js';
 import { EXERCISE_KIND, LEGACY_RECORD_KIND, RECORD_KIND, TEMPLATE_KIND } from '../../powr/types.js';
 import { kindClass, parseAddress } from '../../protocol/event.js';
 import type { SetGroup } from '../../powr/groups.js';
+import { EXERCISE_MEDIA } from './bundles.js';
 import type {
   ActivityDetail,
   ActivitySession,
@@ -63,8 +64,8 @@ export const CATALOGUE_SQL = {
   /** exercises' UNIQUE index on address, then the event by its primary key. */
   exerciseEvent: `SELECT e.seq, e.json FROM exercises x JOIN nostr_events e ON e.seq = x.event_seq
     WHERE x.address = @address AND ${LIVE}`,
-  /** exercise_media's primary key (event_seq, position). */
-  media: 'SELECT url, mime, alt FROM exercise_media WHERE event_seq = ? ORDER BY position',
+  /** exercise_media's primary key (event_seq, position), each linked blob by blobs' primary key. */
+  media: EXERCISE_MEDIA,
   /** addresses' UNIQUE index, then template_exercises_by_exercise. */
   templatesUsing: `SELECT t.address, t.title FROM templates t WHERE t.event_seq IN (
       SELECT DISTINCT te.template_seq FROM template_exercises te INDEXED BY template_exercises_by_exercise
@@ -231,7 +232,7 @@ export class CatalogueQueries implements CatalogueQueriesOf<CatalogueReads> {
   }
 
   /** A template (the latest version of its address) with the exercises it references and its set groups. */
-  template(address: string, now: number): (Resolved & { groups: SetGroup[] }) | undefined {
+  template(address: string, now: number): (Resolved & { groups: SetGroup[]; media: Record<string, MediaItem[]> }) | undefined {
     const a = parseAddress(address);
     if (!a || a.kind !== TEMPLATE_KIND) return undefined;
     const row = this.stmt.addressEvent.get({ kind: a.kind, pubkey: Buffer.from(a.pubkey, 'hex'), d: kindClass(a.kind) === 'addressable' ? a.d : '', now }) as
@@ -244,7 +245,8 @@ export class CatalogueQueries implements CatalogueQueriesOf<CatalogueReads> {
       if (group) group.positions.push(s.position);
       else groups.set(s.groupIndex, { setNumber: s.setNumber, positions: [s.position] });
     }
-    return { ...resolveExercises(this.stmt.exerciseEvent, row.json, now), groups: [...groups.values()] };
+    const resolved = resolveExercises(this.stmt.exerciseEvent, row.json, now, this.stmt.media);
+    return { ...resolved, media: resolved.media!, groups: [...groups.values()] };
   }
 
   /** A workout record by id with its exercises, the template it followed (if stored) and, for an activity, its processed row. */
@@ -309,18 +311,27 @@ export class CatalogueQueries implements CatalogueQueriesOf<CatalogueReads> {
   }
 }
 
-/** The exercises a template or record references, found by `exerciseEvent`, and those not stored. */
-function resolveExercises(exerciseEvent: Statement, json: string, now: number): Resolved {
+/**
+ * The exercises a template or record references, found by `exerciseEvent`, and those not stored; with
+ * a `media` statement, also the media of each stored exercise that has any.
+ */
+function resolveExercises(exerciseEvent: Statement, json: string, now: number, media?: Statement): Resolved & { media?: Record<string, MediaItem[]> } {
   const tags = (JSON.parse(json) as { tags: string[][] }).tags;
   const referenced = new Set(tags.filter((t) => t[0] === 'exercise' && t[1]).map((t) => t[1]!));
   const exercises: string[] = [];
   const missing: string[] = [];
+  const mediaOf: Record<string, MediaItem[]> = {};
   for (const address of referenced) {
-    const row = exerciseEvent.get({ address, now }) as { json: string } | undefined;
-    if (row) exercises.push(row.json);
-    else missing.push(address);
+    const row = exerciseEvent.get({ address, now }) as { seq: number; json: string } | undefined;
+    if (!row) {
+      missing.push(address);
+      continue;
+    }
+    exercises.push(row.json);
+    const items = media?.all(row.seq) as MediaItem[] | undefined;
+    if (items?.length) mediaOf[address] = items;
   }
-  return { json, exercises, missing };
+  return { json, exercises, missing, ...(media && { media: mediaOf }) };
 }
 
 /**

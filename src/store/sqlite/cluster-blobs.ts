@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isHex64 } from '../../protocol/event.js';
 import { intervalKnowingLateness, type LogEntry, type NatsLog } from '../cluster/nats-log.js';
+import type { BlobMeta } from '../blobs/port.js';
 import type { BlobWrite } from './messages.js';
 
 /**
@@ -28,6 +29,8 @@ export interface LoggedBlob {
 export interface BlobEntryIo {
   /** The caller of a blob write this node published hears its failure. */
   fail(ref: number, message: string): void;
+  /** The writer's queue is full: the stream is held back, so an entry not back yet may simply be waiting. */
+  queueFull(): boolean;
   log(level: 'info' | 'error', msg: string, detail?: Record<string, unknown>): void;
 }
 
@@ -35,8 +38,22 @@ export interface BlobEntryIo {
 const APPLY_TIMEOUT_MS = 3000;
 const SWEEP_MS = APPLY_TIMEOUT_MS / 6;
 const MAX_TYPE_LENGTH = 255;
+/** A blurhash of 9x9 components is 166 characters. */
+const MAX_BLURHASH_LENGTH = 255;
 
 const isWhole = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+/** An optimised blob's NIP-94 values (PUT /media), or why they are not. */
+function readMeta(raw: unknown): BlobMeta | string {
+  if (raw === null || typeof raw !== 'object') return 'add\'s meta must be an object';
+  const { ox, dim, blurhash, thumb, image } = raw as Record<string, unknown>;
+  for (const [name, value] of Object.entries({ ox, thumb, image })) {
+    if (value !== undefined && !isHex64(value)) return `add's meta.${name} must be 64 lowercase hex`;
+  }
+  if (dim !== undefined && (typeof dim !== 'string' || !/^\d{1,6}x\d{1,6}$/.test(dim))) return 'add\'s meta.dim must be <width>x<height>';
+  if (blurhash !== undefined && (typeof blurhash !== 'string' || blurhash.length > MAX_BLURHASH_LENGTH)) return 'add\'s meta.blurhash must be a short string';
+  return Object.fromEntries(Object.entries({ ox, dim, blurhash, thumb, image }).filter(([, v]) => v !== undefined)) as BlobMeta;
+}
 
 /** The entry's body as a write, or why it is not one (a foreign publisher's message). */
 export function readBlobEntry(json: string): SharedBlobWrite | string {
@@ -59,7 +76,9 @@ export function readBlobEntry(json: string): SharedBlobWrite | string {
     if (!isHex64(sha256) || !isHex64(pubkey)) return 'add needs sha256 and pubkey as 64 lowercase hex';
     if (!isWhole(size) || !isWhole(now)) return 'add needs size and now as whole numbers';
     if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) return 'add needs a type';
-    return { op: 'add', blob: { sha256, pubkey, size, type, now } };
+    if (blob.meta === undefined) return { op: 'add', blob: { sha256, pubkey, size, type, now } };
+    const meta = readMeta(blob.meta);
+    return typeof meta === 'string' ? meta : { op: 'add', blob: { sha256, pubkey, size, type, now, meta } };
   }
   return `unknown op ${JSON.stringify(raw.op)}`;
 }
@@ -113,6 +132,7 @@ export class ClusterBlobs {
   }
 
   private expire(before: number): void {
+    if (this.io.queueFull()) return;
     for (const [id, waiting] of this.pending) {
       if (waiting.since >= before || waiting.delivered) continue;
       this.pending.delete(id);

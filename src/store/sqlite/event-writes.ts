@@ -84,7 +84,7 @@ export class EventWrites {
       addDeletedAddress: p(`INSERT INTO deleted_addresses (kind, pubkey, d, until) VALUES (?, ?, ?, ?)
         ON CONFLICT (kind, pubkey, d) DO UPDATE SET until = max(until, excluded.until)`),
       addressVersionsUpTo: p('SELECT seq FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ? AND created_at <= ?').pluck(),
-      olderOfKind: p('SELECT seq FROM nostr_events INDEXED BY events_by_kind WHERE kind = ? AND created_at < ? LIMIT ?').pluck(),
+      olderOfKind: p('SELECT seq FROM nostr_events INDEXED BY events_by_kind WHERE kind = ? AND created_at < ? AND seq <= ? LIMIT ?').pluck(),
       expired: p('SELECT seq FROM nostr_events INDEXED BY events_by_expiry WHERE expires_at <= ? LIMIT ?').pluck(),
       eventsAfter: p('SELECT seq, json FROM nostr_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
     };
@@ -279,9 +279,12 @@ export class EventWrites {
     return this.removeAll(this.sql.expired.all(now, max) as number[]);
   }
 
-  /** Retention: deletes up to `max` events of `kind` created before `before`; call inside a transaction. */
-  pruneKind(kind: number, before: number, max: number): Removal[] {
-    return this.removeAll(this.sql.olderOfKind.all(kind, before, max) as number[]);
+  /**
+   * Retention: deletes up to `max` events of `kind` created before `before` and stored up to sequence
+   * number `upTo` (what stood when the prune was decided); call inside a transaction.
+   */
+  pruneKind(kind: number, before: number, max: number, upTo: number): Removal[] {
+    return this.removeAll(this.sql.olderOfKind.all(kind, before, upTo, max) as number[]);
   }
 
   /** Removes the events with these sequence numbers; call inside a transaction. */

@@ -20,6 +20,11 @@ export class Maintenance {
       WHERE access_count <> excluded.access_count`);
   }
 
+  /** The bundle cache's saved access counts, which saveCacheCounts wrote. */
+  cacheCounts(): [string, number][] {
+    return this.db.prepare("SELECT content_id, access_count FROM cache_metadata WHERE content_type = 'bundle'").raw().all() as [string, number][];
+  }
+
   /** Rebuilds the processed tables if a migration asked for it; returns whether it did. */
   rebuildIfMarked(): boolean {
     const marked = this.db.prepare("SELECT 1 FROM relay_state WHERE key = 'rebuild_processed'").pluck().get() !== undefined;

@@ -1,6 +1,6 @@
-import type { BlobListQuery } from '../blobs/port.js';
+import type { BlobListQuery, NewBlob } from '../blobs/port.js';
 import type { CATALOGUE_METHODS } from '../catalogue.js';
-import type { ModerationDecision } from '../moderation.js';
+import type { Decision } from '../decisions.js';
 import type { ClusterOptions } from '../cluster/nats-log.js';
 import type {
   BundleRoot,
@@ -31,26 +31,33 @@ export interface ThreadOptions {
 
 /** Changes to the Blossom blob metadata (blob-tables.ts), each in one transaction. */
 export type BlobWrite =
-  | { op: 'add'; blob: { sha256: string; size: number; type: string; pubkey: string; now: number } }
+  | { op: 'add'; blob: NewBlob }
   | { op: 'removeOwner'; sha256: string; pubkey: string }
   | { op: 'touch'; served: [string, number][] };
 
 export type BlobRead =
   | { op: 'describe'; sha256: string }
   | { op: 'list'; query: BlobListQuery }
-  | { op: 'usage'; pubkey: string };
+  | { op: 'usage'; pubkey: string }
+  | { op: 'totals' };
 
 /** Maintenance the writer runs in its own transactions; each answers with a `done`. */
 export type WriterTask =
+  /** In cluster mode published to the cluster's stream, and answered once applied here. */
+  | Decision
   | { op: 'purgeExpired'; now: number }
-  | { op: 'prune'; kind: number; before: number }
   | { op: 'rebuild' }
   | { op: 'check' }
   | { op: 'vacuum' }
   | { op: 'checkpoint' }
   | { op: 'saveCacheCounts'; counts: [string, number][]; now: number }
-  | { op: 'moderate'; decision: ModerationDecision }
-  | { op: 'blobs'; write: BlobWrite };
+  | { op: 'blobs'; write: BlobWrite }
+  /**
+   * Reads of the tables only the writer writes, needed at start-up: answered here, the relay starts
+   * without a reader thread (one starts with the first client's read).
+   */
+  | { op: 'loadCacheCounts' }
+  | { op: 'moderation' };
 
 export type ToWriter =
   | { type: 'write'; events: { ref: number; event: VerifiedEvent }[] }
@@ -73,7 +80,8 @@ export type FromWriter =
   | { type: 'cluster'; status: ClusterStatus }
   /** Write transactions failed (`failed` more of them), or succeed again: posted when either changes. */
   | { type: 'writes'; failing: WriteHealth['failing']; failed: number }
-  | { type: 'done'; ref: number; result?: unknown; error?: string }
+  /** `refused`: a decision not made anywhere (cluster mode: the stream out of reach); the caller gets ChangeRefused. */
+  | { type: 'done'; ref: number; result?: unknown; error?: string; refused?: string }
   /** A line for the relay's log (the writer thread has no logger of its own). */
   | { type: 'log'; level: 'info' | 'error'; msg: string; detail?: Record<string, unknown> }
   | { type: 'closed' };
@@ -88,8 +96,6 @@ export type ReadRequest =
   | { op: 'exportPage'; options: ExportOptions; now: number; afterSeq: number; limit: number }
   | { op: 'stats' }
   | { op: 'storedSet'; now: number }
-  | { op: 'loadCacheCounts' }
-  | { op: 'moderation' }
   | { op: 'backup'; target: string }
   | { op: 'catalogue'; method: (typeof CATALOGUE_METHODS)[number]; args: unknown[] }
   | { op: 'blobs'; read: BlobRead };

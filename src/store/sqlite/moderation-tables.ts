@@ -61,6 +61,9 @@ export class ModerationTables {
   decide(decision: ModerationDecision): void {
     for (const { list, value } of decision.drop) this.sql.drop.run(list, value);
     for (const { list, value, reason } of decision.add) this.sql.add.run(list, value, reason);
+    const lift = decision.lift;
+    if (lift && this.sql.listed.get(lift.refusing, lift.value) !== undefined) this.sql.drop.run(lift.refusing, lift.value);
+    else if (lift) this.sql.add.run(lift.list, lift.value, lift.reason);
     if (decision.info) this.sql.setInfo.run(decision.info.field, decision.info.value);
     this.sql.bumpVersion.run();
   }

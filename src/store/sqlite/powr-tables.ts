@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
-import { LRUCache } from 'lru-cache';
+import { growingLru } from '../lru.js';
 import { analyze, flagsOf } from '../../powr/analyze.js';
 import { checkSetsAgainstFormats, setColumns } from '../../powr/params.js';
 import {
@@ -57,8 +57,8 @@ export class PowrTables {
   private readonly deleteBySeq;
   // Every record and template looks up each exercise it names twice (id and format); these caches
   // halve the writer's statements. Both may hold uncommitted rows, so a rollback must clear them.
-  private readonly addressIds = new LRUCache<string, number>({ max: 50_000 });
-  private readonly schemaCache = new LRUCache<string, Schema | false>({ max: 20_000 });
+  private readonly addressIds = growingLru<string, number>(50_000);
+  private readonly schemaCache = growingLru<string, Schema | false>(20_000);
 
   constructor(private readonly db: Database) {
     const p = (s: string) => db.prepare(s);
@@ -68,7 +68,7 @@ export class PowrTables {
       intern: p('INSERT INTO addresses (address) VALUES (?)'),
       insertExercise: p(`INSERT INTO exercises (event_seq, address, title, equipment, difficulty, format, format_units, hashtags)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertMedia: p('INSERT INTO exercise_media (event_seq, position, url, mime, dim, alt, hash) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertMedia: p('INSERT INTO exercise_media (event_seq, position, url, mime, dim, alt, hash, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       insertTemplate: p(`INSERT INTO templates (event_seq, address, title, type, rounds, duration, interval, rest_between_rounds,
         rest_between_sets, difficulty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertTemplateSet: p(`INSERT INTO template_exercises (template_seq, position, exercise_id, set_number, group_index)
@@ -174,7 +174,7 @@ export class PowrTables {
         this.sql.insertExercise.run(seq, record.address, record.title, record.equipment, record.difficulty,
           json(record.format), json(record.formatUnits), json(record.hashtags));
         this.schemaCache.set(record.address, { format: [...record.format], units: [...record.formatUnits] });
-        record.media.forEach((m, i) => this.sql.insertMedia.run(seq, i, m.url, m.mime, m.dim, m.alt, m.hash));
+        record.media.forEach((m, i) => this.sql.insertMedia.run(seq, i, m.url, m.mime, m.dim, m.alt, m.hash, m.blob));
         this.index(seq, record);
         break;
       case 'template':

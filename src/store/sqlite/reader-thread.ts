@@ -5,7 +5,6 @@ import { BlobTables } from './blob-tables.js';
 import { BundleReads } from './bundles.js';
 import { CatalogueQueries } from './catalogue-queries.js';
 import { EventReads } from './event-reads.js';
-import { ModerationTables } from './moderation-tables.js';
 import { StoredIds } from './stored-ids.js';
 import type { ReadRequest, ReadResult, ThreadOptions } from './messages.js';
 import { QueryTimeout, type StoreStats, type StoredSetReport } from '../port.js';
@@ -20,7 +19,6 @@ const db = openReadConnection(options.path);
 const events = new EventReads(db);
 const bundles = new BundleReads(db);
 const catalogue = new CatalogueQueries(db);
-const moderation = new ModerationTables(db);
 const storedIds = new StoredIds(db);
 const blobs = new BlobTables(db);
 const count = (sql: string) => db.prepare(sql).pluck().get() as number;
@@ -65,10 +63,6 @@ async function answer(request: ReadRequest): Promise<unknown> {
       return stats();
     case 'storedSet':
       return storedSet(request.now);
-    case 'loadCacheCounts':
-      return (db.prepare("SELECT content_id, access_count FROM cache_metadata WHERE content_type = 'bundle'").raw().all()) as [string, number][];
-    case 'moderation':
-      return moderation.load();
     case 'backup':
       await db.backup(request.target);
       return { clusterSeq: clusterSeqOf(request.target) };

@@ -2,8 +2,9 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Filter } from '../../protocol/filter.js';
-import { WorkerPool } from '../../workers/pool.js';
+import { THREAD_LIMITS, WorkerPool } from '../../workers/pool.js';
 import {
+  ChangeRefused,
   QueryTimeout,
   type Bundle,
   type BundleRoot,
@@ -29,7 +30,7 @@ import type { BlobRead, BlobWrite, FromWriter, ReadRequest, ReadResult, ThreadOp
 
 export interface SqliteStorageOptions {
   path: string;
-  /** Reader threads; 0: one per CPU core. */
+  /** The most reader threads (started as reads need them); 0: one per CPU core. */
   readers: number;
   /** Most events in one write transaction. */
   batchSize: number;
@@ -85,6 +86,7 @@ export class SqliteStorage implements StoragePort {
       add: (blob) => write({ op: 'add', blob }),
       removeOwner: (sha256, pubkey) => write({ op: 'removeOwner', sha256, pubkey }),
       touch: (served) => write({ op: 'touch', served }),
+      totals: () => read({ op: 'totals' }),
     };
   }
 
@@ -99,8 +101,9 @@ export class SqliteStorage implements StoragePort {
     return storage;
   }
 
+  /** The most reader threads: they start as reads need them (WorkerPool). */
   get readerThreads(): number {
-    return this.readers.size;
+    return this.readers.max;
   }
 
   /** Reads waiting for or running on reader threads. */
@@ -113,7 +116,7 @@ export class SqliteStorage implements StoragePort {
       path: this.options.path, batchSize: this.options.batchSize, relayUrl: this.options.relayUrl ?? '',
       cluster: this.options.cluster,
     };
-    const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions });
+    const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions, resourceLimits: THREAD_LIMITS });
     this.writer = writer;
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -176,7 +179,8 @@ export class SqliteStorage implements StoragePort {
       case 'done': {
         const task = this.tasks.get(message.ref);
         this.tasks.delete(message.ref);
-        if (message.error !== undefined) task?.reject(new Error(message.error));
+        if (message.refused !== undefined) task?.reject(new ChangeRefused(message.refused));
+        else if (message.error !== undefined) task?.reject(new Error(message.error));
         else task?.resolve(message.result);
         break;
       }
@@ -262,7 +266,7 @@ export class SqliteStorage implements StoragePort {
   }
 
   loadCacheCounts(): Promise<[string, number][]> {
-    return this.read({ op: 'loadCacheCounts' });
+    return this.task({ op: 'loadCacheCounts' });
   }
 
   backup(target: string): Promise<{ clusterSeq: number }> {
@@ -273,7 +277,7 @@ export class SqliteStorage implements StoragePort {
     return this.task({ op: 'purgeExpired', now });
   }
 
-  prune(kind: number, before: number): Promise<number> {
+  prune(kind: number, before: number): Promise<number | undefined> {
     return this.task({ op: 'prune', kind, before });
   }
 
@@ -297,12 +301,12 @@ export class SqliteStorage implements StoragePort {
     return this.task({ op: 'saveCacheCounts', counts, now });
   }
 
-  moderate(decision: ModerationDecision): Promise<number> {
+  moderate(decision: ModerationDecision): Promise<number | undefined> {
     return this.task({ op: 'moderate', decision });
   }
 
   moderation(): Promise<ModerationState> {
-    return this.read({ op: 'moderation' });
+    return this.task({ op: 'moderation' });
   }
 
   cluster(): ClusterStatus | undefined {

@@ -86,7 +86,8 @@ export class StoredIds {
   /** Writes the changes counted since the last flush; call inside the transaction that made them. */
   flush(): void {
     if (this.pendingChanges === 0) return;
-    this.sql.change.run(...this.pending);
+    // As BigInts: a number binds as a REAL, and the limb sums pass 2^53 past four million ids.
+    this.sql.change.run(...this.pending.map((v) => BigInt(v)));
     this.forget();
   }
 
@@ -111,9 +112,13 @@ export class StoredIds {
   recount(now: number): { rows: StoredSet; served: StoredSet } {
     const rows = this.limbSums();
     const expired = this.sql.expiredIds.get(now) as { ids: Buffer | null; n: number };
-    const expiredLimbs = new Array<number>(LIMBS).fill(0);
-    if (expired.ids) addLimbs(expiredLimbs, expired.ids, 1);
-    const served = rows.limbs.map((limb, i) => limb - BigInt(expiredLimbs[i]!));
+    const served = [...rows.limbs];
+    // A million ids at a time: their limb sums stay below 2^53, exact as numbers.
+    for (let at = 0; expired.ids && at < expired.ids.length; at += 32 * 1_000_000) {
+      const chunk = new Array<number>(LIMBS).fill(0);
+      addLimbs(chunk, expired.ids.subarray(at, at + 32 * 1_000_000), 1);
+      for (let i = 0; i < LIMBS; i++) served[i]! -= BigInt(chunk[i]!);
+    }
     return { rows: fingerprint(rows.limbs, rows.count), served: fingerprint(served, rows.count - expired.n) };
   }
 

@@ -2,13 +2,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
 import type { NostrEvent } from '../../protocol/event.js';
 import type { CommittedChange, VerifiedEvent, WriteOutcome } from '../port.js';
+import type { Decision } from '../decisions.js';
 import type { ModerationDecision } from '../moderation.js';
 import { openDatabase } from './database.js';
 import { EventWrites, type Applied } from './event-writes.js';
 import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 import { Maintenance } from './maintenance.js';
 import { BlobTables } from './blob-tables.js';
-import type { LoggedWrite } from './cluster-writes.js';
+import type { LoggedDecision, LoggedWrite } from './cluster-writes.js';
 import type { LoggedBlob } from './cluster-blobs.js';
 import { NO_FAILURES, due, failed, isDatabaseFault, succeeded, type Step, type WriteFailures } from './write-failures.js';
 
@@ -25,14 +26,11 @@ import { NO_FAILURES, due, failed, isDatabaseFault, succeeded, type Step, type W
 const EXTERNAL_POLL_MS = 250;
 /** Most events of another process's commits carried in one feed message. */
 const EXTERNAL_PAGE = 1000;
-/** Removals per maintenance transaction, so a large purge never holds the write lock for long. */
-const REMOVE_PAGE = 1000;
 /**
- * Failures of the database rather than of an event (locked by another process past busy_timeout, disk
- * full, I/O): in cluster mode the stream's writes wait and are tried again, since every node must
- * apply all of them in order; skipping one would leave this node without it for good.
+ * Removals per transaction, so a large purge or ban never holds the write lock for long: the queue's
+ * writes (the cluster's stream) are applied between its pages.
  */
-const TRANSIENT_FAILURE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR)/;
+const REMOVE_PAGE = 1000;
 const RETRY_AFTER_MS = 1000;
 /** Cluster mode: how often this node's place in the stream is reported when it changed. */
 const CLUSTER_STATUS_MS = 250;
@@ -62,16 +60,38 @@ let dataVersion = db.pragma('data_version', { simple: true }) as number;
 /** The moderation decisions the main thread knows of; a newer count means another process made one. */
 let moderationVersion = writes.moderation.version();
 
-interface Queued {
-  event: VerifiedEvent;
-  /** The clients waiting for it; in cluster mode they are claimed when it is applied (and kept if it must wait). */
-  refs: number[];
-  /** Cluster mode: its place in the stream. */
-  logged?: LoggedWrite;
+/** What one write transaction applies (writeBatch). */
+type Batched =
+  | {
+    event: VerifiedEvent;
+    /** The clients waiting for it (a single node's); in cluster mode they are claimed when it is applied. */
+    refs: number[];
+    /** Cluster mode: its place in the stream. */
+    logged?: LoggedWrite;
+  }
+  /** Cluster mode: an operator's decision from the stream; always the last of its batch. */
+  | { decision: LoggedDecision };
+type Queued =
+  | Batched
+  /** Cluster mode: a blob metadata entry from the stream (cluster-blobs.ts); applied alone (applyBlob), never in a batch. */
+  | { blob: LoggedBlob };
+const queue: Queued[] = [];
+/** Cluster mode: a batched item's place in the stream. */
+const loggedOf = (item: Batched): { streamSeq: number } | undefined => ('decision' in item ? item.decision : item.logged);
+
+/** Removals still to make, in pages of their own transactions, between the queue's batches. */
+interface RemovalJob {
+  /** Removes the next page (inside a transaction); nothing left when it returns none. */
+  page: () => { id: string; address?: string }[];
+  removed: number;
+  /** Called with how many went once nothing is left, or with why a page failed (the job is dropped). */
+  done?: (removed: number | undefined, error?: string) => void;
 }
-/** Cluster mode: blob metadata entries (cluster-blobs.ts) wait in the queue at their place in the stream. */
-const queue: (Queued | LoggedBlob)[] = [];
-const isBlobEntry = (item: Queued | LoggedBlob): item is LoggedBlob => 'write' in item;
+/**
+ * In order. A decision waits for the jobs before it (an allowpubkey must not meet its ban's removals
+ * still going), so every node removes the same events whatever the timing of its pages.
+ */
+const jobs: RemovalJob[] = [];
 /** Cluster mode: the stream waits while the queue holds this many writes. */
 const queueHigh = options.batchSize * 4;
 const queueRoom: (() => void)[] = [];
@@ -151,7 +171,7 @@ function absorb(change: CommittedChange, part: Pick<CommittedChange, 'stored' | 
  * the stream at or below the applied stream sequence was applied already (by another process on this
  * database), and the stream sequence reached is committed with the events.
  */
-function applyAll(batch: readonly Queued[], now: number): { outcomes: WriteOutcome[]; change: CommittedChange } {
+function applyAll(batch: readonly Batched[], now: number): { outcomes: (WriteOutcome | Started)[]; change: CommittedChange } {
   return inTransaction(() => {
     const counter = writes.lastSeq();
     feedExternal(counter);
@@ -159,13 +179,17 @@ function applyAll(batch: readonly Queued[], now: number): { outcomes: WriteOutco
     let seq = counter;
     let streamSeq = streamStart;
     const change = emptyChange();
-    const outcomes = batch.map(({ event, logged }) => {
+    const outcomes = batch.map((item): WriteOutcome | Started => {
+      const logged = loggedOf(item);
       if (logged) {
         // Applied by another process following the stream on this database (an import beside the relay).
-        if (logged.streamSeq <= streamSeq) return writes.outcomeOf(JSON.parse(event.json) as NostrEvent);
+        if (logged.streamSeq <= streamSeq) {
+          return 'decision' in item ? { job: undefined } : writes.outcomeOf(JSON.parse(item.event.json) as NostrEvent);
+        }
         streamSeq = logged.streamSeq;
       }
-      const applied: Applied = writes.apply(event, seq + 1, now);
+      if ('decision' in item) return { job: applyDecision(item.decision.decision, seq, change) };
+      const applied: Applied = writes.apply(item.event, seq + 1, now);
       if (applied.stored) seq = applied.stored.seq;
       absorb(change, { ...applied, stored: applied.stored ? [applied.stored] : [] });
       return applied.outcome;
@@ -177,12 +201,96 @@ function applyAll(batch: readonly Queued[], now: number): { outcomes: WriteOutco
   });
 }
 
-function writeBatch(batch: Queued[]): void {
-  // Claimed before the transaction, so a rollback and the retry below still answer every client.
-  const refs = batch.map((item) => (item.logged ? [...item.refs, ...cluster!.claim(item.logged.id)] : item.refs));
+/** A decision applied by this transaction, with the job removing the rest of what it removes; none when another process applied it. */
+interface Started {
+  job: RemovalJob | undefined;
+}
+
+/** What a decision removes, a page at a time: events created up to `upTo` only (a prune's), so later ones stay on every node alike. */
+function removalsOf(decision: Decision, upTo: number): RemovalJob['page'] {
+  const pages: RemovalJob['page'][] = decision.op === 'prune'
+    ? [() => writes.pruneKind(decision.kind, decision.before, REMOVE_PAGE, upTo)]
+    : decision.decision.add.flatMap(({ list, value }) => {
+      if (list === 'bannedPubkeys') return [() => writes.removeAll(writes.moderation.authorEvents(value, Number.MAX_SAFE_INTEGER, REMOVE_PAGE, false))];
+      if (list === 'bannedEvents') return [() => writes.removeAll(writes.moderation.eventSeqs(value))];
+      return [];
+    });
+  return () => {
+    for (const page of pages) {
+      const removals = page();
+      if (removals.length > 0) return removals;
+    }
+    return [];
+  };
+}
+
+/**
+ * Applies a decision inside the caller's transaction, with the first page of what it removes; the
+ * job returned removes the rest. `upTo`: the last sequence number given out before it.
+ */
+function applyDecision(decision: Decision, upTo: number, change: CommittedChange): RemovalJob {
+  if (decision.op === 'moderate') {
+    writes.moderation.decide(decision.decision);
+    change.moderation = true;
+    const media = mediaModerated(decision.decision);
+    if (media.length > 0) change.media = media;
+  }
+  const page = removalsOf(decision, upTo);
+  const first = page();
+  absorbRemovals(change, first);
+  return { page, removed: first.length };
+}
+
+function absorbRemovals(change: CommittedChange, removals: { id: string; address?: string }[]): void {
+  absorb(change, { stored: [], removed: removals.map((r) => r.id), addresses: removals.flatMap((r) => (r.address ? [r.address] : [])) });
+}
+
+/**
+ * Runs the next page of the first job; a job with nothing left calls its done. A page the database
+ * refuses for a while (locked, full) is tried again later; one that fails otherwise ends its job.
+ * Returns whether the page committed.
+ */
+function runPage(): boolean {
+  const job = jobs[0]!;
+  let removals: { id: string; address?: string }[];
+  try {
+    removals = inTransaction(() => {
+      feedExternal(writes.lastSeq());
+      return job.page();
+    });
+  } catch (err) {
+    const error = (err as Error).message;
+    if (isDatabaseFault(err)) {
+      const before = failures;
+      track(failed(failures, error, Date.now()));
+      reportFailures(before);
+    } else {
+      post({ type: 'log', level: 'error', msg: 'a page of removals failed', detail: { error, removed: job.removed } });
+    }
+    if (isDatabaseFault(err)) {
+      retryAt = Date.now() + RETRY_AFTER_MS;
+    } else {
+      jobs.shift();
+      job.done?.(undefined, error);
+    }
+    return false;
+  }
+  if (removals.length === 0) {
+    jobs.shift();
+    job.done?.(job.removed);
+    return true;
+  }
+  job.removed += removals.length;
+  const change = emptyChange();
+  absorbRemovals(change, removals);
+  post({ type: 'change', change });
+  return true;
+}
+
+function writeBatch(batch: Batched[]): void {
   const now = Math.floor(Date.now() / 1000);
   const started = performance.now();
-  let outcomes: WriteOutcome[];
+  let outcomes: (WriteOutcome | Started)[];
   let change: CommittedChange | undefined;
   const before = failures;
   try {
@@ -195,7 +303,7 @@ function writeBatch(batch: Queued[]): void {
       track(failed(failures, (err as Error).message, Date.now()));
     } else {
       post({ type: 'log', level: 'error', msg: 'write transaction failed; retrying its events one by one',
-        detail: { error: (err as Error).message, events: batch.length, streamSeqs: batch.flatMap((i) => (i.logged ? [i.logged.streamSeq] : [])) } });
+        detail: { error: (err as Error).message, events: batch.length, streamSeqs: batch.flatMap((i) => loggedOf(i)?.streamSeq ?? []) } });
     }
     change = emptyChange();
     outcomes = [];
@@ -209,22 +317,27 @@ function writeBatch(batch: Queued[]): void {
       } catch (failure) {
         const error = (failure as Error).message;
         if (isDatabaseFault(failure)) track(failed(failures, error, Date.now()));
-        if (item.logged && TRANSIENT_FAILURE.test((failure as { code?: string }).code ?? '')) {
-          queue.unshift(...batch.slice(i).map((rest, j) => ({ ...rest, refs: refs[i + j]! })));
-          refs.length = i;
+        const logged = loggedOf(item);
+        if (logged && isDatabaseFault(failure)) {
+          // A failure of the database rather than of the event (locked past busy_timeout, full, I/O,
+          // read-only): every node must apply all of the stream's writes in order, and skipping one
+          // would leave this node without it for good, so they wait and are tried again.
+          // Not answered yet: their clients are claimed when they are applied.
+          queue.unshift(...batch.slice(i));
           retryAt = Date.now() + RETRY_AFTER_MS;
           break;
         }
-        if (item.logged) {
+        if (logged) {
           post({ type: 'log', level: 'error', msg: 'a write from the cluster stream failed on this node; skipped',
-            detail: { error, streamSeq: item.logged.streamSeq } });
+            detail: { error, streamSeq: logged.streamSeq } });
         }
         outcomes.push({ status: 'rejected', message: 'error: the event could not be stored' });
       }
     }
   }
   reportFailures(before);
-  if (change.stored.length + change.removed.length > 0) {
+  if (change.moderation) moderationVersion = writes.moderation.version();
+  if (change.stored.length + change.removed.length > 0 || change.moderation) {
     fedSeq = Math.max(fedSeq, change.lastSeq);
     change.batch = { events: batch.length, seconds: (performance.now() - started) / 1000 };
   } else {
@@ -232,90 +345,111 @@ function writeBatch(batch: Queued[]): void {
   }
   // The stream position first: a client that got OK and asks /health sees its write applied.
   if (cluster) reportCluster();
-  post({ type: 'committed', results: refs.flatMap((waiting, i) => waiting.map((ref) => ({ ref, outcome: outcomes[i]! }))), change });
-}
-
-/** The events at the head of the queue, up to a batch, stopping before a blob entry. */
-function takeEvents(): Queued[] {
-  let n = 0;
-  while (n < options.batchSize && n < queue.length && !isBlobEntry(queue[n]!)) n++;
-  return queue.splice(0, n) as Queued[];
+  const results: { ref: number; outcome: WriteOutcome }[] = [];
+  const decided: [LoggedDecision, WriteOutcome | Started][] = [];
+  for (const [i, outcome] of outcomes.entries()) {
+    const item = batch[i]!;
+    if ('decision' in item) decided.push([item.decision, outcome]);
+    else for (const ref of item.logged ? [...item.refs, ...cluster!.claim(item.logged.id)] : item.refs) results.push({ ref, outcome: outcome as WriteOutcome });
+  }
+  post({ type: 'committed', results, change });
+  for (const [logged, outcome] of decided) startJob(outcome, cluster!.claimDecision(logged.id));
 }
 
 /**
  * Cluster mode: a blob metadata entry, in a transaction of its own with its stream sequence. Its
  * publisher's task gets the result; a new owner and a removal of the last owner go on the feed, so every
- * node copies the bytes ahead or drops its copy.
+ * node copies the bytes ahead or drops its copy, as do the exercises linking a blob that arrived or went.
+ * A failure of the database (locked, full, I/O) leaves it at the head of the queue, tried again later:
+ * skipping it would leave this node without it for good.
  */
 function applyBlob(entry: LoggedBlob): void {
-  let result: unknown;
+  let applied: { result: unknown; linked: string[] } | undefined;
+  const before = failures;
   try {
-    result = inTransaction(() => {
+    applied = inTransaction(() => {
       if (entry.streamSeq <= writes.clusterSeq()) return undefined;
-      const outcome = blobs.write(entry.write);
+      const written = blobs.write(entry.write);
       writes.setClusterSeq(entry.streamSeq);
-      return outcome;
+      return written;
     });
+    track(succeeded(failures, Date.now()));
   } catch (err) {
     const error = (err as Error).message;
-    if (TRANSIENT_FAILURE.test((err as { code?: string }).code ?? '')) {
-      queue.unshift(entry);
+    if (isDatabaseFault(err)) {
+      track(failed(failures, error, Date.now()));
+      reportFailures(before);
+      queue.unshift({ blob: entry });
       retryAt = Date.now() + RETRY_AFTER_MS;
       return;
     }
     post({ type: 'log', level: 'error', msg: 'a blob entry from the cluster stream failed on this node; skipped', detail: { error, streamSeq: entry.streamSeq } });
-    result = undefined;
   }
-  const ref = cluster!.blobs.claim(entry.id);
-  if (ref !== undefined) post({ type: 'done', ref, ...(result === undefined ? { error: 'the change could not be applied on this node' } : { result }) });
-  const { last, newOwner } = (result ?? {}) as { last?: boolean; newOwner?: boolean };
-  const sha256 = entry.write.op === 'add' ? entry.write.blob.sha256 : entry.write.sha256;
-  if (last) post({ type: 'change', change: { ...emptyChange(), blobsRemoved: [sha256] } });
-  if (newOwner) post({ type: 'change', change: { ...emptyChange(), blobsAdded: [sha256] } });
+  reportFailures(before);
   reportCluster();
-}
-
-/** Removes in pages, each its own transaction, feeding what went; returns how many. */
-function removeInPages(select: () => { id: string; address?: string }[]): number {
-  let total = 0;
-  for (;;) {
-    const removals = inTransaction(() => {
-      feedExternal(writes.lastSeq());
-      return select();
-    });
-    if (removals.length === 0) return total;
-    total += removals.length;
-    post({
-      type: 'change',
-      change: {
-        stored: [], removed: removals.map((r) => r.id), addresses: removals.flatMap((r) => (r.address ? [r.address] : [])),
-        lastSeq: fedSeq, external: false,
-      },
-    });
+  const ref = cluster!.blobs.claim(entry.id);
+  if (ref !== undefined) post({ type: 'done', ref, ...(applied === undefined ? { error: 'the change could not be applied on this node' } : { result: applied.result }) });
+  if (!applied) return;
+  const { last, newOwner } = applied.result as { last?: boolean; newOwner?: boolean };
+  const sha256 = entry.write.op === 'add' ? entry.write.blob.sha256 : entry.write.sha256;
+  if (last || newOwner || applied.linked.length > 0) {
+    post({ type: 'change', change: {
+      ...emptyChange(), ...(last && { blobsRemoved: [sha256] }), ...(newOwner && { blobsAdded: [sha256] }),
+      ...(applied.linked.length > 0 && { media: applied.linked }),
+    } });
   }
 }
 
-/** Stores a decision, then removes what it bans in pages; resolves with how many events went. */
-function moderate(decision: ModerationDecision): number {
-  inTransaction(() => writes.moderation.decide(decision));
-  moderationVersion = writes.moderation.version();
-  let removed = 0;
-  for (const { list, value } of decision.add) {
-    if (list === 'bannedPubkeys') {
-      removed += removeInPages(() => writes.removeAll(writes.moderation.authorEvents(value, Number.MAX_SAFE_INTEGER, REMOVE_PAGE, false)));
-    } else if (list === 'bannedEvents') {
-      removed += removeInPages(() => writes.removeAll(writes.moderation.eventSeqs(value)));
-    }
+/** A job's done that answers the task `ref`. */
+const answerer = (ref: number) => (removed: number | undefined, error?: string) =>
+  post(error === undefined ? { type: 'done', ref, result: removed } : { type: 'done', ref, error });
+
+/** Answers a decision's caller once its removals are done (at once when another process applied it). */
+function startJob(outcome: WriteOutcome | Started, ref: number | undefined): void {
+  const done = ref === undefined ? undefined : answerer(ref);
+  if ('status' in outcome) {
+    if (ref !== undefined) post({ type: 'done', ref, error: 'message' in outcome ? outcome.message : 'error: the decision could not be applied' });
+  } else if (outcome.job) {
+    jobs.push({ ...outcome.job, done });
+  } else {
+    done?.(undefined);
   }
-  return removed;
 }
 
-function runTask(task: WriterTask): unknown {
+/** A single node applies a decision at once, with the first page of its removals; the job does the rest. */
+function decideHere(ref: number, decision: Decision): void {
+  const change = emptyChange();
+  const job = inTransaction(() => {
+    feedExternal(writes.lastSeq());
+    return applyDecision(decision, writes.lastSeq(), change);
+  });
+  if (change.moderation) moderationVersion = writes.moderation.version();
+  if (change.removed.length > 0 || change.moderation) post({ type: 'change', change });
+  startJob({ job }, ref);
+}
+
+/** Feeds the exercises whose linked media a blob change concerns. */
+function mediaChanged(linked: string[]): void {
+  if (linked.length > 0) post({ type: 'change', change: { ...emptyChange(), media: linked } });
+}
+
+/** The exercises linking blobs a decision hides or shows: banned or unbanned hashes, and the blobs of (un)banned pubkeys. */
+function mediaModerated(decision: ModerationDecision): string[] {
+  const hashes = [...decision.add, ...decision.drop].flatMap(({ list, value }) =>
+    list === 'bannedEvents' ? [value] : list === 'bannedPubkeys' ? blobs.ownedBy(value) : []);
+  return hashes.length > 0 ? blobs.linkedExercises(hashes) : [];
+}
+
+/** Finishes the removals of bans a stopped writer left unfinished (their pages commit one by one). */
+function resumeBans(): void {
+  for (const { value } of writes.moderation.load().lists.bannedPubkeys) {
+    if (writes.moderation.authorEvents(value, Number.MAX_SAFE_INTEGER, 1, false).length === 0) continue;
+    jobs.push({ page: removalsOf({ op: 'moderate', decision: { add: [{ list: 'bannedPubkeys', value, reason: '' }], drop: [] } }, 0), removed: 0 });
+  }
+}
+
+function runTask(task: Exclude<WriterTask, Decision | { op: 'purgeExpired' }>): unknown {
   switch (task.op) {
-    case 'purgeExpired':
-      return removeInPages(() => writes.purgeExpired(task.now, REMOVE_PAGE));
-    case 'prune':
-      return removeInPages(() => writes.pruneKind(task.kind, task.before, REMOVE_PAGE));
     case 'rebuild':
       return inTransaction(() => writes.powr.rebuild());
     case 'check':
@@ -326,40 +460,80 @@ function runTask(task: WriterTask): unknown {
       return maintenance.checkpoint();
     case 'saveCacheCounts':
       return inTransaction(() => maintenance.saveCacheCounts(task.counts, task.now));
-    case 'moderate':
-      return moderate(task.decision);
-    case 'blobs':
-      return inTransaction(() => blobs.write(task.write));
+    case 'blobs': {
+      const { result, linked } = inTransaction(() => blobs.write(task.write));
+      mediaChanged(linked);
+      return result;
+    }
+    case 'loadCacheCounts':
+      return maintenance.cacheCounts();
+    case 'moderation':
+      return writes.moderation.load();
   }
 }
 
+/**
+ * Decisions (a single node's: a cluster's go through the stream) and purges are removal jobs, answered
+ * when their removals are done; the rest is answered at once.
+ */
 function runAndPost(ref: number, task: WriterTask): void {
   try {
-    post({ type: 'done', ref, result: runTask(task) });
+    if (task.op === 'moderate' || task.op === 'prune') {
+      decideHere(ref, task);
+    } else if (task.op === 'purgeExpired') {
+      jobs.push({ page: () => writes.purgeExpired(task.now, REMOVE_PAGE), removed: 0, done: answerer(ref) });
+    } else {
+      post({ type: 'done', ref, result: runTask(task) });
+    }
   } catch (err) {
     post({ type: 'done', ref, error: (err as Error).message });
   }
 }
 
+/** The next batch: at most batchSize writes, ending at the first decision, and before a blob entry (applied alone). */
+function nextBatch(): Batched[] {
+  let end = Math.min(queue.length, options.batchSize);
+  for (let i = 0; i < end; i++) {
+    const item = queue[i]!;
+    if ('decision' in item) end = i + 1;
+    else if ('blob' in item) end = i;
+  }
+  // Every item before `end` is a batched one.
+  return queue.splice(0, end) as Batched[];
+}
+
+/**
+ * One turn: a batch of writes, then one page of removals (so a long ban or purge lets the stream's
+ * writes through between its pages), or else the next task once no removals are left.
+ */
 function flush(): void {
   scheduled = false;
   if (closed) return;
   noticeOtherWriters();
-  if (queue.length > 0) {
-    if (isBlobEntry(queue[0]!)) applyBlob(queue.shift() as LoggedBlob);
-    else writeBatch(takeEvents());
+  const head = queue[0];
+  // A decision waits for the removals before it.
+  if (head && !(jobs.length > 0 && 'decision' in head)) {
+    if ('blob' in head) {
+      queue.shift();
+      applyBlob(head.blob);
+    } else {
+      writeBatch(nextBatch());
+    }
     if (queue.length < queueHigh) for (const resume of queueRoom.splice(0)) resume();
-  } else if (tasks.length > 0) {
+  }
+  if (jobs.length > 0) {
+    runPage();
+  } else if (queue.length === 0 && tasks.length > 0) {
     const { ref, task } = tasks.shift()!;
     runAndPost(ref, task);
   }
-  if (queue.length > 0 || tasks.length > 0) schedule();
+  if (queue.length > 0 || tasks.length > 0 || jobs.length > 0) schedule();
   // After the messages that arrived meanwhile are queued (setImmediate), so only a really idle writer trims.
   else setImmediate(trimWhenIdle);
 }
 
 function trimWhenIdle(): void {
-  if (scheduled || closed || queue.length > 0 || tasks.length > 0) return;
+  if (scheduled || closed || queue.length > 0 || tasks.length > 0 || jobs.length > 0) return;
   try {
     maintenance.trimWal();
   } catch (err) {
@@ -391,8 +565,10 @@ async function close(): Promise<void> {
   clearInterval(poll);
   clearInterval(clusterStatus);
   await cluster?.close();
-  if (!cluster) while (queue.length > 0) writeBatch(takeEvents());
+  if (!cluster) while (queue.length > 0) writeBatch(nextBatch());
   for (const { ref, task } of tasks.splice(0)) runAndPost(ref, task);
+  // Removals left are finished now; should the database refuse them, a ban's by the next start.
+  while (jobs.length > 0 && runPage());
   maintenance.checkpoint();
   db.close();
   post({ type: 'closed' });
@@ -417,6 +593,12 @@ port.on('message', (message: ToWriter) => {
       for (const { ref, event } of message.events) queue.push({ event, refs: [ref] });
       break;
     case 'task':
+      // A cluster's decision is published at once, whatever the queue holds: every node applies it,
+      // this one included, at its place in the stream.
+      if (cluster && (message.task.op === 'moderate' || message.task.op === 'prune')) {
+        cluster.decide(message.ref, message.task);
+        return;
+      }
       // Cluster mode: a blob's owners change through the stream.
       if (cluster && message.task.op === 'blobs' && cluster.blobs.submit(message.ref, message.task.write)) return;
       tasks.push({ ref: message.ref, task: message.task });
@@ -432,7 +614,7 @@ port.on('message', (message: ToWriter) => {
 });
 
 /** Queues what the stream delivered; a promise holds the stream back until the queue has room. */
-function fromStream(item: Queued | LoggedBlob): void | Promise<void> {
+function fromStream(item: Queued): void | Promise<void> {
   queue.push(item);
   schedule();
   if (queue.length >= queueHigh) return new Promise<void>((resume) => queueRoom.push(resume));
@@ -445,8 +627,12 @@ const cluster = options.cluster && new (await import('./cluster-writes.js')).Clu
     reportCluster();
     post({ type: 'committed', results, change: undefined });
   },
-  enqueue: (write) => fromStream({ event: write.event, refs: [], logged: write }),
-  enqueueBlob: fromStream,
+  refuse: (ref, message) => {
+    reportCluster();
+    post({ type: 'done', ref, refused: message });
+  },
+  enqueue: (write) => fromStream('decision' in write ? { decision: write } : { event: write.event, refs: [], logged: write }),
+  enqueueBlob: (blob) => fromStream({ blob }),
   fail: (ref, error) => post({ type: 'done', ref, error }),
   queueFull: () => queue.length >= queueHigh,
   log: (level, msg, detail) => post({ type: 'log', level, msg, detail }),
@@ -463,6 +649,8 @@ function reportCluster(): void {
   post({ type: 'cluster', status });
 }
 const clusterStatus = cluster && setInterval(reportCluster, CLUSTER_STATUS_MS);
+resumeBans();
+if (jobs.length > 0) schedule();
 cluster?.start();
 
 post({ type: 'ready', lastSeq: fedSeq });
