@@ -1,10 +1,14 @@
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
-import { signer } from './helpers/client.js';
-import { authorization, blossomToken, eventually, pngBytes, sha256, upload } from './helpers/blossom.js';
+import type { BlobDescriptor } from '../src/media/blossom.js';
+import { BUSY_TIMEOUT_MS } from '../src/store/sqlite/database.js';
+import { signer, sleep } from './helpers/client.js';
+import { authorization, blossomToken, eventually, pngBytes, putMedia, sha256, upload } from './helpers/blossom.js';
 import { clusterEnv, stoppedAfterFile } from './helpers/cluster.js';
 import { startNats, uniqueStream, type NatsServer } from './helpers/nats.js';
 import type { RunningRelay } from './helpers/relay.js';
@@ -144,6 +148,55 @@ describe('media in a two-node cluster', () => {
     expect(res.status).toBe(206);
     expect(Buffer.from(await res.arrayBuffer()).equals(bytes.subarray(1000, 2000))).toBe(true);
     await c.stop();
+  }, 60_000);
+
+  it('PUT /media on A: the optimised blob and its thumbnail go into the bucket, and B lists and serves them with the same NIP-94 tags', async () => {
+    const alice = signer();
+    const picture = await sharp({ create: { width: 800, height: 600, channels: 3, background: { r: 10, g: 200, b: 90 } } }).png().toBuffer();
+    const res = await putMedia(a.httpUrl, alice, picture, 'image/png');
+    expect(res.status, res.headers.get('x-reason') ?? '').toBe(201);
+    const d = (await res.json()) as BlobDescriptor;
+    const thumb = d.nip94.find((t) => t[0] === 'thumb')![2]!;
+    expect(d.nip94).toContainEqual(['ox', sha256(picture)]);
+    expect(d.nip94).toContainEqual(['dim', '800x600']);
+    for (const hash of [d.sha256, thumb]) expect(await bucketHas(hash)).toBe(true);
+    // The upload itself is kept nowhere: not in the bucket either.
+    expect(await bucketHas(sha256(picture))).toBe(false);
+
+    const listed = await eventually(async () => (await (await fetch(`${b.httpUrl}/list/${alice.pubkey}`)).json()) as BlobDescriptor[],
+      (rows) => rows.length === 2, 10_000);
+    expect(listed.map((r) => r.sha256).sort()).toEqual([d.sha256, thumb].sort());
+    // B names the blobs by its own URLs, and knows every other value A made.
+    const onB = JSON.parse(JSON.stringify(d.nip94).replaceAll(a.httpUrl, b.httpUrl)) as string[][];
+    expect(listed.find((r) => r.sha256 === d.sha256)!.nip94).toEqual(onB);
+    for (const hash of [d.sha256, thumb]) {
+      const served = await fetch(`${b.httpUrl}/${hash}`);
+      expect(served.status).toBe(200);
+      expect(served.headers.get('content-type')).toBe('image/webp');
+      expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(hash);
+    }
+  }, 60_000);
+
+  it('a blob entry B\'s database cannot take for a while (locked) waits and is applied once it can, not skipped', async () => {
+    const alice = signer();
+    const bytes = pngBytes(48 * 1024);
+    const hash = sha256(bytes);
+    // Another process holds B's write lock: B's writer fails the entry past busy_timeout (5 s) and tries again.
+    const lock = new BetterSqlite3(b.db);
+    lock.exec('BEGIN IMMEDIATE');
+    try {
+      expect((await upload(a.httpUrl, alice, bytes)).status).toBe(201);
+      await sleep(BUSY_TIMEOUT_MS + 2000);
+      expect(await (await fetch(`${b.httpUrl}/list/${alice.pubkey}`)).json()).toEqual([]);
+      lock.exec('ROLLBACK');
+    } finally {
+      if (lock.inTransaction) lock.exec('ROLLBACK');
+      lock.close();
+    }
+    const listed = await eventually(async () => (await (await fetch(`${b.httpUrl}/list/${alice.pubkey}`)).json()) as { sha256: string }[],
+      (rows) => rows.length === 1, 15_000);
+    expect(listed.map((r) => r.sha256)).toEqual([hash]);
+    expect(await eventually(() => existsSync(copyOf(b, hash)), (there) => there, 10_000)).toBe(true);
   }, 60_000);
 
   it('with NATS out of reach, uploads get 503 with a reason and blobs a node holds are still served', async () => {
