@@ -11,8 +11,9 @@ import type { Database } from 'better-sqlite3';
  * - events_by_author        authors without kinds.
  * - events_by_kind          kinds without authors: discovery ("latest templates").
  * - events_by_time          since/until or nothing at all: the global feed.
- * - event_tags (its key)     any #<tag> filter (name, first value, kind, created_at), so the tag,
- *                           tag+kind and tag+kind+time shapes all seek straight to their range.
+ * - event_tags (its key)     any #<tag> filter on an indexed tag (tag-index.ts; name, first value,
+ *                           kind, created_at), so the tag, tag+kind and tag+kind+time shapes all seek
+ *                           straight to their range.
  * - events_by_expiry        the NIP-40 purge.
  * Every time-ordered index ends in created_at so newest-first scans with a LIMIT stop early.
  */
@@ -281,6 +282,29 @@ export const MIGRATIONS: readonly string[] = [
   -- Cluster mode (docs/cluster.md): the last stream sequence applied, committed with the events it
   -- brought, so a restarted node (or one started from a backup) resumes at the next message.
   INSERT INTO relay_state (key, value) VALUES ('cluster_seq', 0);
+  `,
+  `
+  -- The tag index keeps what filters can use (tag-index.ts): single-letter tags and the multi-letter
+  -- tags the relay's extensions filter on (exercise, template); a filter on another tag is checked on
+  -- the event itself. A first value of 64 lowercase hex (ids, pubkeys) is kept as its 32 bytes, any
+  -- other as text: value has no type affinity, so each keeps its own. Rebuilt in key order rather than
+  -- updated in place, so the new b-tree's pages are full.
+  CREATE TABLE event_tags_rebuilt (
+    name       TEXT    NOT NULL,
+    value      BLOB    NOT NULL,
+    kind       INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    event_seq  INTEGER NOT NULL,
+    PRIMARY KEY (name, value, kind, created_at, event_seq)
+  ) WITHOUT ROWID;
+  INSERT INTO event_tags_rebuilt (name, value, kind, created_at, event_seq)
+    SELECT name, CASE WHEN length(value) = 64 AND value NOT GLOB '*[^0-9a-f]*' THEN unhex(value) ELSE value END,
+      kind, created_at, event_seq
+    FROM event_tags
+    WHERE name GLOB '[A-Za-z]' OR name IN ('exercise', 'template')
+    ORDER BY 1, 2, 3, 4, 5;
+  DROP TABLE event_tags;
+  ALTER TABLE event_tags_rebuilt RENAME TO event_tags;
   `,
 ];
 

@@ -1,0 +1,37 @@
+import { isHex64, type NostrEvent } from '../../protocol/event.js';
+
+/**
+ * What the tag index (event_tags) holds: the first value of the tags filters can use. Writes, reads
+ * and the planner all take names and values from here, so a filter finds exactly what was written.
+ *
+ * Single letters are the NIP-01 tag filters. Of the multi-letter tags only those the relay's own
+ * extensions filter on are indexed (docs/bundles.md): `exercise` (which templates and records use an
+ * exercise; RUNSTR's activity verb) and `template` (which records followed a template). The others
+ * (`title`, `client`, `format`, set values …) no filter of the apps relies on, and indexing them cost
+ * a quarter of the index; a filter naming one is checked on each candidate event instead (planner.ts).
+ */
+export const INDEXED_MULTI_LETTER_TAGS: readonly string[] = ['exercise', 'template'];
+
+const SINGLE_LETTER = /^[A-Za-z]$/;
+
+export function isIndexedTag(name: string): boolean {
+  return SINGLE_LETTER.test(name) || INDEXED_MULTI_LETTER_TAGS.includes(name);
+}
+
+/**
+ * The stored form of a tag value: 64 lowercase hex (event ids, pubkeys, whatever the tag) as its 32
+ * bytes, half the size; anything else as text. It depends on the value alone, so a 64-hex `#d` finds
+ * its row like a `#e` does, and a coordinate (`33401:<pubkey>:<d>`) stays text.
+ */
+export function tagValueKey(value: string): string | Buffer {
+  return isHex64(value) ? Buffer.from(value, 'hex') : value;
+}
+
+/** The distinct indexed (name, stored first value) pairs of an event; a record repeats each exercise per set. */
+export function tagKeys(event: NostrEvent): [string, string | Buffer][] {
+  const keys = new Map<string, [string, string | Buffer]>();
+  for (const tag of event.tags) {
+    if (tag.length > 1 && isIndexedTag(tag[0]!)) keys.set(`${tag[0]}\u0000${tag[1]}`, [tag[0]!, tagValueKey(tag[1]!)]);
+  }
+  return [...keys.values()];
+}
