@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { isIndexedTag, tagValueKey } from './tag-index.js';
 
 /**
  * Forward-only migrations; PRAGMA user_version holds the number of the last one applied.
@@ -284,11 +285,12 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO relay_state (key, value) VALUES ('cluster_seq', 0);
   `,
   `
-  -- The tag index keeps what filters can use (tag-index.ts): single-letter tags and the multi-letter
-  -- tags the relay's extensions filter on (exercise, template); a filter on another tag is checked on
-  -- the event itself. A first value of 64 lowercase hex (ids, pubkeys) is kept as its 32 bytes, any
-  -- other as text: value has no type affinity, so each keeps its own. Rebuilt in key order rather than
-  -- updated in place, so the new b-tree's pages are full.
+  -- The tag index keeps what filters can use (tag-index.ts, here through the functions migrate()
+  -- registers, so the rows are exactly what the write path writes): single-letter tags and the
+  -- multi-letter tags the relay's extensions filter on (exercise, template); a filter on another tag
+  -- is checked on the event itself. A first value of 64 lowercase hex (ids, pubkeys) is kept as its 32
+  -- bytes, any other as text: value has no type affinity, so each keeps its own. Rebuilt in key order
+  -- rather than updated in place, so the new b-tree's pages are full.
   CREATE TABLE event_tags_rebuilt (
     name       TEXT    NOT NULL,
     value      BLOB    NOT NULL,
@@ -298,10 +300,9 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (name, value, kind, created_at, event_seq)
   ) WITHOUT ROWID;
   INSERT INTO event_tags_rebuilt (name, value, kind, created_at, event_seq)
-    SELECT name, CASE WHEN length(value) = 64 AND value NOT GLOB '*[^0-9a-f]*' THEN unhex(value) ELSE value END,
-      kind, created_at, event_seq
+    SELECT name, powr_tag_value(value), kind, created_at, event_seq
     FROM event_tags
-    WHERE name GLOB '[A-Za-z]' OR name IN ('exercise', 'template')
+    WHERE powr_indexed_tag(name)
     ORDER BY 1, 2, 3, 4, 5;
   DROP TABLE event_tags;
   ALTER TABLE event_tags_rebuilt RENAME TO event_tags;
@@ -316,6 +317,9 @@ export function migrate(db: Database): void {
   if (current > SCHEMA_VERSION) {
     throw new Error(`database schema version ${current} is newer than this relay understands (${SCHEMA_VERSION})`);
   }
+  // The tag index's rules, for a migration that rebuilds event_tags.
+  db.function('powr_indexed_tag', { deterministic: true }, (name: string) => (isIndexedTag(name) ? 1 : 0));
+  db.function('powr_tag_value', { deterministic: true }, (value: string) => tagValueKey(value));
   for (let v = current; v < SCHEMA_VERSION; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);
