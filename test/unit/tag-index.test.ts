@@ -30,9 +30,15 @@ const LIMITS = { maxFilterValues: 1000, maxLimit: 5000, defaultLimit: 5000 };
 const hexOrText = (v: string | Buffer) => (typeof v === 'string' ? `text:${v}` : `blob:${v.toString('hex')}`);
 
 describe('tag values', () => {
-  it('are stored as 32 bytes when 64 lowercase hex, whatever the tag, and as text otherwise', () => {
+  it('are stored as 32 bytes when 64 lowercase hex, whatever the tag, addresses with their pubkey as bytes, and as text otherwise', () => {
     expect(tagValueKey(HEX_D)).toEqual(Buffer.from(HEX_D, 'hex'));
-    for (const v of [UPPER, HEX_D.slice(1), `33401:${HEX_D}:squat`, '', 'fitness']) expect(tagValueKey(v)).toBe(v);
+    const address = (kind: string, d: string) => Buffer.concat([Buffer.from(`${kind}:`), Buffer.from(HEX_D, 'hex'), Buffer.from(`:${d}`)]);
+    expect(tagValueKey(`33401:${HEX_D}:squat`)).toEqual(address('33401', 'squat'));
+    expect(tagValueKey(`01:${HEX_D}:`)).toEqual(address('01', ''));
+    expect(tagValueKey(`1:${HEX_D}:a:${HEX_C}`)).toEqual(address('1', `a:${HEX_C}`));
+    for (const v of [UPPER, HEX_D.slice(1), `33401:${UPPER}:squat`, `33401:${HEX_D}`, `x:${HEX_D}:d`, `999999:${HEX_D}:d`, '', 'fitness']) {
+      expect(tagValueKey(v), v).toBe(v);
+    }
     expect(['e', 'p', 'a', 'd', 't', 'Z', 'exercise', 'template'].every(isIndexedTag)).toBe(true);
     expect(['title', 'client', 'alt', 'exercises', '1', ''].some(isIndexedTag)).toBe(false);
   });
@@ -83,7 +89,8 @@ describe('migrating a database of the previous version', () => {
     expect(rows.length).toBeLessThan(namesBefore.length * 0.6);
     expect(rows.some((r) => r.name === 'title' || r.name === 'client')).toBe(false);
     expect(rows.filter((r) => r.name === 'p').every((r) => Buffer.isBuffer(r.value) && r.value.length === 32)).toBe(true);
-    expect(rows.filter((r) => r.name === 'a').every((r) => typeof r.value === 'string')).toBe(true);
+    expect(rows.filter((r) => r.name === 'a').every((r) => Buffer.isBuffer(r.value) && r.value.length > 32)).toBe(true);
+    expect(rows.filter((r) => r.name === 'template' && typeof r.value === 'string').map((r) => r.value)).toEqual([UPPER]);
     expect(rows.filter((r) => r.name === 'd' && Buffer.isBuffer(r.value)).map((r) => r.value.toString('hex')).sort()).toEqual([HEX_C, HEX_D]);
   });
 

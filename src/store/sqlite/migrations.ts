@@ -289,8 +289,8 @@ export const MIGRATIONS: readonly string[] = [
   -- registers, so the rows are exactly what the write path writes): single-letter tags and the
   -- multi-letter tags the relay's extensions filter on (exercise, template); a filter on another tag
   -- is checked on the event itself. A first value of 64 lowercase hex (ids, pubkeys) is kept as its 32
-  -- bytes, any other as text: value has no type affinity, so each keeps its own. Rebuilt in key order
-  -- rather than updated in place, so the new b-tree's pages are full.
+  -- bytes, an address with its pubkey as bytes, any other as text: value has no type affinity, so each
+  -- keeps its own. Rebuilt in key order rather than updated in place, so the new b-tree's pages are full.
   CREATE TABLE event_tags_rebuilt (
     name       TEXT    NOT NULL,
     value      BLOB    NOT NULL,

@@ -1,4 +1,4 @@
-import { isHex64, type NostrEvent } from '../../protocol/event.js';
+import { isHex64, parseAddress, type NostrEvent } from '../../protocol/event.js';
 
 /**
  * What the tag index (event_tags) holds: the first value of the tags filters can use. Writes, reads
@@ -20,10 +20,17 @@ export function isIndexedTag(name: string): boolean {
 
 /**
  * The stored form of a tag value: 64 lowercase hex (event ids, pubkeys, whatever the tag) as its 32
- * bytes, half the size; anything else as text. It depends on the value alone, so a 64-hex `#d` finds
- * its row like a `#e` does, and a coordinate (`33401:<pubkey>:<d>`) stays text.
+ * bytes; an address (`33401:<pubkey>:<d>`, the value of most `exercise`, `template` and `a` tags) as
+ * `33401:`, the pubkey's 32 bytes and `:<d>`; anything else as text. Either saves 32 bytes a row. It
+ * depends on the value alone, so a 64-hex `#d` finds its row like a `#e` does. No two values share a
+ * form: an address's is longer than 32 bytes, and its kind's digits end at the first colon.
  */
 export function tagValueKey(value: string): string | Buffer {
+  const address = parseAddress(value);
+  if (address) {
+    const pubkeyAt = value.indexOf(':') + 1;
+    return Buffer.concat([Buffer.from(value.slice(0, pubkeyAt)), Buffer.from(address.pubkey, 'hex'), Buffer.from(value.slice(pubkeyAt + 64))]);
+  }
   return isHex64(value) ? Buffer.from(value, 'hex') : value;
 }
 
