@@ -39,8 +39,8 @@ describe('tag values', () => {
     for (const v of [UPPER, HEX_D.slice(1), `33401:${UPPER}:squat`, `33401:${HEX_D}`, `x:${HEX_D}:d`, `999999:${HEX_D}:d`, '', 'fitness']) {
       expect(tagValueKey(v), v).toBe(v);
     }
-    expect(['e', 'p', 'a', 'd', 't', 'Z', 'exercise', 'template'].every(isIndexedTag)).toBe(true);
-    expect(['title', 'client', 'alt', 'exercises', '1', ''].some(isIndexedTag)).toBe(false);
+    expect(['e', 'p', 'a', 'd', 't', 'Z', 'exercise', 'template', 'title', 'description'].every(isIndexedTag)).toBe(true);
+    expect(['client', 'alt', 'Title', 'exercises', '1', ''].some(isIndexedTag)).toBe(false);
   });
 });
 
@@ -87,7 +87,8 @@ describe('migrating a database of the previous version', () => {
     // What changed: the multi-letter tags no filter uses are gone, ids and pubkeys are bytes.
     expect(rows.length).toBe(namesBefore.filter(isIndexedTag).length);
     expect(rows.length).toBeLessThan(namesBefore.length * 0.6);
-    expect(rows.some((r) => r.name === 'title' || r.name === 'client')).toBe(false);
+    expect(rows.some((r) => r.name === 'client' || r.name === 'alt')).toBe(false);
+    expect(rows.some((r) => r.name === 'title')).toBe(true);
     expect(rows.filter((r) => r.name === 'p').every((r) => Buffer.isBuffer(r.value) && r.value.length === 32)).toBe(true);
     expect(rows.filter((r) => r.name === 'a').every((r) => Buffer.isBuffer(r.value) && r.value.length > 32)).toBe(true);
     expect(rows.filter((r) => r.name === 'template' && typeof r.value === 'string').map((r) => r.value)).toEqual([UPPER]);
@@ -102,11 +103,11 @@ describe('migrating a database of the previous version', () => {
       { '#e': some(withTag('e')) }, { '#p': [EDGE_PUBKEY, ...some(withTag('p'))] }, { '#d': [HEX_D] }, { '#d': [HEX_C, HEX_D] },
       { '#t': [UPPER] }, { '#t': ['fitness'], kinds: [1] }, { '#exercise': [HEX_D] }, { '#exercise': [exercise] }, { '#template': [UPPER] },
       { '#template': some(withTag('template')) }, { '#a': some(withTag('a')) }, { '#q': some(withTag('q')) }, { '#x': [HEX_D] },
-      { '#k': ['1301'], kinds: [7] }, { kinds: [1], '#title': ['Push Day'] }, { kinds: [1], '#title': [HEX_C] },
-      { kinds: [1, 30078], '#client': [HEX_C, 'POWR'] }, { authors: [EDGE_PUBKEY], '#title': ['Push Day', 'Hex D'], '#t': ['fitness'] },
+      { '#k': ['1301'], kinds: [7] }, { kinds: [1], '#title': ['Push Day'] }, { '#title': [HEX_C] }, { kinds: [1], '#alt': ['a note'] },
+      { kinds: [1, 30078], '#client': [HEX_C, 'POWR'] }, { authors: [EDGE_PUBKEY], '#client': ['POWR', HEX_C], '#t': ['fitness', UPPER] },
       { kinds: [1301], '#client': ['POWR'], limit: 5 }, { '#e': withTag('e'), '#client': ['POWR'] },
     ];
-    expect(filters.length).toBe(20);
+    expect(filters.length).toBe(21);
     for (const raw of filters) {
       const parsed = parseFilter(raw, LIMITS);
       if (!parsed.ok) throw new Error(parsed.reason);
@@ -117,6 +118,30 @@ describe('migrating a database of the previous version', () => {
       expect(got, JSON.stringify(raw)).toEqual(matching.slice(0, parsed.value.limit).map((e) => e.id));
       expect(await store.count([parsed.value], NOW), JSON.stringify(raw)).toBe(matching.length);
     }
+  });
+
+  it('checks a tag it does not index on the stored JSON exactly: escapes, unicode, look-alikes in content and other tags', async () => {
+    const key = Buffer.from('5'.repeat(64), 'hex');
+    const tagged = [
+      [['client', 'He said "go" \\ now\n']], [['client', 'Sentadilla ñ 💪'], ['t', 'x']], [['client'], ['alt', '["client","Decoy"']],
+      [['note', 'client', 'Decoy2']], [['Client', 'Case']], [['client', 'Case'], ['client', 'Second']], [['alt', 'client']],
+    ];
+    const written = tagged.map((tags, i) => signEvent({ kind: 1, created_at: NOW - 100 + i, tags, content: '["client","Decoy"] "client","Case"' }, key));
+    for (const e of written) expect(await store.write({ json: canonicalJson(e), record: null, flags: [] })).toMatchObject({ status: 'stored' });
+    const values = ['He said "go" \\ now\n', 'He said "go"', 'Sentadilla ñ 💪', 'Decoy', 'Decoy2', 'client', 'Case', 'Second', ''];
+    let matched = 0;
+    for (const name of ['client', 'Client', 'note', 'alt']) {
+      expect(isIndexedTag(name)).toBe(false);
+      for (const value of values) {
+        const raw = { kinds: [1], authors: [publicKeyOf(key)], [`#${name}`]: [value] };
+        const parsed = parseFilter(raw, LIMITS);
+        if (!parsed.ok) throw new Error(parsed.reason);
+        const expected = written.filter((e) => matchFilter(raw as never, e as never)).map((e) => e.id).reverse();
+        matched += expected.length;
+        expect((await store.query([parsed.value], NOW)).map((j) => (JSON.parse(j) as NostrEvent).id), JSON.stringify(raw)).toEqual(expected);
+      }
+    }
+    expect(matched).toBe(7);
   });
 
   it('removes a migrated event with its rows', async () => {

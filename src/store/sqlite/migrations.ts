@@ -287,7 +287,7 @@ export const MIGRATIONS: readonly string[] = [
   `
   -- The tag index keeps what filters can use (tag-index.ts, here through the functions migrate()
   -- registers, so the rows are exactly what the write path writes): single-letter tags and the
-  -- multi-letter tags the relay's extensions filter on (exercise, template); a filter on another tag
+  -- multi-letter tags filters use (exercise, template, title, description); a filter on another tag
   -- is checked on the event itself. A first value of 64 lowercase hex (ids, pubkeys) is kept as its 32
   -- bytes, an address with its pubkey as bytes, any other as text: value has no type affinity, so each
   -- keeps its own. Rebuilt in key order rather than updated in place, so the new b-tree's pages are full.

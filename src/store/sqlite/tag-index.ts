@@ -4,13 +4,14 @@ import { isHex64, parseAddress, type NostrEvent } from '../../protocol/event.js'
  * What the tag index (event_tags) holds: the first value of the tags filters can use. Writes, reads
  * and the planner all take names and values from here, so a filter finds exactly what was written.
  *
- * Single letters are the NIP-01 tag filters. Of the multi-letter tags only those the relay's own
- * extensions filter on are indexed (docs/bundles.md): `exercise` (which templates and records use an
- * exercise; RUNSTR's activity verb) and `template` (which records followed a template). The others
- * (`title`, `client`, `format`, set values …) no filter of the apps relies on, and indexing them cost
- * a quarter of the index; a filter naming one is checked on each candidate event instead (planner.ts).
+ * Single letters are the NIP-01 tag filters. Of the multi-letter tags only those filters use are
+ * indexed: the relay's own extensions (docs/bundles.md), `exercise` (which templates and records use
+ * an exercise; RUNSTR's activity verb) and `template` (which records followed a template), and the
+ * POWR app's template search, `title` and `description` (shared/spec/nip101e.md, W13). No filter
+ * relies on the others (`client`, `alt`, `format`, `start`, set values …), and indexing them cost
+ * a third of the index; a filter naming one is checked on each candidate event instead (planner.ts).
  */
-export const INDEXED_MULTI_LETTER_TAGS: readonly string[] = ['exercise', 'template'];
+export const INDEXED_MULTI_LETTER_TAGS: readonly string[] = ['exercise', 'template', 'title', 'description'];
 
 const SINGLE_LETTER = /^[A-Za-z]$/;
 
