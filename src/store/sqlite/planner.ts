@@ -21,8 +21,9 @@ import { isIndexedTag, tagValueKey } from './tag-index.js';
  * tag condition is a point lookup in event_tags' key (the candidate's kind, created_at and seq are
  * known), or, for a tag event_tags does not hold (tag-index.ts: `#client`, `#alt` …), a look at the
  * candidate's own tags. Such a tag never drives: a filter with nothing else to drive it would be
- * answered by the time index, a walk of every event, so the relay refuses it (unanchoredTag). INDEXED BY makes SQLite fail loudly rather than fall back to a scan if an index cannot serve
- * the query; event_tags is a WITHOUT ROWID table searched by its own key, which INDEXED BY cannot name
+ * answered by the time index, a walk of every event, so the relay refuses it (unanchoredTag).
+ * INDEXED BY makes SQLite fail loudly rather than fall back to a scan if an index cannot serve the
+ * query; event_tags is a WITHOUT ROWID table searched by its own key, which INDEXED BY cannot name
  * (test/unit/store.test.ts checks every shape's plan instead).
  */
 
@@ -222,8 +223,8 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: Plan
       );
       params.push(t.name, ...t.values.map(tagValueKey));
     } else {
-      // NIP-01's test on the stored event, a substring search where parsing its JSON would cost 20 µs:
-      // the JSON is JSON.stringify's (canonicalJson), in which a tag starting with this name and value
+      // NIP-01's test on the stored event, as a substring search rather than by parsing its JSON: the
+      // JSON is JSON.stringify's (canonicalJson), in which a tag starting with this name and value
       // reads `["name","value"`, and nothing else can (a quote inside a string is escaped, and the
       // only arrays in an event are its tags, arrays of strings).
       const serialised = t.values.map((value) => JSON.stringify([t.name, value]).slice(0, -1));
