@@ -57,4 +57,32 @@ describe('blob metadata through the storage port', () => {
     expect((await blobs.describe(hex('6')))?.visible).toBe(false);
     expect(await blobs.list({ pubkey: hex('d'), limit: 10 })).toEqual([]);
   });
+
+  it('walks every blob in hash order for the operator, filtered by owner or type, and forgets one whole', async () => {
+    const blobs = store.blobs;
+    const carol = hex('e');
+    await blobs.add({ sha256: hex('7'), size: 7, type: 'video/webm', pubkey: carol, now: 700 });
+    await blobs.add({ sha256: hex('8'), size: 8, type: 'image/png', pubkey: carol, now: 700 });
+    await blobs.add({ sha256: hex('8'), size: 8, type: 'image/png', pubkey: alice, now: 800 });
+    await blobs.touch([[hex('8'), 900]]);
+    const all = await blobs.entries({ limit: 100 });
+    expect(all.map((e) => e.sha256[0])).toEqual(['1', '3', '4', '5', '6', '7', '8']);
+    // Hidden blobs are there too, marked.
+    expect(all.find((e) => e.sha256 === hex('5'))).toMatchObject({ visible: false, owners: [bob] });
+    expect(all.find((e) => e.sha256 === hex('8'))).toEqual({
+      sha256: hex('8'), size: 8, type: 'image/png', uploaded: 700, lastServed: 900, visible: true, owners: [alice, carol],
+    });
+    expect((await blobs.entries({ limit: 2, after: hex('4') })).map((e) => e.sha256[0])).toEqual(['5', '6']);
+    expect((await blobs.entries({ limit: 100, pubkey: carol })).map((e) => e.sha256[0])).toEqual(['7', '8']);
+    expect((await blobs.entries({ limit: 1, pubkey: carol, after: hex('7') })).map((e) => e.sha256[0])).toEqual(['8']);
+    expect((await blobs.entries({ limit: 100, type: 'video/*' })).map((e) => e.sha256[0])).toEqual(['3', '7']);
+    expect((await blobs.entries({ limit: 100, type: 'image/png', pubkey: carol })).map((e) => e.sha256[0])).toEqual(['8']);
+
+    expect(await blobs.forget(hex('8'))).toBe(true);
+    expect(await blobs.forget(hex('8'))).toBe(false);
+    expect(await blobs.describe(hex('8'))).toBeUndefined();
+    expect(await blobs.entries({ limit: 100, pubkey: alice })).toEqual(
+      (await blobs.entries({ limit: 100 })).filter((e) => e.owners.includes(alice)));
+    expect(await blobs.usage(carol)).toBe(7);
+  });
 });

@@ -85,6 +85,8 @@ export class SqliteStorage implements StoragePort {
       add: (blob) => write({ op: 'add', blob }),
       removeOwner: (sha256, pubkey) => write({ op: 'removeOwner', sha256, pubkey }),
       touch: (served) => write({ op: 'touch', served }),
+      entries: (query) => read({ op: 'entries', query }),
+      forget: (sha256) => write({ op: 'forget', sha256 }),
     };
   }
 
