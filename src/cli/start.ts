@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { Blossom } from '../media/blossom.js';
 import { DiskBlobFiles } from '../store/blobs/blob-files.js';
@@ -15,7 +14,7 @@ import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
 import type { Upstreams } from '../sync/upstreams.js';
 import { Catalogue } from '../web/catalogue.js';
-import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
+import { CliError, VERSION, loadConfigOrFail, mediaFolderOf, openStore, verifierPool } from './common.js';
 import { listenForMetrics } from './metrics-listener.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
@@ -51,7 +50,7 @@ export async function start(): Promise<void> {
   const management = new Management({ config, store, moderation, verify: (e) => ingest.verify(e), limits, log });
   const catalogue = new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0 });
   const media = config.media ? new Blossom({
-    config, records: store.blobs, files: await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')),
+    config, records: store.blobs, files: await DiskBlobFiles.open(mediaFolderOf(config)),
     moderation, limits, verify: (e) => ingest.verify(e), submit: (raw, from, text) => ingest.submit(raw, from, text), log,
   }) : undefined;
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, media, log,
