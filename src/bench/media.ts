@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,8 +25,9 @@ const MiB = 1024 * 1024;
 const NGINX = '/usr/sbin/nginx';
 const CLIENTS = 16;
 const RANGE = 256 * 1024;
-/** Events per ingest run: a few seconds at the rates the ingest benchmark measures. */
-const INGEST_EVENTS = 20_000;
+/** Events per ingest run (a few seconds at the rates the ingest benchmark measures), and pairs of runs. */
+const INGEST_EVENTS = 8000;
+const INGEST_PAIRS = 2;
 /** How often the relay's resident memory is read while an upload runs. */
 const RSS_SAMPLE_MS = 10;
 
@@ -43,7 +44,8 @@ export interface MediaResult {
   get: { relay: Throughput; nginx: Throughput | string };
   ranges: Summary & { requestsPerSecond: number };
   upload: { mib: number; seconds: number; mibPerSecond: number; rssBeforeMiB: number; rssGrowthMiB: number };
-  ingest: { alone: IngestResult; beside: IngestResult; changePercent: number; besideMedia: { uploads: number; ranges: number } };
+  /** Runs alone and beside media traffic, alternately; the change is of their events/s taken together. */
+  ingest: { alone: IngestResult[]; beside: IngestResult[]; changePercent: number; besideMedia: { uploads: number; ranges: number } };
 }
 
 /** A file of random bytes, written in chunks (the benchmark never holds a whole blob). */
@@ -155,6 +157,8 @@ function freePort(): Promise<number> {
 async function startNginx(file: string, name: string): Promise<{ url: string; stop: () => Promise<void> } | string> {
   if (!existsSync(NGINX)) return `skipped: ${NGINX} is not installed (apt-get install nginx-light)`;
   const dir = mkdtempSync(join(tmpdir(), 'powr-bench-nginx-'));
+  // Started as root, nginx's workers run as nobody: they must be able to read the file.
+  chmodSync(dir, 0o755);
   mkdirSync(join(dir, 'www'));
   linkSync(file, join(dir, 'www', name));
   const port = await freePort();
@@ -259,32 +263,36 @@ export async function mediaBench(seconds: number, seed: number, log: (msg: strin
     log('(c) upload of a 100 MiB blob, the relay\'s RSS sampled');
     const uploaded = await measuredUpload(relay, uploader, upload.file, upload.sha256, upload.size);
 
-    log(`(d) ingest of ${INGEST_EVENTS} events, 8 connections: alone, then with uploads and range reads beside it`);
-    const alone = await ingest(relay.url, freshEvents(INGEST_EVENTS, seed + 10), 8);
-    let stop = false;
-    let uploads = 0;
-    // One uploader sending the 20 MiB blob again and again (each is received, hashed and checked in
-    // full), and four clients reading ranges of the video.
-    const background = Promise.all([
-      loops(1, () => stop, async () => {
-        await uploader.put(small.file, small.sha256, small.size);
-        uploads++;
-      }),
-      rangeReads(`${relay.httpUrl}/${video.sha256}`, video.size, 4, () => stop, rng),
-    ]);
-    let beside: IngestResult;
-    try {
-      beside = await ingest(relay.url, freshEvents(INGEST_EVENTS, seed + 11), 8);
-    } finally {
-      stop = true;
+    log(`(d) ingest of ${INGEST_EVENTS} events, 8 connections, ${INGEST_PAIRS} times alone and with uploads and range reads beside it, alternately`);
+    const alone: IngestResult[] = [];
+    const beside: IngestResult[] = [];
+    const besideMedia = { uploads: 0, ranges: 0 };
+    for (let i = 0; i < INGEST_PAIRS; i++) {
+      alone.push(await ingest(relay.url, freshEvents(INGEST_EVENTS, seed + 10 + 2 * i), 8));
+      let stop = false;
+      // One uploader sending the 20 MiB blob again and again (each is received, hashed and checked
+      // in full), and four clients reading ranges of the video.
+      const background = Promise.all([
+        loops(1, () => stop, async () => {
+          await uploader.put(small.file, small.sha256, small.size);
+          besideMedia.uploads++;
+        }),
+        rangeReads(`${relay.httpUrl}/${video.sha256}`, video.size, 4, () => stop, rng),
+      ]);
+      try {
+        beside.push(await ingest(relay.url, freshEvents(INGEST_EVENTS, seed + 11 + 2 * i), 8));
+      } finally {
+        stop = true;
+      }
+      besideMedia.ranges += (await background)[1];
     }
-    const [, rangesBeside] = await background;
+    const rate = (runs: IngestResult[]) => runs.reduce((n, r) => n + r.events, 0) / runs.reduce((t, r) => t + r.seconds, 0);
     return {
       seconds: round((performance.now() - started) / 1000, 1),
       get: { relay: relayGet, nginx: nginxGet },
       ranges: { ...summarize(latencies), requestsPerSecond: round(ranges / seconds, 1) },
       upload: uploaded,
-      ingest: { alone, beside, changePercent: round((beside.eventsPerSecond / alone.eventsPerSecond - 1) * 100, 1), besideMedia: { uploads, ranges: rangesBeside } },
+      ingest: { alone, beside, changePercent: round((rate(beside) / rate(alone) - 1) * 100, 1), besideMedia },
     };
   } finally {
     await relay.stop();
@@ -302,7 +310,8 @@ export function mediaTargets(r: MediaResult): [string, string, boolean | undefin
     ['256 KiB ranges of a 100 MiB video, 16 clients: p99 ≤ 5 ms', `${round(r.ranges.p99)} ms`, r.ranges.p99 <= 5],
     ['upload of a 100 MiB blob ≥ 150 MiB/s', `${r.upload.mibPerSecond} MiB/s`, r.upload.mibPerSecond >= 150],
     ['relay RSS growth during the upload ≤ 32 MiB', `${r.upload.rssGrowthMiB} MiB`, r.upload.rssGrowthMiB <= 32],
-    ['ingest events/s with media beside it within 10%', `${r.ingest.changePercent}%`, r.ingest.changePercent >= -10],
+    // Faster beside media is noise, not a miss.
+    ['ingest events/s with media beside it within 10%', `${r.ingest.changePercent > 0 ? '+' : ''}${r.ingest.changePercent}%`, r.ingest.changePercent >= -10],
   ];
 }
 
@@ -317,9 +326,10 @@ export function mediaMarkdown(machine: Record<string, unknown>, r: MediaResult):
   out.push(`${r.ranges.count} requests (${r.ranges.requestsPerSecond}/s); latency p50 ${round(r.ranges.p50)} ms, p99 ${round(r.ranges.p99)} ms, mean ${round(r.ranges.mean)} ms.`);
   out.push('', '### Upload of a 100 MiB blob', '');
   out.push(`${r.upload.seconds} s, ${r.upload.mibPerSecond} MiB/s; relay RSS ${r.upload.rssBeforeMiB} MiB before, growth ${r.upload.rssGrowthMiB} MiB at most while it ran.`);
-  out.push('', '### Ingest (8 connections) with media traffic beside it', '', '| run | events | events/s | OK p50 / p99 ms |', '| --- | --- | --- | --- |');
+  out.push('', '### Ingest (8 connections) with media traffic beside it, runs alternating', '', '| run | events | events/s | OK p50 / p99 ms |', '| --- | --- | --- | --- |');
   const row = (name: string, i: IngestResult) => `| ${name} | ${i.events} | ${Math.round(i.eventsPerSecond)} | ${round(i.ok.p50)} / ${round(i.ok.p99)} |`;
-  out.push(row('alone', r.ingest.alone), row(`beside ${r.ingest.besideMedia.uploads} uploads of 20 MiB and ${r.ingest.besideMedia.ranges} range reads`, r.ingest.beside));
+  r.ingest.alone.forEach((run, i) => out.push(row('alone', run), row('beside media', r.ingest.beside[i]!)));
+  out.push('', `Beside the ingest runs: ${r.ingest.besideMedia.uploads} uploads of 20 MiB and ${r.ingest.besideMedia.ranges} range reads in all.`);
   out.push('', '### Targets', '', '| target | measured | met |', '| --- | --- | --- |');
   for (const [name, value, met] of mediaTargets(r)) out.push(`| ${name} | ${value} | ${met === undefined ? 'skipped' : met ? 'yes' : 'no'} |`);
   return out.join('\n') + '\n';
