@@ -118,7 +118,9 @@ async function throughput(server: string, url: string, seconds: number): Promise
   const started = performance.now();
   const end = started + seconds * 1000;
   await loops(CLIENTS, () => performance.now() >= end, async () => {
-    bytes += await get(url, agent);
+    // Not `bytes += await …`: that reads `bytes` before the wait and loses the other clients' additions.
+    const received = await get(url, agent);
+    bytes += received;
     requests++;
   });
   agent.destroy();
