@@ -134,6 +134,27 @@ describe('powr-relay media, beside a running relay', () => {
   });
 });
 
+describe('powr-relay media: bad input', () => {
+  it('is in --help, and each mistake gets one line and exit 1', async () => {
+    const help = await cli(relay, ['--help']);
+    for (const command of ['list', 'verify', 'gc', 'rm']) expect(help.stdout).toMatch(new RegExp(`^  media ${command}\\b`, 'm'));
+    const cases: [string[], string][] = [
+      [['media'], 'media: say what to do: media list|verify|gc|rm (see powr-relay --help)'],
+      [['media', 'frob'], 'media: say what to do: media list|verify|gc|rm (see powr-relay --help)'],
+      [['media', 'rm'], 'media rm: give the blob\'s sha256 (64 hex characters)'],
+      [['media', 'rm', 'abc'], 'media rm: give the blob\'s sha256 (64 hex characters), got "abc"'],
+      [['media', 'gc', '--min-age', 'soon'], 'media gc: --min-age must be whole seconds, got "soon"'],
+      [['media', 'list', '--type', 'video'], 'media list: --type must be a media type like video/mp4 or video/*, got "video"'],
+      [['media', 'verify', 'everything'], 'media: unexpected argument everything'],
+    ];
+    for (const [args, message] of cases) {
+      const run = await cli(relay, args);
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).toBe(`powr-relay: ${message}\n`);
+    }
+  });
+});
+
 describe('backup --media', () => {
   it('copies the blobs the database copy knows, and a relay started from the pair serves them', async () => {
     const bytes = pngBytes(64_000);
