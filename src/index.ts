@@ -22,7 +22,10 @@ Commands:
   export [file|-]          stored events as JSONL, as served; --kinds 1,7 --authors <hex>,<hex>
                            --since <unix> --until <unix>
   stats                    events by kind, database size, incomplete templates, flags by code
-  backup <path>            a consistent copy of the database, also while the relay runs
+  backup <path> [--media <dir>]
+                           a consistent copy of the database, also while the relay runs; --media:
+                           and the files of the blobs in that copy, into <dir> (hard links on the
+                           same filesystem, else copies; files already there are kept)
   vacuum                   compact the database file
   prune                    delete events past their kind's retention (setting retention, or
                            --keep <kind>:<days>, repeatable); on every node of the cluster
@@ -37,6 +40,16 @@ Commands:
                            lift a ban; allowing a pubkey or kind that was not refused starts an
                            allow list (then only listed pubkeys or kinds are accepted)
   list banned-pubkeys|allowed-pubkeys|banned-events|allowed-kinds|blocked-ips
+  media list [--pubkey <hex>] [--type <type>|<family>/*] [--json]
+                           stored blobs: sha256, size, type, uploaded, last served, served or hidden
+                           (banned), owners; a table, or JSON lines
+  media verify             hash every blob file against its name and metadata: names missing files,
+                           files without metadata, hash and size mismatches (exit 1 if any)
+  media gc [--dry-run] [--min-age <seconds>]
+                           remove temporary files and files without metadata older than --min-age
+                           (default 3600), and metadata whose file is missing
+  media rm <sha256>        remove a blob whoever owns it (metadata, then file); a running relay stops
+                           serving it at once
   cluster check <http-url> [<http-url> ...]
                            ask each node (its HTTP URL) for the digest of the events it stores and
                            compare them at one stream sequence: a table, then exit 0 when all agree,
@@ -140,10 +153,17 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'backup': {
-      const { positionals } = parse({}, 1);
+      const { values, positionals } = parse({ media: { type: 'string' } }, 1);
       if (!positionals[0]) throw new CliError('backup: give the path to write the copy to');
-      process.stdout.write(await (await import('./cli/maintenance.js')).backup(positionals[0]));
+      process.stdout.write(await (await import('./cli/maintenance.js')).backup(positionals[0], values.media as string | undefined));
       return 0;
+    }
+    case 'media': {
+      const { media, MEDIA_COMMANDS, mediaUsage } = await import('./cli/media.js');
+      const sub = MEDIA_COMMANDS[args[0] ?? ''];
+      if (!sub) throw new CliError(mediaUsage());
+      const { values, positionals } = parse(sub.options, 1 + sub.args);
+      return media(positionals[0]!, positionals.slice(1), values, (text) => process.stdout.write(text));
     }
     case 'prune': {
       const { values } = parse({ keep: { type: 'string', multiple: true } });

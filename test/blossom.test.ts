@@ -515,6 +515,36 @@ describe('Blossom: a relay with a public URL, an uploader list, a rate limit and
 });
 
 describe('Blossom: crash safety', () => {
+  it('keeps nothing of an upload the relay was SIGKILLed in the middle of; after a restart the same bytes upload', async () => {
+    const db = tempDb();
+    const owner = signer();
+    const bytes = pngBytes(2_000_000);
+    const hash = sha256(bytes);
+    const auth = authorization(blossomToken(owner, 'upload', { x: [hash] }));
+    const headers = { 'Content-Type': 'image/png', 'Content-Length': String(bytes.length), 'X-SHA-256': hash, Authorization: auth };
+    const first = await startRelay({ POWR_RELAY_RATE_LIMITS: 'off' }, db);
+    const tmp = join(dirname(db), 'blobs', 'tmp');
+    // Half the body sent and written to the temporary file, then the relay is killed where it stands.
+    const cut = rawRequest(`${first.httpUrl}/upload`, 'PUT', headers, (req) => {
+      req.on('error', () => undefined);
+      req.write(bytes.subarray(0, 1_000_000));
+    }).catch(() => undefined);
+    await eventually(() => (existsSync(tmp) ? readdirSync(tmp).length : 0), (n) => n > 0);
+    expect(await first.stop('SIGKILL')).toBeNull();
+    await cut;
+    const second = await startRelay({ POWR_RELAY_RATE_LIMITS: 'off' }, db);
+    try {
+      expect(readdirSync(tmp)).toEqual([]);
+      expect((await fetch(`${second.httpUrl}/${hash}`, { method: 'HEAD' })).status).toBe(404);
+      expect(await (await fetch(`${second.httpUrl}/list/${owner.pubkey}`)).json()).toEqual([]);
+      const again = await fetch(`${second.httpUrl}/upload`, { method: 'PUT', body: bytes, headers });
+      expect(again.status).toBe(201);
+      expect(Buffer.from(await (await fetch(`${second.httpUrl}/${hash}`)).arrayBuffer()).equals(bytes)).toBe(true);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('removes temporary files a crash left behind when it starts', async () => {
     const db = tempDb();
     mkdirSync(join(dirname(db), 'blobs', 'tmp'), { recursive: true });

@@ -279,6 +279,29 @@ describe('#exercise and #template filters', () => {
     expect((await c.next((f) => f[0] === 'COUNT' && f[1] === 'n'))[2]).toEqual({ count: 2 });
   });
 
+  it('serve the app\'s #title search; answer other multi-letter tags from the filter\'s other conditions, and refuse them alone', async () => {
+    const title = 'Squat + Push/Pull';
+    const tagged = (events: { id: string; tags: string[][] }[], name: string, value: string) =>
+      events.filter((e) => e.tags.some((t) => t[0] === name && t[1] === value)).map((e) => e.id).sort();
+    const all = await c.req('all', { kinds: [33402, 1301] });
+    const found = await c.req('title', { '#title': [title] });
+    expect(found.map((e) => e.id).sort()).toEqual(tagged(all, 'title', title));
+    expect(found.map((e) => e.kind).sort()).toEqual([1301, 1301, 33402]);
+    // `client` is not indexed: the kinds select the candidates, each is checked for the tag.
+    const records = all.filter((e) => e.kind === 1301);
+    expect(tagged(records, 'client', 'POWR').length).toBeGreaterThan(0);
+    expect(await c.count('clients', { kinds: [1301], '#client': ['POWR'] })).toBe(tagged(records, 'client', 'POWR').length);
+    const template = coord(33402, user.pubkey, 'squat-push-pull-1753560000');
+    const followed = await c.req('both', { '#client': ['POWR'], '#template': [template] });
+    const expected = tagged(records, 'client', 'POWR').filter((id) => tagged(records, 'template', template).includes(id));
+    expect(expected.length).toBeGreaterThan(0);
+    expect(followed.map((e) => e.id).sort()).toEqual(expected);
+    const refusal = 'unsupported: #client is not indexed on this relay; add ids, authors or kinds to the filter '
+      + '(indexed tags: single letters, #exercise, #template, #title, #description)';
+    expect(await c.refused('alone', { '#client': ['POWR'] })).toBe(refusal);
+    await expect(c.count('alone-count', { '#client': ['POWR'], since: 1 })).rejects.toThrow(refusal);
+  });
+
   it('NIP-11 advertises the extensions', async () => {
     const info = await (await fetch(compat.httpUrl, { headers: { Accept: 'application/nostr+json' } })).json();
     expect(info.powr).toMatchObject({ bundle_endpoint: '/api/bundle', filter_extensions: expect.arrayContaining(['resolve', '#exercise', '#template']) });

@@ -1,4 +1,4 @@
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,12 +9,14 @@ import { SqliteStorage } from '../store/sqlite/sqlite-storage.js';
 import { catalogueLatency, type CatalogueResult } from './catalogue-workload.js';
 import { clusterBench, clusterMarkdown, type ClusterResult } from './cluster.js';
 import { freshEvents, loadCorpus, readLines, type Corpus } from './corpus.js';
+import { mediaBench, mediaMarkdown, mediaTargets } from './media.js';
 import { startRelayProcess, type RelayProcess } from './relay-process.js';
 import { round, type Summary } from './stats.js';
 import { fanout, idleConnections, ingest, queries, resolution, type IngestResult, type QueryResult, type ResolutionResult } from './workloads.js';
 
 const USAGE = `npm run bench -- [--size small|full] [--url ws://host:port] [--seed N] [--out results.json]
 npm run bench -- --cluster N [--nats nats://host:port,...] [--size small|full] [--seed N] [--out results.json]
+npm run bench -- --media [--size small|full] [--seed N] [--out results.json]
 
   --size small   a 10k-event corpus; finishes in under two minutes
   --size full    100k- and 1M-event corpora (default)
@@ -25,6 +27,10 @@ npm run bench -- --cluster N [--nats nats://host:port,...] [--size small|full] [
                  node, to compare): writes through the stream, convergence, reads and the CPU a
                  read costs the node answering it, a new node's catch-up (docs/cluster.md)
   --nats         the NATS servers for --cluster (default nats://127.0.0.1:4222)
+  --media        instead: the Blossom media server (docs/media.md): GETs of a 20 MiB blob by 16
+                 clients beside Debian's nginx serving the same file (when /usr/sbin/nginx is
+                 installed), 256 KiB ranges of a 100 MiB video, a 100 MiB upload and the relay's
+                 memory meanwhile, ingest with media traffic beside it; 10 s a phase (small: 4 s)
   --seed         corpus and query seed (default 1)
   --out          where to write the JSON results (default .bench/results-<size>.json)`;
 
@@ -239,7 +245,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { size: { type: 'string', default: 'full' }, url: { type: 'string' }, seed: { type: 'string', default: '1' },
       out: { type: 'string' }, cluster: { type: 'string' }, nats: { type: 'string', default: 'nats://127.0.0.1:4222' },
-      help: { type: 'boolean' } },
+      media: { type: 'boolean' }, help: { type: 'boolean' } },
   });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -255,6 +261,16 @@ async function main(): Promise<void> {
     node: process.versions.node,
   };
   const started = Date.now();
+  if (values.media) {
+    if (values.url || values.cluster !== undefined) throw new Error('--media starts its own relay; leave out --url and --cluster');
+    const result = await mediaBench(values.size === 'small' ? 4 : 10, seed, log);
+    process.stdout.write(mediaMarkdown(machine, result));
+    mkdirSync(BENCH_DIR, { recursive: true });
+    const out = values.out ?? join(BENCH_DIR, `results-media-${values.size}.json`);
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, size: values.size, ...result, targets: mediaTargets(result) }, null, 2));
+    log(`done in ${Math.round((Date.now() - started) / 1000)} s; results in ${out}`);
+    return;
+  }
   if (values.cluster !== undefined) {
     const nodes = Number(values.cluster);
     if (!Number.isSafeInteger(nodes) || nodes < 1 || nodes > 16) throw new Error(`--cluster must be a number of nodes from 1 to 16, got ${values.cluster}`);

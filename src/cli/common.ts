@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, envName, type Config } from '../config/settings.js';
@@ -21,6 +22,11 @@ export function loadConfigOrFail(): Config {
     if (err instanceof ConfigError) throw new CliError(err.message);
     throw err;
   }
+}
+
+/** Where blob files live: `mediaDir`, else a `blobs` folder beside the database file. */
+export function mediaFolderOf(config: Config): string {
+  return config.mediaDir || join(dirname(config.db), 'blobs');
 }
 
 /** Cluster mode's settings, or undefined on a single node. */

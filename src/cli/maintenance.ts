@@ -1,6 +1,7 @@
 import { ChangeRefused } from '../store/port.js';
 import { fileBytes } from '../store/sqlite/database.js';
 import { CliError, withStore } from './common.js';
+import { backupMedia } from './media.js';
 
 const DAY = 86_400;
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
@@ -23,8 +24,11 @@ export function stats(): Promise<string> {
   });
 }
 
-/** `powr-relay backup <path>`: SQLite's online backup, consistent while the relay keeps writing. */
-export function backup(target: string): Promise<string> {
+/**
+ * `powr-relay backup <path> [--media <dir>]`: SQLite's online backup, consistent while the relay
+ * keeps writing; then, with `media`, the files of the blobs that copy knows.
+ */
+export function backup(target: string, media?: string): Promise<string> {
   return withStore(async (store, config) => {
     let clusterSeq: number;
     try {
@@ -34,7 +38,8 @@ export function backup(target: string): Promise<string> {
     }
     // A node started from this copy resumes the cluster's stream after this sequence.
     const stream = clusterSeq > 0 ? `, cluster stream applied up to sequence ${clusterSeq}` : '';
-    return `backed up ${config.db} to ${target} (${mib(fileBytes(target))} MiB${stream})\n`;
+    const copied = `backed up ${config.db} to ${target} (${mib(fileBytes(target))} MiB${stream})\n`;
+    return media === undefined ? copied : copied + await backupMedia(config, target, media);
   });
 }
 

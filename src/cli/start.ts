@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { Blossom } from '../media/blossom.js';
 import { blobPath } from '../media/mime.js';
@@ -18,7 +17,7 @@ import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
 import type { Upstreams } from '../sync/upstreams.js';
 import type { Catalogue } from '../web/catalogue.js';
-import { CliError, VERSION, loadConfigOrFail, openStore, verifierPool } from './common.js';
+import { CliError, VERSION, loadConfigOrFail, mediaFolderOf, openStore, verifierPool } from './common.js';
 import { listenForMetrics } from './metrics-listener.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
@@ -59,7 +58,7 @@ export async function start(): Promise<void> {
       new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0,
         blobPath: config.media ? blobPath : undefined })))).handle(url),
   };
-  const blobFiles = config.media ? await DiskBlobFiles.open(config.mediaDir || join(dirname(config.db), 'blobs')) : undefined;
+  const blobFiles = config.media ? await DiskBlobFiles.open(mediaFolderOf(config)) : undefined;
   // Cluster mode: blob bytes shared through NATS' object store, metadata through the stream.
   const clusterMedia = blobFiles && config.clusterNats.length > 0
     ? (await import('../media/cluster-media.js')).clusterMedia(config, store, blobFiles, log) : undefined;

@@ -46,7 +46,7 @@ export function relayInformation(config: Config, version: string): Record<string
       bundle_endpoint: '/api/bundle',
       // NIP-50 covers exercises (title, instructions, hashtags incl. muscle groups, equipment) and templates.
       search_kinds: [33401, 33402],
-      filter_extensions: ['resolve', '#exercise', '#template', '#<any tag name>'],
+      filter_extensions: ['resolve', '#exercise', '#template', '#title', '#description'],
     },
   };
 }

@@ -3,6 +3,8 @@ import { mayMatchRestricted, type Viewers } from '../powr/privacy.js';
 import { AUTH_KIND, isProtected, type NostrEvent } from '../protocol/event.js';
 import type { Filter } from '../protocol/filter.js';
 import type { Moderation } from '../management/moderation.js';
+import { unanchoredTag } from '../store/sqlite/planner.js';
+import { INDEXED_MULTI_LETTER_TAGS } from '../store/sqlite/tag-index.js';
 import type { RateLimits } from './rate-limits.js';
 
 /**
@@ -88,6 +90,17 @@ export const WRITE_POLICIES: readonly Policy<WriteContext>[] = [
   clientsOnly(eventRate),
 ];
 
+/**
+ * A tag the store does not index is checked on the events another condition selects; with no other
+ * condition that would be every stored event, so such a filter is refused rather than left to time out.
+ */
+const unindexedTagNeedsAnotherCondition: Policy<ReadContext> = ({ filters }) => {
+  const tag = filters.map(unanchoredTag).find((t) => t !== undefined);
+  if (!tag) return undefined;
+  const indexed = INDEXED_MULTI_LETTER_TAGS.map((n) => `#${n}`).join(', ');
+  return `unsupported: #${tag.name} is not indexed on this relay; add ids, authors or kinds to the filter (indexed tags: single letters, ${indexed})`;
+};
+
 const reqRate: Policy<ReadContext> = ({ limits, ip }) => limits.req(ip);
 
 /**
@@ -99,4 +112,4 @@ const restrictedKindsNeedAuth: Policy<ReadContext> = ({ viewers, authed, filters
     ? `auth-required: events of kinds ${viewers.restrictedKinds.join(', ')} on this relay are private; authenticate (NIP-42) to read your own`
     : undefined;
 
-export const READ_POLICIES: readonly Policy<ReadContext>[] = [reqRate, restrictedKindsNeedAuth];
+export const READ_POLICIES: readonly Policy<ReadContext>[] = [unindexedTagNeedsAnotherCondition, reqRate, restrictedKindsNeedAuth];

@@ -76,4 +76,33 @@ describe('blob metadata through the storage port', () => {
     ]);
     expect(await blobs.totals()).toEqual({ blobs: before.blobs + 2, bytes: before.bytes + 15 });
   });
+
+  it('walks every blob in hash order for the operator, filtered by owner or type, and forgets one whole', async () => {
+    const blobs = store.blobs;
+    const carol = hex('e');
+    await blobs.add({ sha256: hex('b'), size: 7, type: 'video/webm', pubkey: carol, now: 700 });
+    await blobs.add({ sha256: hex('c'), size: 8, type: 'image/png', pubkey: carol, now: 700 });
+    await blobs.add({ sha256: hex('c'), size: 8, type: 'image/png', pubkey: alice, now: 800 });
+    await blobs.touch([[hex('c'), 900]]);
+    const all = await blobs.entries({ limit: 100 });
+    expect(all.map((e) => e.sha256[0])).toEqual(['1', '3', '4', '5', '6', '7', '8', 'b', 'c']);
+    // Hidden blobs are there too, marked.
+    expect(all.find((e) => e.sha256 === hex('5'))).toMatchObject({ visible: false, owners: [bob] });
+    expect(all.find((e) => e.sha256 === hex('c'))).toEqual({
+      sha256: hex('c'), size: 8, type: 'image/png', uploaded: 700, lastServed: 900, visible: true, owners: [alice, carol],
+    });
+    expect((await blobs.entries({ limit: 2, after: hex('4') })).map((e) => e.sha256[0])).toEqual(['5', '6']);
+    expect((await blobs.entries({ limit: 100, pubkey: carol })).map((e) => e.sha256[0])).toEqual(['7', '8', 'b', 'c']);
+    expect((await blobs.entries({ limit: 1, pubkey: carol, after: hex('b') })).map((e) => e.sha256[0])).toEqual(['c']);
+    expect((await blobs.entries({ limit: 100, type: 'video/*' })).map((e) => e.sha256[0])).toEqual(['3', 'b']);
+    expect((await blobs.entries({ limit: 100, type: 'image/png', pubkey: carol })).map((e) => e.sha256[0])).toEqual(['c']);
+
+    expect(await blobs.forget(hex('c'))).toBe(true);
+    expect(await blobs.forget(hex('c'))).toBe(false);
+    expect(await blobs.describe(hex('c'))).toBeUndefined();
+    expect(await blobs.entries({ limit: 100, pubkey: alice })).toEqual(
+      (await blobs.entries({ limit: 100 })).filter((e) => e.owners.includes(alice)));
+    // Carol's: b (7 bytes), and 7 and 8 from the test before (7 and 8 bytes).
+    expect(await blobs.usage(carol)).toBe(22);
+  });
 });

@@ -67,6 +67,16 @@ describe('the read chain', () => {
     expect(read([filter({ authors: ['a'.repeat(64)] })], []).refusal).toBeUndefined();
   });
 
+  it('refuses, without charging a token, a filter whose only conditions are tags the store does not index', () => {
+    const alone = read([filter({ kinds: [1] }), filter({ '#client': ['POWR'], since: 10 })], []);
+    expect(alone).toEqual({ charged: [], refusal: 'unsupported: #client is not indexed on this relay; add ids, authors or kinds to '
+      + 'the filter (indexed tags: single letters, #exercise, #template, #title, #description)' });
+    for (const raw of [{ kinds: [33402], '#alt': ['x'] }, { '#title': ['Push Day'] }, { authors: ['a'.repeat(64)], '#client': ['x'] }, { '#t': ['x'], '#client': ['x'] },
+      { '#exercise': ['running'] }, { '#Z': ['x'] }, { '#client': [] }]) {
+      expect(read([filter(raw)], []).refusal, JSON.stringify(raw)).toBeUndefined();
+    }
+  });
+
   it('follows the configured kinds', () => {
     expect(read([filter({ kinds: [4] })], [], false, { ...base, restrictedReadKinds: [] }).refusal).toBeUndefined();
     expect(read([filter({ kinds: [1301] })], [], false, { ...base, privateRecords: true }).refusal).toMatch(/^auth-required: events of kinds 4, 1059, 1301, 33403 /);

@@ -78,6 +78,10 @@ describe('query planner', () => {
     ['tag', { kinds: [33402], '#t': ['fitness'], limit: 6 }],
     ['tag', { '#exercise': ['33401:x:y'] }],
     ['kind', { kinds: [33402], limit: 6 }],
+    // A tag the index does not hold is checked on the candidates another condition selects.
+    ['kind', { kinds: [33402], '#alt': ['Push Day'], limit: 6 }],
+    ['author_kind', { kinds: [1301], authors: ['11'.repeat(32)], '#client': ['POWR'] }],
+    ['tag', { kinds: [1], '#e': ['00'.repeat(32)], '#client': ['POWR'] }],
     ['kind', { kinds: [1301, 33401, 33402], since: 100 }],
     ['time', {}],
     ['time', { since: 10, until: 20 }],

@@ -3,26 +3,10 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { finished, Transform, type Readable } from 'node:stream';
+import { blobPath, CHUNK, isMissing, syncPath, TEMPORARY_FOLDER } from './blob-folder.js';
 import { BlobStorageFull, BlobTooLarge, HEAD_BYTES, type BlobFiles, type ReceivedBlob } from './port.js';
 
-/** Chunk size of reads and writes: large enough that a 20 MiB blob is a few dozen system calls. */
-const CHUNK = 256 * 1024;
 const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
-
-const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
-
-/**
- * fsync of a file, or of a folder, which makes a rename or a new file in it durable (the directory
- * entry itself is data).
- */
-async function syncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /**
  * Blobs as files named by their sha256 under `<dir>/ab/cd/<sha256>`. An upload is streamed into
@@ -38,17 +22,17 @@ export class DiskBlobFiles implements BlobFiles {
   }
 
   static async open(dir: string): Promise<DiskBlobFiles> {
-    await rm(join(dir, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(dir, 'tmp'), { recursive: true });
+    await rm(join(dir, TEMPORARY_FOLDER), { recursive: true, force: true });
+    await mkdir(join(dir, TEMPORARY_FOLDER), { recursive: true });
     return new DiskBlobFiles(dir);
   }
 
   private path(sha256: string): string {
-    return join(this.dir, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+    return blobPath(this.dir, sha256);
   }
 
   async receive(body: Readable, maxBytes: number): Promise<ReceivedBlob> {
-    const tmp = join(this.dir, 'tmp', randomUUID());
+    const tmp = join(this.dir, TEMPORARY_FOLDER, randomUUID());
     const hash = createHash('sha256');
     const head: Buffer[] = [];
     try {

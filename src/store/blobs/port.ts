@@ -49,6 +49,23 @@ export interface BlobListQuery {
   until?: number;
 }
 
+/** A blob as the operator sees it (`powr-relay media list`): every owner, whether it is served. */
+export interface BlobEntry extends BlobInfo {
+  /** When it was last served (written once a minute); null when never. */
+  lastServed: number | null;
+  owners: string[];
+}
+
+export interface BlobEntriesQuery {
+  /** The page starts after this hash (hash order). */
+  after?: string;
+  limit: number;
+  /** Only the blobs this pubkey owns. */
+  pubkey?: string;
+  /** Only this type; `video/*` for a family. */
+  type?: string;
+}
+
 export interface BlobRecords {
   describe(sha256: string): Promise<BlobInfo | undefined>;
   /**
@@ -72,6 +89,10 @@ export interface BlobRecords {
   touch(served: [string, number][]): Promise<void>;
   /** How many blobs are stored and their bytes (each blob once, whoever owns it). */
   totals(): Promise<{ blobs: number; bytes: number }>;
+  /** Every blob, banned ones included, in hash order: the operator's walk (list, verify, gc, backup). */
+  entries(query: BlobEntriesQuery): Promise<BlobEntry[]>;
+  /** Removes a blob's row and all its owners whoever they are; false when there was none. */
+  forget(sha256: string): Promise<boolean>;
 }
 
 export interface NewBlob {

@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import type { BlobInfo, BlobListQuery, BlobMeta, BlobRow } from '../blobs/port.js';
+import type { BlobEntriesQuery, BlobEntry, BlobInfo, BlobListQuery, BlobMeta, BlobRow } from '../blobs/port.js';
 import type { BlobRead, BlobWrite } from './messages.js';
 
 /**
@@ -9,6 +9,11 @@ import type { BlobRead, BlobWrite } from './messages.js';
 export const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
 export const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
   AND NOT EXISTS (SELECT 1 FROM moderation m WHERE m.list = 'bannedPubkeys' AND m.value = o.pubkey))`;
+/** The operator's view of a blob `b` (entries): its owners come from blob_owners' key, (sha256, pubkey). */
+const ENTRY_COLUMNS = `b.sha256, b.size, b.type, b.uploaded, b.last_served AS lastServed,
+  (NOT ${HASH_BANNED} AND ${SOME_OWNER_ALLOWED}) AS visible,
+  (SELECT group_concat(w.pubkey) FROM blob_owners w WHERE w.sha256 = b.sha256) AS owners`;
+type EntryRow = Omit<BlobEntry, 'visible' | 'owners'> & { visible: number; owners: string | null };
 
 /** The optimisation's tags of a blob (the optimised-media migration); NULL for a blob stored as sent. */
 const META_COLUMNS = ['ox', 'dim', 'blurhash', 'thumb', 'image'] as const satisfies readonly (keyof BlobMeta)[];
@@ -54,6 +59,13 @@ export class BlobTables {
       owned: p('SELECT sha256 FROM blob_owners INDEXED BY blob_owners_by_time WHERE pubkey = ?').pluck(),
       touch: p('UPDATE blobs SET last_served = max(coalesce(last_served, 0), ?) WHERE sha256 = ?'),
       totals: p('SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blobs'),
+      // Pages in hash order: all blobs along the primary key; a pubkey's through its index, sorted
+      // (an operator's command, so a pubkey's few thousand rows sorted per page cost nothing worth an index).
+      // The type is a filter on the rows walked: there is no index by type.
+      entries: p(`SELECT ${ENTRY_COLUMNS} FROM blobs b WHERE b.sha256 > ? AND b.type GLOB ? ORDER BY b.sha256 LIMIT ?`),
+      entriesOf: p(`SELECT ${ENTRY_COLUMNS} FROM blob_owners p INDEXED BY blob_owners_by_time JOIN blobs b ON b.sha256 = p.sha256
+        WHERE p.pubkey = ? AND p.sha256 > ? AND b.type GLOB ? ORDER BY p.sha256 LIMIT ?`),
+      dropOwners: p('DELETE FROM blob_owners WHERE sha256 = ?'),
     };
   }
 
@@ -69,7 +81,15 @@ export class BlobTables {
         return this.sql.usage.get(request.pubkey) as number;
       case 'totals':
         return this.sql.totals.get();
+      case 'entries':
+        return this.entries(request.query);
     }
+  }
+
+  private entries({ after = '', limit, pubkey, type = '*' }: BlobEntriesQuery): BlobEntry[] {
+    const rows = (pubkey === undefined ? this.sql.entries.all(after, type, limit)
+      : this.sql.entriesOf.all(pubkey, after, type, limit)) as EntryRow[];
+    return rows.map((row) => ({ ...row, visible: row.visible === 1, owners: row.owners ? row.owners.split(',').sort() : [] }));
   }
 
   /** undefined: the cursor is not one of this pubkey's blobs. */
@@ -106,6 +126,11 @@ export class BlobTables {
       case 'touch':
         for (const [sha256, at] of request.served) this.sql.touch.run(at, sha256);
         return { result: undefined, linked: [] };
+      case 'forget': {
+        this.sql.dropOwners.run(request.sha256);
+        const dropped = this.sql.dropBlob.run(request.sha256).changes === 1;
+        return { result: dropped, linked: dropped ? this.linkedExercises([request.sha256]) : [] };
+      }
     }
   }
 

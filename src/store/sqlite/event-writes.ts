@@ -14,6 +14,7 @@ import { CLUSTER_SEQ_SQL } from './database.js';
 import { ModerationTables, VANISH_KIND } from './moderation-tables.js';
 import { DEPENDENCY_KINDS, PowrTables, type RemovedExercise } from './powr-tables.js';
 import { StoredIds } from './stored-ids.js';
+import { tagKeys } from './tag-index.js';
 
 /** What one write changed: the parts of the committed-change feed it contributes. */
 export interface Applied {
@@ -32,13 +33,6 @@ interface Removal {
 }
 
 const blob = (hex: string) => Buffer.from(hex, 'hex');
-
-/** The distinct (name, first value) pairs an event is indexed under; a record repeats each exercise per set. */
-function tagKeys(event: NostrEvent): [string, string][] {
-  const keys = new Map<string, [string, string]>();
-  for (const tag of event.tags) if (tag.length > 1) keys.set(`${tag[0]}\u0000${tag[1]}`, [tag[0]!, tag[1]!]);
-  return [...keys.values()];
-}
 
 const GIFT_WRAP_KINDS = new Set([1059, 21059]);
 

@@ -1,4 +1,4 @@
-import type { BlobListQuery, NewBlob } from '../blobs/port.js';
+import type { BlobEntriesQuery, BlobListQuery, NewBlob } from '../blobs/port.js';
 import type { CATALOGUE_METHODS } from '../catalogue.js';
 import type { Decision } from '../decisions.js';
 import type { ClusterOptions } from '../cluster/nats-log.js';
@@ -33,13 +33,15 @@ export interface ThreadOptions {
 export type BlobWrite =
   | { op: 'add'; blob: NewBlob }
   | { op: 'removeOwner'; sha256: string; pubkey: string }
-  | { op: 'touch'; served: [string, number][] };
+  | { op: 'touch'; served: [string, number][] }
+  | { op: 'forget'; sha256: string };
 
 export type BlobRead =
   | { op: 'describe'; sha256: string }
   | { op: 'list'; query: BlobListQuery }
   | { op: 'usage'; pubkey: string }
-  | { op: 'totals' };
+  | { op: 'totals' }
+  | { op: 'entries'; query: BlobEntriesQuery };
 
 /** Maintenance the writer runs in its own transactions; each answers with a `done`. */
 export type WriterTask =

@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { isIndexedTag, tagValueKey } from './tag-index.js';
 
 /**
  * Forward-only migrations; PRAGMA user_version holds the number of the last one applied.
@@ -11,8 +12,9 @@ import type { Database } from 'better-sqlite3';
  * - events_by_author        authors without kinds.
  * - events_by_kind          kinds without authors: discovery ("latest templates").
  * - events_by_time          since/until or nothing at all: the global feed.
- * - event_tags (its key)     any #<tag> filter (name, first value, kind, created_at), so the tag,
- *                           tag+kind and tag+kind+time shapes all seek straight to their range.
+ * - event_tags (its key)     any #<tag> filter on an indexed tag (tag-index.ts; name, first value,
+ *                           kind, created_at), so the tag, tag+kind and tag+kind+time shapes all seek
+ *                           straight to their range.
  * - events_by_expiry        the NIP-40 purge.
  * Every time-ordered index ends in created_at so newest-first scans with a LIMIT stop early.
  */
@@ -346,6 +348,29 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE blobs ADD COLUMN thumb TEXT;
   ALTER TABLE blobs ADD COLUMN image TEXT;
   `,
+  `
+  -- The tag index keeps what filters can use (tag-index.ts, here through the functions migrate()
+  -- registers, so the rows are exactly what the write path writes): single-letter tags and the
+  -- multi-letter tags filters use (exercise, template, title, description); a filter on another tag
+  -- is checked on the event itself. A first value of 64 lowercase hex (ids, pubkeys) is kept as its 32
+  -- bytes, an address with its pubkey as bytes, any other as text: value has no type affinity, so each
+  -- keeps its own. Rebuilt in key order rather than updated in place, so the new b-tree's pages are full.
+  CREATE TABLE event_tags_rebuilt (
+    name       TEXT    NOT NULL,
+    value      BLOB    NOT NULL,
+    kind       INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    event_seq  INTEGER NOT NULL,
+    PRIMARY KEY (name, value, kind, created_at, event_seq)
+  ) WITHOUT ROWID;
+  INSERT INTO event_tags_rebuilt (name, value, kind, created_at, event_seq)
+    SELECT name, powr_tag_value(value), kind, created_at, event_seq
+    FROM event_tags
+    WHERE powr_indexed_tag(name)
+    ORDER BY 1, 2, 3, 4, 5;
+  DROP TABLE event_tags;
+  ALTER TABLE event_tags_rebuilt RENAME TO event_tags;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -356,6 +381,9 @@ export function migrate(db: Database): void {
   if (current > SCHEMA_VERSION) {
     throw new Error(`database schema version ${current} is newer than this relay understands (${SCHEMA_VERSION})`);
   }
+  // The tag index's rules, for a migration that rebuilds event_tags.
+  db.function('powr_indexed_tag', { deterministic: true }, (name: string) => (isIndexedTag(name) ? 1 : 0));
+  db.function('powr_tag_value', { deterministic: true }, (value: string) => tagValueKey(value));
   for (let v = current; v < SCHEMA_VERSION; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);

@@ -6,6 +6,7 @@ import {
   type ModerationDecision,
   type ModerationState,
 } from '../moderation.js';
+import { tagValueKey } from './tag-index.js';
 
 /** NIP-62 request to vanish. */
 export const VANISH_KIND = 62;
@@ -89,7 +90,7 @@ export class ModerationTables {
   authorEvents(pubkey: string, until: number, max: number, giftWraps: boolean): number[] {
     const own = this.sql.authorEvents.all(blob(pubkey), until, max) as number[];
     if (!giftWraps || own.length >= max) return own;
-    return [...own, ...(this.sql.giftWrapsTo.all(pubkey, GIFT_WRAP_KIND, until, max - own.length) as number[])];
+    return [...own, ...(this.sql.giftWrapsTo.all(tagValueKey(pubkey), GIFT_WRAP_KIND, until, max - own.length) as number[])];
   }
 
   eventSeqs(id: string): number[] {

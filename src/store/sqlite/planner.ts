@@ -2,6 +2,7 @@ import { mayMatchRestricted, type Viewers } from '../../powr/privacy.js';
 import { SEARCH_KINDS, ftsMatch } from '../../powr/search.js';
 import { kindClass } from '../../protocol/event.js';
 import type { Filter, TagCondition } from '../../protocol/filter.js';
+import { isIndexedTag, tagValueKey } from './tag-index.js';
 
 /**
  * Turns a NIP-01 filter into one SQL query driven by one index, chosen on purpose:
@@ -12,14 +13,17 @@ import type { Filter, TagCondition } from '../../protocol/filter.js';
  *   #e / #p / #a / #q / #d present         -> event_tags key       (reactions, comments, collection members)
  *   authors + kinds                        -> events_by_author_kind (feeds, workout history)
  *   authors                                -> events_by_author
- *   any other #tag                         -> event_tags key       (#t hashtags, #exercise, #template)
+ *   any other indexed #tag                 -> event_tags key       (#t hashtags, #exercise, #template)
  *   kinds                                  -> events_by_kind       (discovery: latest templates)
  *   nothing / since / until                -> events_by_time
  *
  * Everything else in the filter becomes a WHERE term checked on the rows the index yields; an extra
  * tag condition is a point lookup in event_tags' key (the candidate's kind, created_at and seq are
- * known). INDEXED BY makes SQLite fail loudly rather than fall back to a scan if an index cannot serve
- * the query; event_tags is a WITHOUT ROWID table searched by its own key, which INDEXED BY cannot name
+ * known), or, for a tag event_tags does not hold (tag-index.ts: `#client`, `#alt` …), a look at the
+ * candidate's own tags. Such a tag never drives: a filter with nothing else to drive it would be
+ * answered by the time index, a walk of every event, so the relay refuses it (unanchoredTag).
+ * INDEXED BY makes SQLite fail loudly rather than fall back to a scan if an index cannot serve the
+ * query; event_tags is a WITHOUT ROWID table searched by its own key, which INDEXED BY cannot name
  * (test/unit/store.test.ts checks every shape's plan instead).
  */
 
@@ -63,6 +67,16 @@ const SELECTIVE_TAGS = ['e', 'p', 'a', 'q', 'd'];
 const hexBlob = (hex: string) => Buffer.from(hex, 'hex');
 const placeholders = (n: number) => new Array(n).fill('?').join(',');
 
+/**
+ * The first tag condition of a filter that nothing else can drive: one on a tag event_tags does not
+ * hold, in a filter without ids, authors, kinds, search or an indexed tag. Answering it would mean
+ * reading every stored event; REQ, COUNT and NEG-OPEN refuse it (`unsupported:`).
+ */
+export function unanchoredTag(f: Filter): TagCondition | undefined {
+  if (f.matchesNothing || chooseDriver(f).driver !== 'time') return undefined;
+  return f.tags.find((t) => !isIndexedTag(t.name));
+}
+
 /** The index that will drive a filter's query (also its shape in metrics). */
 export function chooseDriver(f: Filter): { driver: Driver; tag?: TagCondition } {
   if (f.ids) return { driver: 'id' };
@@ -77,7 +91,7 @@ export function chooseDriver(f: Filter): { driver: Driver; tag?: TagCondition } 
     .sort((a, b) => a.values.length - b.values.length)[0];
   if (selective) return { driver: 'tag', tag: selective };
   if (f.authors) return { driver: f.kinds ? 'author_kind' : 'author' };
-  const anyTag = [...f.tags].sort((a, b) => a.values.length - b.values.length)[0];
+  const anyTag = f.tags.filter((t) => isIndexedTag(t.name)).sort((a, b) => a.values.length - b.values.length)[0];
   if (anyTag) return { driver: 'tag', tag: anyTag };
   if (f.kinds) return { driver: 'kind' };
   return { driver: 'time' };
@@ -141,7 +155,7 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: Plan
   const { driver, tag: drivingTag } = chooseDriver(f);
   const restricted = viewers !== undefined && mayMatchRestricted(f, viewers);
   // A tag-driven plan joins nostr_events only for what event_tags does not hold.
-  const tagOnly = driver === 'tag' && mode === 'keys' && !f.authors && !restricted;
+  const tagOnly = driver === 'tag' && mode === 'keys' && !f.authors && !restricted && f.tags.every((t) => isIndexedTag(t.name));
   const col = (name: 'seq' | 'kind' | 'created_at') =>
     driver !== 'tag' ? `e.${name}` : name === 'seq' ? 't.event_seq' : `t.${name}`;
   const where: string[] = [];
@@ -171,7 +185,7 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: Plan
     from = tagOnly ? 'event_tags t' : `event_tags t JOIN nostr_events e ON e.seq = t.event_seq`;
     where.push('t.name = ?');
     params.push(t.name);
-    inList('t.value', t.values);
+    inList('t.value', t.values.map(tagValueKey));
     if (f.kinds) inList('t.kind', f.kinds);
     coveredTags = [t];
   } else {
@@ -202,11 +216,21 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: Plan
   }
   for (const t of f.tags) {
     if (coveredTags.includes(t)) continue;
-    where.push(
-      `EXISTS (SELECT 1 FROM event_tags x WHERE x.name = ? AND x.value IN (${placeholders(t.values.length)})
-        AND x.kind = ${col('kind')} AND x.created_at = ${time} AND x.event_seq = ${col('seq')})`,
-    );
-    params.push(t.name, ...t.values);
+    if (isIndexedTag(t.name)) {
+      where.push(
+        `EXISTS (SELECT 1 FROM event_tags x WHERE x.name = ? AND x.value IN (${placeholders(t.values.length)})
+          AND x.kind = ${col('kind')} AND x.created_at = ${time} AND x.event_seq = ${col('seq')})`,
+      );
+      params.push(t.name, ...t.values.map(tagValueKey));
+    } else {
+      // NIP-01's test on the stored event, as a substring search rather than by parsing its JSON: the
+      // JSON is JSON.stringify's (canonicalJson), in which a tag starting with this name and value
+      // reads `["name","value"`, and nothing else can (a quote inside a string is escaped, and the
+      // only arrays in an event are its tags, arrays of strings).
+      const serialised = t.values.map((value) => JSON.stringify([t.name, value]).slice(0, -1));
+      where.push(`(${serialised.map(() => 'instr(e.json, ?) > 0').join(' OR ')})`);
+      params.push(...serialised);
+    }
   }
   if (mode === 'rows') {
     where.push('(e.expires_at IS NULL OR e.expires_at > ?)');
@@ -218,7 +242,7 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: Plan
       WHERE x.name = 'p' AND x.value IN (${placeholders(v.length)}) AND x.kind = e.kind AND x.created_at = e.created_at
       AND x.event_seq = e.seq)`;
     where.push(`(e.kind NOT IN (${viewers.restrictedKinds.join(',')})${readable})`);
-    params.push(...v.map(hexBlob), ...v);
+    params.push(...v.map(hexBlob), ...v.map(tagValueKey));
   }
 
   // Keys are ordered by time alone (the caller breaks ties by id on the rows it reads).

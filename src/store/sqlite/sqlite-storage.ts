@@ -87,6 +87,8 @@ export class SqliteStorage implements StoragePort {
       removeOwner: (sha256, pubkey) => write({ op: 'removeOwner', sha256, pubkey }),
       touch: (served) => write({ op: 'touch', served }),
       totals: () => read({ op: 'totals' }),
+      entries: (query) => read({ op: 'entries', query }),
+      forget: (sha256) => write({ op: 'forget', sha256 }),
     };
   }
 
