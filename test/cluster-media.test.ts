@@ -11,7 +11,7 @@ import { signer, sleep } from './helpers/client.js';
 import { authorization, blossomToken, eventually, pngBytes, putMedia, sha256, upload } from './helpers/blossom.js';
 import { clusterEnv, stoppedAfterFile } from './helpers/cluster.js';
 import { startNats, uniqueStream, type NatsServer } from './helpers/nats.js';
-import type { RunningRelay } from './helpers/relay.js';
+import { runCli, type RunningRelay } from './helpers/relay.js';
 
 /**
  * Cluster mode for media (docs/media.md#cluster): two real relay nodes on a NATS server of the test's
@@ -198,6 +198,28 @@ describe('media in a two-node cluster', () => {
     expect(listed.map((r) => r.sha256)).toEqual([hash]);
     expect(await eventually(() => existsSync(copyOf(b, hash)), (there) => there, 10_000)).toBe(true);
   }, 60_000);
+
+  it('powr-relay media on a node: rm is refused (it would change one node only), gc keeps the metadata of a blob whose copy is missing', async () => {
+    const alice = signer();
+    const bytes = pngBytes(16 * 1024);
+    const hash = sha256(bytes);
+    expect((await upload(a.httpUrl, alice, bytes)).status).toBe(201);
+    await eventually(() => existsSync(copyOf(b, hash)), (there) => there, 10_000);
+    const env = { ...nodeEnv(), POWR_RELAY_DB: b.db };
+    const rm = await runCli(['media', 'rm', hash], env, '', 60_000);
+    expect(rm.code).toBe(1);
+    expect(rm.stderr).toMatch(/^powr-relay: media rm is not available in cluster mode: it would remove the blob from this node's database only/);
+    rmSync(copyOf(b, hash));
+    const gc = await runCli(['media', 'gc', '--min-age', '0'], env, '', 60_000);
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(gc.stdout).toContain('metadata rows without a file on this node left alone');
+    expect(gc.stdout).toMatch(/0 metadata rows without a file/);
+    // B still lists the blob, and serves it from the bucket.
+    expect(((await (await fetch(`${b.httpUrl}/list/${alice.pubkey}`)).json()) as { sha256: string }[]).map((r) => r.sha256)).toEqual([hash]);
+    const served = await fetch(`${b.httpUrl}/${hash}`);
+    expect(served.status).toBe(200);
+    expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(hash);
+  }, 120_000);
 
   it('with NATS out of reach, uploads get 503 with a reason and blobs a node holds are still served', async () => {
     const alice = signer();
