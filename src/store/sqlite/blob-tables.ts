@@ -3,12 +3,15 @@ import type { BlobInfo, BlobListQuery, BlobMeta, BlobRow } from '../blobs/port.j
 import type { BlobRead, BlobWrite } from './messages.js';
 
 /**
- * A blob is hidden when its hash is banned (NIP-86 banevent names it) or every owner is a banned
- * pubkey; both are point look-ups on the moderation table's key.
+ * A blob is hidden when its hash is banned (NIP-86 banevent names it) or, for an uploaded blob, every
+ * owner is a banned pubkey; a blob the mirror cache fetched has no owner and is visible unless banned.
+ * Each is a point look-up on a primary key.
  */
-export const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
-export const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
+const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
+const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
   AND NOT EXISTS (SELECT 1 FROM moderation m WHERE m.list = 'bannedPubkeys' AND m.value = o.pubkey))`;
+const CACHED = 'EXISTS (SELECT 1 FROM blob_cache c WHERE c.sha256 = b.sha256)';
+export const BLOB_VISIBLE = `NOT ${HASH_BANNED} AND (${SOME_OWNER_ALLOWED} OR ${CACHED})`;
 
 /** The optimisation's tags of a blob (the optimised-media migration); NULL for a blob stored as sent. */
 const META_COLUMNS = ['ox', 'dim', 'blurhash', 'thumb', 'image'] as const satisfies readonly (keyof BlobMeta)[];
@@ -30,7 +33,7 @@ export class BlobTables {
   constructor(db: Database) {
     const p = (s: string) => db.prepare(s);
     this.sql = {
-      describe: p(`SELECT b.sha256, b.size, b.type, b.uploaded, ${META}, (NOT ${HASH_BANNED} AND ${SOME_OWNER_ALLOWED}) AS visible
+      describe: p(`SELECT b.sha256, b.size, b.type, b.uploaded, ${META}, (${BLOB_VISIBLE}) AS visible
         FROM blobs b WHERE b.sha256 = ?`),
       ownerUploaded: p('SELECT uploaded FROM blob_owners WHERE sha256 = ? AND pubkey = ?').pluck(),
       // Row values (uploaded, sha256) < (?, ?) walk the index backwards from the cursor.
@@ -54,6 +57,27 @@ export class BlobTables {
       owned: p('SELECT sha256 FROM blob_owners INDEXED BY blob_owners_by_time WHERE pubkey = ?').pluck(),
       touch: p('UPDATE blobs SET last_served = max(coalesce(last_served, 0), ?) WHERE sha256 = ?'),
       totals: p('SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blobs'),
+      uncache: p('DELETE FROM blob_cache WHERE sha256 = ?'),
+      // Hashes in sha256 order from a cursor (exercise_media_by_sha256), one URL each, not stored and not banned.
+      wanted: p(`SELECT m.sha256, min(m.url) AS url FROM exercise_media m INDEXED BY exercise_media_by_sha256
+        WHERE m.sha256 > ? AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = m.sha256)
+          AND NOT EXISTS (SELECT 1 FROM blob_cache c WHERE c.sha256 = m.sha256 AND c.evicted >= ?)
+          AND NOT EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = m.sha256)
+        GROUP BY m.sha256 ORDER BY m.sha256 LIMIT ?`),
+      addCached: p('INSERT INTO blobs (sha256, size, type, uploaded) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      markCached: p(`INSERT INTO blob_cache (sha256, cached) VALUES (?, ?)
+        ON CONFLICT (sha256) DO UPDATE SET cached = excluded.cached, evicted = NULL`),
+      markEvicted: p('UPDATE blob_cache SET evicted = ? WHERE sha256 = ?'),
+      // Evicted first: blobs of exercises no template uses (exercise_media_by_sha256, addresses' UNIQUE
+      // index, template_exercises_by_exercise), then the least recently served. The whole cache is read:
+      // it holds what fits in mediaMirrorCacheBytes, a few thousand rows at most.
+      evictionOrder: p(`SELECT c.sha256, b.size FROM blob_cache c JOIN blobs b ON b.sha256 = c.sha256
+        WHERE NOT EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = c.sha256)
+        ORDER BY EXISTS (SELECT 1 FROM exercise_media m INDEXED BY exercise_media_by_sha256
+            JOIN exercises x ON x.event_seq = m.event_seq JOIN addresses a ON a.address = x.address
+            JOIN template_exercises t INDEXED BY template_exercises_by_exercise ON t.exercise_id = a.id
+            WHERE m.sha256 = c.sha256),
+          coalesce(b.last_served, c.cached), c.sha256`),
     };
   }
 
@@ -69,6 +93,8 @@ export class BlobTables {
         return this.sql.usage.get(request.pubkey) as number;
       case 'totals':
         return this.sql.totals.get();
+      case 'mirrorWanted':
+        return this.sql.wanted.all(request.after, request.evictedSince, request.limit);
     }
   }
 
@@ -95,6 +121,7 @@ export class BlobTables {
         const arrived = this.sql.hasBlob.get(sha256) === undefined;
         this.sql.addBlob.run(sha256, size, type, now, ...META_COLUMNS.map((c) => meta[c] ?? null));
         const newOwner = this.sql.addOwner.run(sha256, pubkey, now).changes === 1;
+        this.sql.uncache.run(sha256);
         return { result: { uploaded: this.sql.ownerUploaded.get(sha256, pubkey) as number, newOwner }, linked: arrived ? this.linkedExercises([sha256]) : [] };
       }
       case 'removeOwner': {
@@ -106,7 +133,31 @@ export class BlobTables {
       case 'touch':
         for (const [sha256, at] of request.served) this.sql.touch.run(at, sha256);
         return { result: undefined, linked: [] };
+      case 'addCached': {
+        const { sha256, size, type, now } = request.blob;
+        // A blob uploaded meanwhile stays owned, not cached.
+        const arrived = this.sql.addCached.run(sha256, size, type, now).changes === 1;
+        if (arrived) this.sql.markCached.run(sha256, now);
+        return { result: arrived, linked: arrived ? this.linkedExercises([sha256]) : [] };
+      }
+      case 'evictCached':
+        return this.evictCached(request.maxBytes, request.now);
     }
+  }
+
+  /** Drops cached blobs, first in eviction order, until the cache holds at most `maxBytes`; answers their hashes. */
+  private evictCached(maxBytes: number, now: number): { result: string[]; linked: string[] } {
+    const rows = this.sql.evictionOrder.all() as { sha256: string; size: number }[];
+    let bytes = rows.reduce((sum, r) => sum + r.size, 0);
+    const evicted: string[] = [];
+    for (const { sha256, size } of rows) {
+      if (bytes <= maxBytes) break;
+      this.sql.markEvicted.run(now, sha256);
+      this.sql.dropBlob.run(sha256);
+      evicted.push(sha256);
+      bytes -= size;
+    }
+    return { result: evicted, linked: this.linkedExercises(evicted) };
   }
 
   /** The exercises whose imeta URLs name any of these blobs (exercise_media_by_sha256). */

@@ -87,6 +87,9 @@ export class SqliteStorage implements StoragePort {
       removeOwner: (sha256, pubkey) => write({ op: 'removeOwner', sha256, pubkey }),
       touch: (served) => write({ op: 'touch', served }),
       totals: () => read({ op: 'totals' }),
+      mirrorWanted: (after, evictedSince, limit) => read({ op: 'mirrorWanted', after, evictedSince, limit }),
+      addCached: (blob) => write({ op: 'addCached', blob }),
+      evictCached: (maxBytes, now) => write({ op: 'evictCached', maxBytes, now }),
     };
   }
 
