@@ -4,7 +4,7 @@ import { nip19 } from 'nostr-tools';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, eventually, signer, sleep, type Signer } from './helpers/client.js';
 import { pngBytes, sha256, upload } from './helpers/blossom.js';
-import { startRelay, type RunningRelay } from './helpers/relay.js';
+import { runFailingRelay, startRelay, type RunningRelay } from './helpers/relay.js';
 
 /**
  * The mirror cache (docs/media.md, "The mirror cache"): relay A, with the cache on, fetches the media
@@ -147,5 +147,11 @@ describe('the mirror cache', () => {
     expect(await statusOnA(third.hash)).toBe(200);
     // Evicted blobs are not fetched straight back (rounds run every 2 s; this test took longer).
     expect(await statusOnA(first.hash)).toBe(404);
+  });
+
+  it('is refused, naming the setting, in cluster mode', async () => {
+    const { code, stderr } = await runFailingRelay({ POWR_RELAY_MEDIA_MIRROR_CACHE_BYTES: '1000', POWR_RELAY_CLUSTER_NATS: 'nats://127.0.0.1:4222' });
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('mediaMirrorCacheBytes (POWR_RELAY_MEDIA_MIRROR_CACHE_BYTES): the mirror cache is for a single relay');
   });
 });
