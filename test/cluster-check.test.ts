@@ -160,6 +160,8 @@ describe('cluster check: two nodes, a NATS server of the test\'s own', () => {
   it('fails naming both nodes after a row was deleted while one was stopped, and says which was changed', async () => {
     const [kept, victim] = nodes as [RunningRelay, RunningRelay];
     const lost = notes(1, 'lost while stopped')[0]!;
+    // Both nodes back on NATS (a test before may have stopped it): a write is refused while a node is not.
+    await converged(nodes, stream, nats.url);
     await publishOn(kept, [lost]);
     await converged(nodes, stream, nats.url);
     await victim.stop();

@@ -73,6 +73,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (result.defaultLimit > result.maxLimit) {
     throw new ConfigError(`defaultLimit (${result.defaultLimit}) must not exceed maxLimit (${result.maxLimit})`);
   }
+  // Each node would fetch and evict on its own beside the cluster's shared blob metadata.
+  if (result.mediaMirrorCacheBytes > 0 && result.clusterNats.length > 0) {
+    throw new ConfigError(`mediaMirrorCacheBytes (${envName('mediaMirrorCacheBytes')}): the mirror cache is for a single relay; set it to 0 in cluster mode (clusterNats)`);
+  }
   // The filters are sent upstream and matched here under this relay's own filter limits.
   for (const filter of result.upstreamFilter) {
     const parsed = parseFilter(filter, result);

@@ -84,6 +84,7 @@ export interface Config {
   mediaQuotaBytes: number;
   mediaUploadsPerMinutePerIp: number;
   mediaMirrorPrivate: boolean;
+  mediaMirrorCacheBytes: number;
 }
 
 /** What a value looked like and where it came from, so errors can name both. */
@@ -357,6 +358,8 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Uploads, mirrors, deletes and reports per minute from one client address (token bucket; off with rateLimits).' }),
   setting({ key: 'mediaMirrorPrivate', group: 'Media (Blossom)', default: false, parse: boolean,
     doc: 'Let /mirror fetch from private, loopback and link-local addresses (tests, a private network). false: such URLs are refused.' }),
+  setting({ key: 'mediaMirrorCacheBytes', group: 'Media (Blossom)', default: 0, parse: integer(0, MAX_INT),
+    doc: 'Bytes of the mirror cache: the relay fetches the blobs exercises\' imeta URLs name on other servers (checked against their sha256) and serves them itself; over this size the media of exercises no template uses goes first, then the least recently served. Uploaded blobs are never evicted. 0: off; not in cluster mode. See docs/media.md.' }),
   setting({ key: 'mediaOptimiseConcurrency', group: 'Media optimisation', default: 0, parse: integer(0, 256),
     doc: 'Uploads to /media optimised at once, each on its own thread (and ffmpeg process) using one core. 0: half the CPU cores, at least 1.' }),
   setting({ key: 'mediaOptimiseQueue', group: 'Media optimisation', default: 8, parse: integer(0, 10_000),

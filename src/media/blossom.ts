@@ -12,6 +12,7 @@ import { BlobStorageFull, BlobStoreUnavailable, BlobTooLarge, type BlobFiles, ty
 import type { CheckResult } from '../workers/check-event.js';
 import { namesBlob, tokenProblem, type BlossomVerb } from './auth.js';
 import { fetchForMirror } from './mirror.js';
+import { MirrorCache } from './mirror-cache.js';
 import { extensionFor, mediaType, sniffType, typeOfPath } from './mime.js';
 import type { MediaMetrics, UploadRoute } from './media-metrics.js';
 import { admitMedia, storeOptimised, type OptimisedStoreDeps } from './media-upload.js';
@@ -107,9 +108,14 @@ export class Blossom {
   private served = new Map<string, number>();
   private readonly flushTimer: NodeJS.Timeout;
   private readonly optimising: OptimisedStoreDeps;
+  private readonly mirrorCache: MirrorCache | undefined;
 
   constructor(private readonly deps: BlossomDeps) {
     this.flushTimer = setInterval(() => void this.flushServed(), SERVED_FLUSH_MS).unref();
+    if (deps.config.mediaMirrorCacheBytes > 0) {
+      const { config, records, files, log } = deps;
+      this.mirrorCache = new MirrorCache({ config, records, files, log, exclusive: (sha256, run) => this.exclusive(sha256, run) });
+    }
     this.optimising = {
       optimiser: deps.optimiser, files: deps.files, records: deps.records, checkHash: (sha256) => this.checkHash(sha256),
       checkQuota: (pubkey, adding) => this.checkQuota(pubkey, adding), exclusive: (sha256, run) => this.exclusive(sha256, run),
@@ -517,9 +523,10 @@ export class Blossom {
     await this.deps.records.touch(served).catch((err: unknown) => this.deps.log.error({ err }, 'recording when blobs were served failed'));
   }
 
-  /** Stops the timer and records the last serving times. */
+  /** Stops the timer and the mirror cache, and records the last serving times. */
   async close(): Promise<void> {
     clearInterval(this.flushTimer);
+    await this.mirrorCache?.close();
     await this.flushServed();
   }
 }

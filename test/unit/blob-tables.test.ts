@@ -105,4 +105,25 @@ describe('blob metadata through the storage port', () => {
     // Carol's: b (7 bytes), and 7 and 8 from the test before (7 and 8 bytes).
     expect(await blobs.usage(carol)).toBe(22);
   });
+
+  it('keeps cached blobs ownerless and visible until banned, evicts the least recently served, never an upload', async () => {
+    const blobs = store.blobs;
+    const [one, two, three] = ['c1', 'c2', 'c3'].map((end) => end.padStart(64, 'c'));
+    expect(await blobs.addCached({ sha256: one, size: 10, type: 'image/png', now: 1000 })).toBe(true);
+    expect(await blobs.addCached({ sha256: one, size: 10, type: 'image/png', now: 1001 })).toBe(false);
+    await blobs.addCached({ sha256: two, size: 10, type: 'image/png', now: 1001 });
+    await blobs.addCached({ sha256: three, size: 10, type: 'image/png', now: 1002 });
+    expect(await blobs.describe(one)).toEqual({ sha256: one, size: 10, type: 'image/png', uploaded: 1000, visible: true });
+    // Served late, one outranks two; three, uploaded meanwhile, is owned and out of the cache's count.
+    await blobs.touch([[one, 2000]]);
+    expect((await blobs.add({ sha256: three, size: 10, type: 'image/png', pubkey: hex('f'), now: 1500 })).newOwner).toBe(true);
+    expect(await blobs.evictCached(10, 3000)).toEqual([two]);
+    expect(await blobs.describe(two)).toBeUndefined();
+    expect(await blobs.evictCached(0, 3001)).toEqual([one]);
+    expect((await blobs.describe(three))?.visible).toBe(true);
+    // An evicted hash can be cached again; a banned one is hidden though it has no owner to ban.
+    expect(await blobs.addCached({ sha256: two, size: 10, type: 'image/png', now: 3002 })).toBe(true);
+    await store.moderate({ add: [{ list: 'bannedEvents', value: two, reason: '' }], drop: [] });
+    expect((await blobs.describe(two))?.visible).toBe(false);
+  });
 });

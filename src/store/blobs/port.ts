@@ -93,7 +93,23 @@ export interface BlobRecords {
   entries(query: BlobEntriesQuery): Promise<BlobEntry[]>;
   /** Removes a blob's row and all its owners whoever they are; false when there was none. */
   forget(sha256: string): Promise<boolean>;
+  /**
+   * Blobs that exercises' imeta URLs name but the relay lacks (not banned, not evicted from the cache
+   * at `evictedSince` or later), in hash order after `after`, one of their URLs each: what the mirror
+   * cache fetches.
+   */
+  mirrorWanted(after: string, evictedSince: number, limit: number): Promise<{ sha256: string; url: string }[]>;
+  /** Records a blob the mirror cache fetched (no owner); false when the hash was stored meanwhile. */
+  addCached(blob: CachedBlob): Promise<boolean>;
+  /**
+   * Drops cached blobs (never owned ones) until the cache holds at most `maxBytes`: those of exercises
+   * no template uses first, then the least recently served, noting `now` as when. Answers their hashes,
+   * whose files go too.
+   */
+  evictCached(maxBytes: number, now: number): Promise<string[]>;
 }
+
+export type CachedBlob = Omit<NewBlob, 'pubkey' | 'meta'>;
 
 export interface NewBlob {
   sha256: string;

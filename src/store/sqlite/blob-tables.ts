@@ -3,15 +3,18 @@ import type { BlobEntriesQuery, BlobEntry, BlobInfo, BlobListQuery, BlobMeta, Bl
 import type { BlobRead, BlobWrite } from './messages.js';
 
 /**
- * A blob is hidden when its hash is banned (NIP-86 banevent names it) or every owner is a banned
- * pubkey; both are point look-ups on the moderation table's key.
+ * A blob is hidden when its hash is banned (NIP-86 banevent names it) or, for an uploaded blob, every
+ * owner is a banned pubkey; a blob the mirror cache fetched has no owner and is visible unless banned.
+ * Each is a point look-up on a primary key.
  */
-export const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
-export const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
+const HASH_BANNED = "EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = b.sha256)";
+const SOME_OWNER_ALLOWED = `EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256
   AND NOT EXISTS (SELECT 1 FROM moderation m WHERE m.list = 'bannedPubkeys' AND m.value = o.pubkey))`;
+const CACHED = 'EXISTS (SELECT 1 FROM blob_cache c WHERE c.sha256 = b.sha256)';
+export const BLOB_VISIBLE = `NOT ${HASH_BANNED} AND (${SOME_OWNER_ALLOWED} OR ${CACHED})`;
 /** The operator's view of a blob `b` (entries): its owners come from blob_owners' key, (sha256, pubkey). */
 const ENTRY_COLUMNS = `b.sha256, b.size, b.type, b.uploaded, b.last_served AS lastServed,
-  (NOT ${HASH_BANNED} AND ${SOME_OWNER_ALLOWED}) AS visible,
+  (${BLOB_VISIBLE}) AS visible,
   (SELECT group_concat(w.pubkey) FROM blob_owners w WHERE w.sha256 = b.sha256) AS owners`;
 type EntryRow = Omit<BlobEntry, 'visible' | 'owners'> & { visible: number; owners: string | null };
 
@@ -35,7 +38,7 @@ export class BlobTables {
   constructor(db: Database) {
     const p = (s: string) => db.prepare(s);
     this.sql = {
-      describe: p(`SELECT b.sha256, b.size, b.type, b.uploaded, ${META}, (NOT ${HASH_BANNED} AND ${SOME_OWNER_ALLOWED}) AS visible
+      describe: p(`SELECT b.sha256, b.size, b.type, b.uploaded, ${META}, (${BLOB_VISIBLE}) AS visible
         FROM blobs b WHERE b.sha256 = ?`),
       ownerUploaded: p('SELECT uploaded FROM blob_owners WHERE sha256 = ? AND pubkey = ?').pluck(),
       // Row values (uploaded, sha256) < (?, ?) walk the index backwards from the cursor.
@@ -66,6 +69,27 @@ export class BlobTables {
       entriesOf: p(`SELECT ${ENTRY_COLUMNS} FROM blob_owners p INDEXED BY blob_owners_by_time JOIN blobs b ON b.sha256 = p.sha256
         WHERE p.pubkey = ? AND p.sha256 > ? AND b.type GLOB ? ORDER BY p.sha256 LIMIT ?`),
       dropOwners: p('DELETE FROM blob_owners WHERE sha256 = ?'),
+      uncache: p('DELETE FROM blob_cache WHERE sha256 = ?'),
+      // Hashes in sha256 order from a cursor (exercise_media_by_sha256), one URL each, not stored and not banned.
+      wanted: p(`SELECT m.sha256, min(m.url) AS url FROM exercise_media m INDEXED BY exercise_media_by_sha256
+        WHERE m.sha256 > ? AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = m.sha256)
+          AND NOT EXISTS (SELECT 1 FROM blob_cache c WHERE c.sha256 = m.sha256 AND c.evicted >= ?)
+          AND NOT EXISTS (SELECT 1 FROM moderation WHERE list = 'bannedEvents' AND value = m.sha256)
+        GROUP BY m.sha256 ORDER BY m.sha256 LIMIT ?`),
+      addCached: p('INSERT INTO blobs (sha256, size, type, uploaded) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      markCached: p(`INSERT INTO blob_cache (sha256, cached) VALUES (?, ?)
+        ON CONFLICT (sha256) DO UPDATE SET cached = excluded.cached, evicted = NULL`),
+      markEvicted: p('UPDATE blob_cache SET evicted = ? WHERE sha256 = ?'),
+      // Evicted first: blobs of exercises no template uses (exercise_media_by_sha256, addresses' UNIQUE
+      // index, template_exercises_by_exercise), then the least recently served. The whole cache is read:
+      // it holds what fits in mediaMirrorCacheBytes, a few thousand rows at most.
+      evictionOrder: p(`SELECT c.sha256, b.size FROM blob_cache c JOIN blobs b ON b.sha256 = c.sha256
+        WHERE NOT EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = c.sha256)
+        ORDER BY EXISTS (SELECT 1 FROM exercise_media m INDEXED BY exercise_media_by_sha256
+            JOIN exercises x ON x.event_seq = m.event_seq JOIN addresses a ON a.address = x.address
+            JOIN template_exercises t INDEXED BY template_exercises_by_exercise ON t.exercise_id = a.id
+            WHERE m.sha256 = c.sha256),
+          coalesce(b.last_served, c.cached), c.sha256`),
     };
   }
 
@@ -83,6 +107,8 @@ export class BlobTables {
         return this.sql.totals.get();
       case 'entries':
         return this.entries(request.query);
+      case 'mirrorWanted':
+        return this.sql.wanted.all(request.after, request.evictedSince, request.limit);
     }
   }
 
@@ -115,6 +141,7 @@ export class BlobTables {
         const arrived = this.sql.hasBlob.get(sha256) === undefined;
         this.sql.addBlob.run(sha256, size, type, now, ...META_COLUMNS.map((c) => meta[c] ?? null));
         const newOwner = this.sql.addOwner.run(sha256, pubkey, now).changes === 1;
+        this.sql.uncache.run(sha256);
         return { result: { uploaded: this.sql.ownerUploaded.get(sha256, pubkey) as number, newOwner }, linked: arrived ? this.linkedExercises([sha256]) : [] };
       }
       case 'removeOwner': {
@@ -128,10 +155,35 @@ export class BlobTables {
         return { result: undefined, linked: [] };
       case 'forget': {
         this.sql.dropOwners.run(request.sha256);
+        this.sql.uncache.run(request.sha256);
         const dropped = this.sql.dropBlob.run(request.sha256).changes === 1;
         return { result: dropped, linked: dropped ? this.linkedExercises([request.sha256]) : [] };
       }
+      case 'addCached': {
+        const { sha256, size, type, now } = request.blob;
+        // A blob uploaded meanwhile stays owned, not cached.
+        const arrived = this.sql.addCached.run(sha256, size, type, now).changes === 1;
+        if (arrived) this.sql.markCached.run(sha256, now);
+        return { result: arrived, linked: arrived ? this.linkedExercises([sha256]) : [] };
+      }
+      case 'evictCached':
+        return this.evictCached(request.maxBytes, request.now);
     }
+  }
+
+  /** Drops cached blobs, first in eviction order, until the cache holds at most `maxBytes`; answers their hashes. */
+  private evictCached(maxBytes: number, now: number): { result: string[]; linked: string[] } {
+    const rows = this.sql.evictionOrder.all() as { sha256: string; size: number }[];
+    let bytes = rows.reduce((sum, r) => sum + r.size, 0);
+    const evicted: string[] = [];
+    for (const { sha256, size } of rows) {
+      if (bytes <= maxBytes) break;
+      this.sql.markEvicted.run(now, sha256);
+      this.sql.dropBlob.run(sha256);
+      evicted.push(sha256);
+      bytes -= size;
+    }
+    return { result: evicted, linked: this.linkedExercises(evicted) };
   }
 
   /** The exercises whose imeta URLs name any of these blobs (exercise_media_by_sha256). */

@@ -3,7 +3,7 @@ import { COLLECTION_KINDS, EXERCISE_KIND, LEGACY_RECORD_KIND, RECORD_KIND, TEMPL
 import { addressKey, kindClass, parseAddress, type NostrEvent } from '../../protocol/event.js';
 import type { MediaItem } from '../catalogue.js';
 import type { Bundle, BundleRoot } from '../port.js';
-import { HASH_BANNED, SOME_OWNER_ALLOWED } from './blob-tables.js';
+import { BLOB_VISIBLE } from './blob-tables.js';
 
 /**
  * An exercise's imeta media (exercise_media's primary key) with the blob each names, when stored here
@@ -11,7 +11,7 @@ import { HASH_BANNED, SOME_OWNER_ALLOWED } from './blob-tables.js';
  * blob or the exercise came first.
  */
 export const EXERCISE_MEDIA = `SELECT m.url, m.mime, m.alt, m.sha256,
-    CASE WHEN NOT ${HASH_BANNED} AND ${SOME_OWNER_ALLOWED} THEN b.type END AS stored
+    CASE WHEN ${BLOB_VISIBLE} THEN b.type END AS stored
   FROM exercise_media m LEFT JOIN blobs b ON b.sha256 = m.sha256 WHERE m.event_seq = ? ORDER BY m.position`;
 
 interface RootRow {

@@ -1,4 +1,4 @@
-import type { BlobEntriesQuery, BlobListQuery, NewBlob } from '../blobs/port.js';
+import type { BlobEntriesQuery, BlobListQuery, CachedBlob, NewBlob } from '../blobs/port.js';
 import type { CATALOGUE_METHODS } from '../catalogue.js';
 import type { Decision } from '../decisions.js';
 import type { ClusterOptions } from '../cluster/nats-log.js';
@@ -34,14 +34,17 @@ export type BlobWrite =
   | { op: 'add'; blob: NewBlob }
   | { op: 'removeOwner'; sha256: string; pubkey: string }
   | { op: 'touch'; served: [string, number][] }
-  | { op: 'forget'; sha256: string };
+  | { op: 'forget'; sha256: string }
+  | { op: 'addCached'; blob: CachedBlob }
+  | { op: 'evictCached'; maxBytes: number; now: number };
 
 export type BlobRead =
   | { op: 'describe'; sha256: string }
   | { op: 'list'; query: BlobListQuery }
   | { op: 'usage'; pubkey: string }
   | { op: 'totals' }
-  | { op: 'entries'; query: BlobEntriesQuery };
+  | { op: 'entries'; query: BlobEntriesQuery }
+  | { op: 'mirrorWanted'; after: string; evictedSince: number; limit: number };
 
 /** Maintenance the writer runs in its own transactions; each answers with a `done`. */
 export type WriterTask =

@@ -371,6 +371,18 @@ export const MIGRATIONS: readonly string[] = [
   DROP TABLE event_tags;
   ALTER TABLE event_tags_rebuilt RENAME TO event_tags;
   `,
+  `
+  -- The mirror cache (mediaMirrorCacheBytes; src/media/mirror-cache.ts): blobs the relay fetched itself
+  -- because an exercise's imeta URL names them. They have no owner, are visible unless their hash is
+  -- banned, and are evicted by template use, then last_served (or when cached, if never served). An
+  -- evicted blob's row stays, with when it was evicted, so the cache does not fetch it straight back.
+  -- An upload of a cached hash removes its row here: owned blobs are never evicted.
+  CREATE TABLE blob_cache (
+    sha256  TEXT    PRIMARY KEY,
+    cached  INTEGER NOT NULL,
+    evicted INTEGER
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

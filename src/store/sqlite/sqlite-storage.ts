@@ -89,6 +89,9 @@ export class SqliteStorage implements StoragePort {
       totals: () => read({ op: 'totals' }),
       entries: (query) => read({ op: 'entries', query }),
       forget: (sha256) => write({ op: 'forget', sha256 }),
+      mirrorWanted: (after, evictedSince, limit) => read({ op: 'mirrorWanted', after, evictedSince, limit }),
+      addCached: (blob) => write({ op: 'addCached', blob }),
+      evictCached: (maxBytes, now) => write({ op: 'evictCached', maxBytes, now }),
     };
   }
 
