@@ -7,22 +7,12 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobDescriptor } from '../src/media/blossom.js';
 import { signer, type Signer } from './helpers/client.js';
-import { authorization, blossomToken, eventually, pngBytes, sha256, upload } from './helpers/blossom.js';
+import { authorization, blossomToken, eventually, pngBytes, putMedia, sha256, upload } from './helpers/blossom.js';
 import { mp4Boxes, photoWithGps } from './helpers/media.js';
 import { startRelay, type RunningRelay } from './helpers/relay.js';
 
 const CLIP = readFileSync(join(import.meta.dirname, 'fixtures', 'exercise-clip.mp4'));
 const MANY = { POWR_RELAY_MEDIA_UPLOADS_PER_MINUTE_PER_IP: '100000', POWR_RELAY_MEDIA_OPTIMISE_CONCURRENCY: '1' };
-
-
-/** PUT /media of `bytes` by `who`, with a `media` token naming them (BUD-05). */
-function putMedia(base: string, who: Signer, bytes: Buffer, type: string, verb = 'media'): Promise<Response> {
-  const hash = sha256(bytes);
-  return fetch(`${base}/media`, {
-    method: 'PUT', body: bytes,
-    headers: { 'Content-Type': type, 'X-SHA-256': hash, Authorization: authorization(blossomToken(who, verb, { x: [hash] })) },
-  });
-}
 
 /** HEAD /media (BUD-05, as BUD-06's HEAD /upload). */
 function headMedia(base: string, who: Signer, bytes: Buffer, type: string, verb = 'media'): Promise<Response> {

@@ -118,7 +118,11 @@ function verify(out: Out): Promise<number> {
       }
     }
     let rows = 0;
-    for await (const entry of blobEntries(store.blobs)) {
+    // In a cluster a node without its copy fetches it from the bucket: its row is needed, and forgetting
+    // it here would leave this node's database unlike the others'.
+    const clustered = config.clusterNats.length > 0;
+    if (clustered) out('metadata rows without a file on this node left alone: in cluster mode the node fetches the file from the cluster\'s bucket\n');
+    for await (const entry of clustered ? [] : blobEntries(store.blobs)) {
       rows++;
       const onDisk = await folder.size(entry.sha256);
       if (onDisk === undefined) problem(`missing file: ${entry.sha256} (${entry.type}, ${size(entry.size)}, owners ${entry.owners.join(',') || 'none'})`);
@@ -171,7 +175,11 @@ function gc(values: Values, out: Out): Promise<number> {
       }
     }
     let rows = 0;
-    for await (const entry of blobEntries(store.blobs)) {
+    // In a cluster a node without its copy fetches it from the bucket: its row is needed, and forgetting
+    // it here would leave this node's database unlike the others'.
+    const clustered = config.clusterNats.length > 0;
+    if (clustered) out('metadata rows without a file on this node left alone: in cluster mode the node fetches the file from the cluster\'s bucket\n');
+    for await (const entry of clustered ? [] : blobEntries(store.blobs)) {
       if ((await folder.size(entry.sha256)) !== undefined) continue;
       if (dryRun || (await store.blobs.forget(entry.sha256))) {
         rows++;
@@ -193,6 +201,9 @@ function rm(hash: string | undefined, out: Out): Promise<number> {
   const sha256 = hash?.toLowerCase();
   if (sha256 === undefined || !HEX64.test(sha256)) throw new CliError(`media rm: give the blob's sha256 (64 hex characters)${hash === undefined ? '' : `, got ${JSON.stringify(hash)}`}`);
   return withStore(async (store, config) => {
+    if (config.clusterNats.length > 0) {
+      throw new CliError(`media rm is not available in cluster mode: it would remove the blob from this node's database only; have its owners delete it, or ban it on every node: powr-relay ban event ${sha256}`);
+    }
     const folder = new BlobFolder(mediaFolderOf(config));
     const info = await store.blobs.describe(sha256);
     const forgot = await store.blobs.forget(sha256);

@@ -58,12 +58,15 @@ export async function start(): Promise<void> {
       new Catalogue({ config, reads: store.catalogue, connections: () => server?.connections ?? 0,
         blobPath: config.media ? blobPath : undefined })))).handle(url),
   };
-  const files = config.media ? await DiskBlobFiles.open(mediaFolderOf(config)) : undefined;
+  const blobFiles = config.media ? await DiskBlobFiles.open(mediaFolderOf(config)) : undefined;
+  // Cluster mode: blob bytes shared through NATS' object store, metadata through the stream.
+  const clusterMedia = blobFiles && config.clusterNats.length > 0
+    ? (await import('../media/cluster-media.js')).clusterMedia(config, store, blobFiles, log) : undefined;
   // Its threads start with the first PUT /media; job folders go beside the blobs, so storing a result is a rename.
-  const optimiser = files && new MediaOptimiser(optimiseSettings(config, files.tempDir), log, metrics.registry);
-  const media = files && optimiser ? new Blossom({
-    config, records: store.blobs, files, moderation, limits, verify: (e) => ingest.verify(e),
-    submit: (raw, from, text) => ingest.submit(raw, from, text), optimiser,
+  const optimiser = blobFiles && new MediaOptimiser(optimiseSettings(config, blobFiles.tempDir), log, metrics.registry);
+  const media = blobFiles && optimiser ? new Blossom({
+    config, records: clusterMedia?.records ?? store.blobs, files: clusterMedia?.files ?? blobFiles, moderation, limits,
+    verify: (e) => ingest.verify(e), submit: (raw, from, text) => ingest.submit(raw, from, text), optimiser,
     metrics: new MediaMetrics(metrics.registry, () => store.blobs.totals()), log,
   }) : undefined;
   server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, media, log,
@@ -116,6 +119,7 @@ export async function start(): Promise<void> {
     await server.close();
     await media?.close();
     await optimiser?.close();
+    await clusterMedia?.close();
     await metricsListener?.server.close();
     await ingest.drain();
     await verifier.close();

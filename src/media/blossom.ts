@@ -8,7 +8,7 @@ import { readAuthorization } from '../protocol/nip98.js';
 import { httpOrigin, relayHost } from '../protocol/relay-url.js';
 import { HttpRefusal, readBody } from '../http/body.js';
 import type { Moderation } from '../management/moderation.js';
-import { BlobStorageFull, BlobTooLarge, type BlobFiles, type BlobRecords, type BlobRow, type ReceivedBlob } from '../store/blobs/port.js';
+import { BlobStorageFull, BlobStoreUnavailable, BlobTooLarge, type BlobFiles, type BlobRecords, type BlobRow, type ReceivedBlob } from '../store/blobs/port.js';
 import type { CheckResult } from '../workers/check-event.js';
 import { namesBlob, tokenProblem, type BlossomVerb } from './auth.js';
 import { fetchForMirror } from './mirror.js';
@@ -187,6 +187,9 @@ export class Blossom {
     let reason = 'the request could not be completed';
     if (err instanceof HttpRefusal) {
       ({ status, message: reason } = err);
+    } else if (err instanceof BlobStoreUnavailable) {
+      status = 503;
+      reason = err.message;
     } else if (req.destroyed) {
       // The client went away mid-request (an upload cut off): nobody to answer.
       this.deps.log.debug({ err, path: req.url }, 'media request ended by the client');
@@ -314,6 +317,12 @@ export class Blossom {
     }
   }
 
+  /** Cluster mode: refuses a write while the shared blob store is out of reach (503), before any body is read. */
+  private checkWritable(): void {
+    const down = this.deps.files.unavailable?.();
+    if (down) throw refusal(503, `media cannot be stored now: ${down}`);
+  }
+
   /**
    * PUT /upload (BUD-02), or PUT /media (BUD-05) with a `media` token: everything that can be checked
    * before the body is, so a refusal costs no bytes.
@@ -321,6 +330,7 @@ export class Blossom {
   private async upload(req: IncomingMessage, res: ServerResponse, verb: 'upload' | 'media'): Promise<void> {
     const limited = this.deps.limits.mediaWrite(this.ip(req));
     if (limited) throw refusal(429, limited);
+    this.checkWritable();
     const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (length !== undefined) this.checkSize(length);
     const type = mediaType(req.headers['content-type']);
@@ -373,6 +383,7 @@ export class Blossom {
   private async mirror(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const limited = this.deps.limits.mediaWrite(this.ip(req));
     if (limited) throw refusal(429, limited);
+    this.checkWritable();
     if (expectsContinue(req)) res.writeContinue();
     const body = await readBody(req, SMALL_BODY_BYTES);
     let target: unknown;

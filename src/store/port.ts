@@ -69,6 +69,10 @@ export interface CommittedChange {
   moderation?: boolean;
   /** This process's write transaction, for metrics: events in it and seconds to apply and commit. */
   batch?: { events: number; seconds: number };
+  /** Cluster mode: blobs a stream entry gave a new owner: each node copies their bytes ahead of the first request. */
+  blobsAdded?: string[];
+  /** Cluster mode: blobs whose last owner a stream entry removed: each node drops its copy of their bytes. */
+  blobsRemoved?: string[];
 }
 
 /**

@@ -43,6 +43,15 @@ export function upload(base: string, who: Signer, bytes: Buffer, type = 'image/p
   });
 }
 
+/** PUT /media of `bytes` by `who`, with a token of `verb` (`media`) naming them (BUD-05). */
+export function putMedia(base: string, who: Signer, bytes: Buffer, type: string, verb = 'media'): Promise<Response> {
+  const hash = sha256(bytes);
+  return fetch(`${base}/media`, {
+    method: 'PUT', body: bytes,
+    headers: { 'Content-Type': type, 'X-SHA-256': hash, Authorization: authorization(blossomToken(who, verb, { x: [hash] })) },
+  });
+}
+
 export interface RawAnswer {
   status: number;
   headers: Record<string, string | string[] | undefined>;

@@ -146,7 +146,12 @@ export class BlobTooLarge extends Error {
 /** The disk is full (ENOSPC, EDQUOT): nothing was kept. */
 export class BlobStorageFull extends Error {}
 
+/** Cluster mode: the shared blob store (NATS) is out of reach; the message says why. */
+export class BlobStoreUnavailable extends Error {}
+
 export interface BlobFiles {
+  /** Why nothing can be stored right now (cluster mode: NATS out of reach); undefined when it can. */
+  unavailable?(): string | undefined;
   /** Streams `body` into a temporary file while hashing it; rejects with BlobTooLarge past `maxBytes`. */
   receive(body: Readable, maxBytes: number): Promise<ReceivedBlob>;
   /** The stored bytes, whole or from `start` to `end` inclusive; undefined when there is no file. */

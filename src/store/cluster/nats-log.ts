@@ -35,6 +35,8 @@ export interface LogEntry {
   json: string;
   /** An operator's decision (src/store/decisions.ts) rather than an event. */
   decision: boolean;
+  /** What a typed entry is (its Powr-Entry header: `decision`, `blob`); undefined for an event. */
+  entry: string | undefined;
   /** When the stream stored it (ms since the epoch, the NATS server's clock): the same on every node. */
   storedAt: number;
 }
@@ -77,8 +79,9 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 
 /** JetStream's duplicate detection key. */
 const MSG_ID_HEADER = 'Nats-Msg-Id';
-/** The header marking an operator's decision; events carry none. */
+/** The header naming what a typed entry (not an event) is, so each kind is applied by its own code; events carry none. */
 const ENTRY_HEADER = 'Powr-Entry';
+/** The typed entry of an operator's decision. */
 const DECISION_ENTRY = 'decision';
 /** The header naming the node that broadcast an ephemeral event, so it skips its own. */
 const NODE_HEADER = 'Powr-Node';
@@ -149,11 +152,20 @@ export class NatsLog {
    * writer thread five times the CPU. Throws LogUnavailable when NATS is out of reach.
    */
   publish(id: string, json: string, decision = false): void {
+    this.send(id, json, decision ? DECISION_ENTRY : undefined);
+  }
+
+  /** Publishes a typed entry (`entry` names its kind) under an id of its own; as publish(). */
+  publishEntry(entry: string, id: string, json: string): void {
+    this.send(id, json, entry);
+  }
+
+  private send(id: string, json: string, entry: string | undefined): void {
     const nc = this.nc;
     if (!nc || nc.isClosed() || this.disconnected || !this.js) throw new LogUnavailable('the cluster\'s stream (NATS) is out of reach; try again');
     const h = headers();
     h.set(MSG_ID_HEADER, id);
-    if (decision) h.set(ENTRY_HEADER, DECISION_ENTRY);
+    if (entry) h.set(ENTRY_HEADER, entry);
     nc.publish(this.subject, json, { headers: h });
   }
 
@@ -315,9 +327,10 @@ export class NatsLog {
       if (this.streamSeq === null || pending > this.streamSeq) this.streamSeq = pending;
       this.deliveredSeq = m.seq;
       this.deliveredAt = Date.now();
+      const entry = m.headers?.get(ENTRY_HEADER) || undefined;
       const done = deliver({
         seq: m.seq, id: m.headers?.get(MSG_ID_HEADER) || undefined, json: m.string(),
-        decision: m.headers?.get(ENTRY_HEADER) === DECISION_ENTRY, storedAt: m.time.getTime(),
+        decision: entry === DECISION_ENTRY, entry, storedAt: m.time.getTime(),
       });
       if (done) await done;
       if (this.closing) break;

@@ -5,6 +5,7 @@ import { readDecision, type Decision } from '../decisions.js';
 import type { ClusterStatus, VerifiedEvent, WriteOutcome } from '../port.js';
 import { NatsLog, intervalKnowingLateness, type ClusterOptions, type LogEntry } from '../cluster/nats-log.js';
 import type { EventWrites } from './event-writes.js';
+import { BLOB_ENTRY, ClusterBlobs, type LoggedBlob } from './cluster-blobs.js';
 
 /**
  * Cluster mode on the writer thread: a client's event is checked against what this node has, then
@@ -56,6 +57,10 @@ export interface ClusterIo {
   refuse(ref: number, message: string): void;
   /** Queues a write from the stream; a promise holds the stream back until the queue has room. */
   enqueue(write: LoggedWrite | LoggedDecision): void | Promise<void>;
+  /** Queues a blob metadata entry from the stream (cluster-blobs.ts), as enqueue. */
+  enqueueBlob(entry: LoggedBlob): void | Promise<void>;
+  /** A blob write this node published failed (task `ref`); unlike refuse, it may still be applied later. */
+  fail(ref: number, message: string): void;
   /** The queue is full: the stream is held back, so a write not back yet may simply be waiting. */
   queueFull(): boolean;
   log(level: 'info' | 'error', msg: string, detail?: Record<string, unknown>): void;
@@ -82,6 +87,8 @@ function fromStream(event: NostrEvent, json: string): VerifiedEvent {
 
 export class ClusterWrites {
   private readonly log: NatsLog;
+  /** Blob metadata entries: published and claimed through this class, applied by the writer. */
+  readonly blobs: ClusterBlobs;
   /**
    * Events of this node's clients published and not yet applied, by id, with the refs waiting on them
    * and when each started waiting (each gets its full time for the stream to give the event back).
@@ -106,6 +113,7 @@ export class ClusterWrites {
 
   constructor(options: ClusterOptions, private readonly writes: EventWrites, private readonly io: ClusterIo) {
     this.log = new NatsLog(options, io);
+    this.blobs = new ClusterBlobs(this.log, io);
     this.sweep = intervalKnowingLateness(SWEEP_MS, (late) => {
       if (!late) this.expire(Date.now() - APPLY_TIMEOUT_MS);
     });
@@ -124,6 +132,7 @@ export class ClusterWrites {
 
   close(): Promise<void> {
     clearInterval(this.sweep);
+    this.blobs.close();
     return this.log.close();
   }
 
@@ -277,6 +286,10 @@ export class ClusterWrites {
       this.io.log('error', 'cluster stream no longer holds writes this node has not applied', { ...this.missing });
     }
     this.delivered = entry.seq;
+    if (entry.entry === BLOB_ENTRY) {
+      const blob = entry.seq <= applied ? undefined : this.blobs.fromLog(entry);
+      return blob && this.io.enqueueBlob(blob);
+    }
     if (entry.decision) return this.decisionFromLog(entry, applied);
     const waiting = entry.id === undefined ? undefined : this.pending.get(entry.id);
     if (waiting) {

@@ -10,6 +10,7 @@ import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages
 import { Maintenance } from './maintenance.js';
 import { BlobTables } from './blob-tables.js';
 import type { LoggedDecision, LoggedWrite } from './cluster-writes.js';
+import type { LoggedBlob } from './cluster-blobs.js';
 import { NO_FAILURES, due, failed, isDatabaseFault, succeeded, type Step, type WriteFailures } from './write-failures.js';
 
 /**
@@ -59,7 +60,8 @@ let dataVersion = db.pragma('data_version', { simple: true }) as number;
 /** The moderation decisions the main thread knows of; a newer count means another process made one. */
 let moderationVersion = writes.moderation.version();
 
-type Queued =
+/** What one write transaction applies (writeBatch). */
+type Batched =
   | {
     event: VerifiedEvent;
     /** The clients waiting for it (a single node's); in cluster mode they are claimed when it is applied. */
@@ -69,9 +71,13 @@ type Queued =
   }
   /** Cluster mode: an operator's decision from the stream; always the last of its batch. */
   | { decision: LoggedDecision };
+type Queued =
+  | Batched
+  /** Cluster mode: a blob metadata entry from the stream (cluster-blobs.ts); applied alone (applyBlob), never in a batch. */
+  | { blob: LoggedBlob };
 const queue: Queued[] = [];
-/** Cluster mode: a queued item's place in the stream. */
-const loggedOf = (item: Queued): { streamSeq: number } | undefined => ('decision' in item ? item.decision : item.logged);
+/** Cluster mode: a batched item's place in the stream. */
+const loggedOf = (item: Batched): { streamSeq: number } | undefined => ('decision' in item ? item.decision : item.logged);
 
 /** Removals still to make, in pages of their own transactions, between the queue's batches. */
 interface RemovalJob {
@@ -165,7 +171,7 @@ function absorb(change: CommittedChange, part: Pick<CommittedChange, 'stored' | 
  * the stream at or below the applied stream sequence was applied already (by another process on this
  * database), and the stream sequence reached is committed with the events.
  */
-function applyAll(batch: readonly Queued[], now: number): { outcomes: (WriteOutcome | Started)[]; change: CommittedChange } {
+function applyAll(batch: readonly Batched[], now: number): { outcomes: (WriteOutcome | Started)[]; change: CommittedChange } {
   return inTransaction(() => {
     const counter = writes.lastSeq();
     feedExternal(counter);
@@ -281,7 +287,7 @@ function runPage(): boolean {
   return true;
 }
 
-function writeBatch(batch: Queued[]): void {
+function writeBatch(batch: Batched[]): void {
   const now = Math.floor(Date.now() / 1000);
   const started = performance.now();
   let outcomes: (WriteOutcome | Started)[];
@@ -348,6 +354,50 @@ function writeBatch(batch: Queued[]): void {
   }
   post({ type: 'committed', results, change });
   for (const [logged, outcome] of decided) startJob(outcome, cluster!.claimDecision(logged.id));
+}
+
+/**
+ * Cluster mode: a blob metadata entry, in a transaction of its own with its stream sequence. Its
+ * publisher's task gets the result; a new owner and a removal of the last owner go on the feed, so every
+ * node copies the bytes ahead or drops its copy, as do the exercises linking a blob that arrived or went.
+ * A failure of the database (locked, full, I/O) leaves it at the head of the queue, tried again later:
+ * skipping it would leave this node without it for good.
+ */
+function applyBlob(entry: LoggedBlob): void {
+  let applied: { result: unknown; linked: string[] } | undefined;
+  const before = failures;
+  try {
+    applied = inTransaction(() => {
+      if (entry.streamSeq <= writes.clusterSeq()) return undefined;
+      const written = blobs.write(entry.write);
+      writes.setClusterSeq(entry.streamSeq);
+      return written;
+    });
+    track(succeeded(failures, Date.now()));
+  } catch (err) {
+    const error = (err as Error).message;
+    if (isDatabaseFault(err)) {
+      track(failed(failures, error, Date.now()));
+      reportFailures(before);
+      queue.unshift({ blob: entry });
+      retryAt = Date.now() + RETRY_AFTER_MS;
+      return;
+    }
+    post({ type: 'log', level: 'error', msg: 'a blob entry from the cluster stream failed on this node; skipped', detail: { error, streamSeq: entry.streamSeq } });
+  }
+  reportFailures(before);
+  reportCluster();
+  const ref = cluster!.blobs.claim(entry.id);
+  if (ref !== undefined) post({ type: 'done', ref, ...(applied === undefined ? { error: 'the change could not be applied on this node' } : { result: applied.result }) });
+  if (!applied) return;
+  const { last, newOwner } = applied.result as { last?: boolean; newOwner?: boolean };
+  const sha256 = entry.write.op === 'add' ? entry.write.blob.sha256 : entry.write.sha256;
+  if (last || newOwner || applied.linked.length > 0) {
+    post({ type: 'change', change: {
+      ...emptyChange(), ...(last && { blobsRemoved: [sha256] }), ...(newOwner && { blobsAdded: [sha256] }),
+      ...(applied.linked.length > 0 && { media: applied.linked }),
+    } });
+  }
 }
 
 /** A job's done that answers the task `ref`. */
@@ -440,11 +490,16 @@ function runAndPost(ref: number, task: WriterTask): void {
   }
 }
 
-/** The next batch: at most batchSize writes, ending at the first decision. */
-function nextBatch(): Queued[] {
-  const end = Math.min(queue.length, options.batchSize);
-  for (let i = 0; i < end; i++) if ('decision' in queue[i]!) return queue.splice(0, i + 1);
-  return queue.splice(0, end);
+/** The next batch: at most batchSize writes, ending at the first decision, and before a blob entry (applied alone). */
+function nextBatch(): Batched[] {
+  let end = Math.min(queue.length, options.batchSize);
+  for (let i = 0; i < end; i++) {
+    const item = queue[i]!;
+    if ('decision' in item) end = i + 1;
+    else if ('blob' in item) end = i;
+  }
+  // Every item before `end` is a batched one.
+  return queue.splice(0, end) as Batched[];
 }
 
 /**
@@ -455,10 +510,15 @@ function flush(): void {
   scheduled = false;
   if (closed) return;
   noticeOtherWriters();
+  const head = queue[0];
   // A decision waits for the removals before it.
-  const waiting = jobs.length > 0 && queue.length > 0 && 'decision' in queue[0]!;
-  if (queue.length > 0 && !waiting) {
-    writeBatch(nextBatch());
+  if (head && !(jobs.length > 0 && 'decision' in head)) {
+    if ('blob' in head) {
+      queue.shift();
+      applyBlob(head.blob);
+    } else {
+      writeBatch(nextBatch());
+    }
     if (queue.length < queueHigh) for (const resume of queueRoom.splice(0)) resume();
   }
   if (jobs.length > 0) {
@@ -539,6 +599,8 @@ port.on('message', (message: ToWriter) => {
         cluster.decide(message.ref, message.task);
         return;
       }
+      // Cluster mode: a blob's owners change through the stream.
+      if (cluster && message.task.op === 'blobs' && cluster.blobs.submit(message.ref, message.task.write)) return;
       tasks.push({ ref: message.ref, task: message.task });
       break;
     case 'ephemeral':
@@ -551,6 +613,13 @@ port.on('message', (message: ToWriter) => {
   schedule();
 });
 
+/** Queues what the stream delivered; a promise holds the stream back until the queue has room. */
+function fromStream(item: Queued): void | Promise<void> {
+  queue.push(item);
+  schedule();
+  if (queue.length >= queueHigh) return new Promise<void>((resume) => queueRoom.push(resume));
+}
+
 // Loaded only in cluster mode: a single node never carries the NATS client.
 const cluster = options.cluster && new (await import('./cluster-writes.js')).ClusterWrites(options.cluster, writes, {
   answer: (results) => {
@@ -562,11 +631,9 @@ const cluster = options.cluster && new (await import('./cluster-writes.js')).Clu
     reportCluster();
     post({ type: 'done', ref, refused: message });
   },
-  enqueue: (write) => {
-    queue.push('decision' in write ? { decision: write } : { event: write.event, refs: [], logged: write });
-    schedule();
-    if (queue.length >= queueHigh) return new Promise<void>((resume) => queueRoom.push(resume));
-  },
+  enqueue: (write) => fromStream('decision' in write ? { decision: write } : { event: write.event, refs: [], logged: write }),
+  enqueueBlob: (blob) => fromStream({ blob }),
+  fail: (ref, error) => post({ type: 'done', ref, error }),
   queueFull: () => queue.length >= queueHigh,
   log: (level, msg, detail) => post({ type: 'log', level, msg, detail }),
   ephemeral: (json) => post({ type: 'ephemeral', json }),
