@@ -164,6 +164,7 @@ describe('Blossom: upload and retrieval (BUD-01, BUD-02)', () => {
       const res = await fetch(`${base}${path}`, { method });
       expect(res.status, `${method} ${path}`).toBe(405);
       expect(res.headers.get('x-reason')).toContain(method);
+      expect(res.headers.get('allow'), `${method} ${path}`).toMatch(/^[A-Z]+(, [A-Z]+)*$/);
     }
     expect((await fetch(`${base}/health`)).status).toBe(200);
   });

@@ -168,6 +168,7 @@ describe('configuration errors', () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ POWR_RELAY_PORT: 'abc' }, /^powr-relay: POWR_RELAY_PORT: must be a whole number, got "abc"\n$/],
     [{ POWR_RELAY_PORT: '70000' }, /^powr-relay: POWR_RELAY_PORT: must be between 0 and 65535, got 70000\n$/],
+    [{ POWR_RELAY_PUBLIC_URL: 'wss://relay.example.com:99999' }, /^powr-relay: POWR_RELAY_PUBLIC_URL: must be a ws:\/\/ or wss:\/\/ URL, got "wss:\/\/relay.example.com:99999", which is not a URL\n$/],
     [{ POWR_RELAY_LOG_LEVEL: 'loud' }, /^powr-relay: POWR_RELAY_LOG_LEVEL: must be one of .*got "loud"\n$/],
     [{ POWR_RELAY_DB: '/etc/passwd/relay.db' }, /^powr-relay: POWR_RELAY_DB \/ db: cannot open database \/etc\/passwd\/relay.db: .+\n$/],
     [{ POWR_RELAY_CONFIG: '/nonexistent/relay.jsonc' }, /^powr-relay: POWR_RELAY_CONFIG: no config file at \/nonexistent\/relay.jsonc\n$/],

@@ -122,6 +122,13 @@ function text(opts: { nonEmpty?: boolean; pattern?: RegExp; patternDoc?: string 
   };
 }
 
+/** A ws:// or wss:// URL that parses (a port past 65535, say, is refused here rather than on first use). */
+const relayUrl: Parser<string> = (raw) => {
+  const value = text({ pattern: /^wss?:\/\/\S+$/, patternDoc: 'a ws:// or wss:// URL' })(raw);
+  if (value !== '' && !URL.canParse(value)) fail(`must be a ws:// or wss:// URL, got ${JSON.stringify(value)}, which is not a URL`);
+  return value;
+};
+
 function oneOf<T extends string>(values: readonly T[]): Parser<T> {
   return (raw) => {
     if (typeof raw !== 'string' || !values.includes(raw as T)) {
@@ -215,7 +222,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Address the WebSocket and HTTP server binds to. Use 0.0.0.0 to accept connections from other machines.' }),
   setting({ key: 'port', group: 'Network', default: 7447, parse: integer(0, 65535),
     doc: 'TCP port to listen on; 0 picks a free port (the start log line says which).' }),
-  setting({ key: 'publicUrl', group: 'Network', default: '', parse: text({ pattern: /^wss?:\/\/\S+$/, patternDoc: 'a ws:// or wss:// URL' }),
+  setting({ key: 'publicUrl', group: 'Network', default: '', parse: relayUrl,
     doc: 'The URL clients use to reach the relay (behind a proxy: the wss:// URL). Empty: ws://host:port.' }),
   setting({ key: 'db', group: 'Storage', default: './data/relay.db', parse: text({ nonEmpty: true }),
     doc: 'SQLite database file. Parent folders are created; the WAL and SHM files sit beside it.' }),

@@ -138,7 +138,10 @@ export class Blossom {
     const methods = (allowed: Record<string, () => Promise<void>>) => async () => {
       if (method === 'OPTIONS') return this.preflight(res, Object.keys(allowed));
       const run = allowed[method];
-      if (!run) throw refusal(405, `${method} is not allowed on ${path}; allowed: ${Object.keys(allowed).join(', ')}`);
+      if (!run) {
+        const allow = Object.keys(allowed).join(', ');
+        throw new HttpRefusal(405, `${method} is not allowed on ${path}; allowed: ${allow}`, { Allow: allow });
+      }
       return run();
     };
     if (path === '/upload' || path === '/media') {
