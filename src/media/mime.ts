@@ -50,6 +50,9 @@ export function sniffType(head: Buffer): string | undefined {
   if (ascii(4, 8) === 'ftyp') {
     const brand = ascii(8, 12);
     if (brand === 'avif' || brand === 'avis') return 'image/avif';
+    // HEIF photos (iPhone) and audio-only MP4 share the container; neither is a video to play.
+    if (['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1'].includes(brand)) return 'image/heic';
+    if (brand === 'M4A ' || brand === 'M4B ') return 'audio/mp4';
     return brand === 'qt  ' ? 'video/quicktime' : 'video/mp4';
   }
   return undefined;

@@ -36,6 +36,9 @@ describe('media types', () => {
     expect(sniffType(ftyp('isom'))).toBe('video/mp4');
     expect(sniffType(ftyp('qt  '))).toBe('video/quicktime');
     expect(sniffType(ftyp('avif'))).toBe('image/avif');
+    expect(sniffType(ftyp('heic'))).toBe('image/heic');
+    expect(sniffType(ftyp('mif1'))).toBe('image/heic');
+    expect(sniffType(ftyp('M4A '))).toBe('audio/mp4');
     expect(sniffType(Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0]))).toBe('video/webm');
     expect(sniffType(Buffer.from('RIFF\0\0\0\0WEBPVP8 ', 'latin1'))).toBe('image/webp');
     expect(sniffType(Buffer.from('GIF89a'))).toBe('image/gif');
