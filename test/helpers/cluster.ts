@@ -1,5 +1,5 @@
 import { afterAll, expect } from 'vitest';
-import { sleep } from './client.js';
+import { eventually, sleep } from './client.js';
 import { streamLastSeq, SYSTEM_NATS, type NatsServer } from './nats.js';
 import { runCli, startRelay, type RunningRelay } from './relay.js';
 
@@ -30,12 +30,9 @@ export async function converged(nodes: RunningRelay[], stream: string, servers =
   }
 }
 
+/** Waits until `check` holds, polling as `eventually` does; throws past `timeoutMs`. */
 export async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not so within ${timeoutMs} ms`);
-    await sleep(100);
-  }
+  await eventually('the condition', check, (holds) => holds, timeoutMs);
 }
 
 export function clusterEnv(servers: string, stream: string): Record<string, string> {
