@@ -32,10 +32,11 @@ export function tempDb(): string {
 
 /**
  * Starts the relay as a child process on a free port, the way an operator would, and resolves once
- * it logs the URL it listens on. Used by the test suite and the benchmark.
+ * it logs the URL it listens on. Used by the test suite and the benchmark; `entry` is another build's
+ * dist/index.js when the benchmark compares two.
  */
-export function startRelayProcess(env: Record<string, string> = {}, db = tempDb()): Promise<RelayProcess> {
-  const proc = spawn(process.execPath, [RELAY_ENTRY], {
+export function startRelayProcess(env: Record<string, string> = {}, db = tempDb(), entry = RELAY_ENTRY): Promise<RelayProcess> {
+  const proc = spawn(process.execPath, [entry], {
     env: { ...process.env, POWR_RELAY_PORT: '0', POWR_RELAY_DB: db, POWR_RELAY_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
