@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { procCpuSeconds } from '../workers/thread-cpu.js';
 import type { RelayProcess } from './relay-process.js';
 
 /**
@@ -7,9 +8,6 @@ import type { RelayProcess } from './relay-process.js';
  * they existed), from /proc per task, the writer being the one thread other than the main one that
  * writes to files (SQLite's WAL): readers, verification and V8's threads write nothing.
  */
-
-/** Linux's USER_HZ, the unit of /proc times. */
-const TICKS_PER_SECOND = 100;
 
 export interface CpuSnapshot {
   /** The whole process, from /proc/<pid>/stat (exited threads included). */
@@ -28,21 +26,18 @@ export interface CpuUse {
   source: 'metrics' | 'proc';
 }
 
-function statSeconds(path: string): number {
-  const stat = readFileSync(path, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
-
 function tasks(pid: number): CpuSnapshot['tasks'] {
   const out: CpuSnapshot['tasks'] = new Map();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    // A thread that exited between the listing and the read is left out: its time is in the process's total.
+    const cpu = procCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+    let io = '';
     try {
-      const io = readFileSync(`/proc/${pid}/task/${tid}/io`, 'utf8');
-      out.set(Number(tid), { cpu: statSeconds(`/proc/${pid}/task/${tid}/stat`), written: Number(/wchar: (\d+)/.exec(io)?.[1] ?? 0) });
+      io = readFileSync(`/proc/${pid}/task/${tid}/io`, 'utf8');
     } catch {
-      // The thread exited between the listing and the read: its time is in the process's total.
+      continue;
     }
+    if (cpu !== undefined) out.set(Number(tid), { cpu, written: Number(/wchar: (\d+)/.exec(io)?.[1] ?? 0) });
   }
   return out;
 }

@@ -30,7 +30,7 @@ interface Watched {
   ticks: number;
 }
 
-/** utime + stime of a /proc stat line (fields 14 and 15, after the parenthesised name), in ticks. */
+/** utime + stime of a /proc stat file (fields 14 and 15, after the parenthesised name), in ticks. */
 function statTicks(path: string): number | undefined {
   try {
     const fields = readFileSync(path, 'utf8');
@@ -39,6 +39,12 @@ function statTicks(path: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds (user + system) of a process or task: /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat. */
+export function procCpuSeconds(statPath: string): number | undefined {
+  const ticks = statTicks(statPath);
+  return ticks === undefined ? undefined : ticks / TICKS_PER_SECOND;
 }
 
 /** This thread's Linux thread id, or undefined where /proc/thread-self does not exist. */
