@@ -17,11 +17,10 @@ export interface AbPlan {
   /** The checkout to compare with (built: its dist/index.js). */
   baseline: string;
   runs: number;
-  /** First lines of `ingestCorpus` loaded by 8 publishers on a fresh database. */
+  /** The corpus the query mix runs on: loaded once per build, then read by a fresh process each run. */
+  corpus: Corpus;
+  /** Its first lines loaded by 8 publishers on a fresh database, each run. */
   ingestEvents: number;
-  ingestCorpus: Corpus;
-  /** The stored corpus the query mix runs on: loaded once per build, then read by a fresh process each run. */
-  queryCorpus: Corpus;
   querySeconds: number;
   seed: number;
 }
@@ -76,7 +75,7 @@ async function run(build: Build, plan: AbPlan, lines: readonly string[]): Promis
   const relay = await startRelayProcess(BENCH_ENV, build.loaded, build.entry);
   try {
     for (const clients of [1, 16]) {
-      const { result, cpu } = await measured(relay, () => queries(relay.url, plan.queryCorpus.meta, clients, plan.querySeconds, plan.seed));
+      const { result, cpu } = await measured(relay, () => queries(relay.url, plan.corpus.meta, clients, plan.querySeconds, plan.seed));
       figures[`queries, ${clients} client(s): q/s`] = round(result.queriesPerSecond, 0);
       figures[`queries, ${clients} client(s): relay µs/query`] = perItemMicros(cpu.process, result.queries);
       figures[`queries, ${clients} client(s): main µs/query`] = perItemMicros(cpu.byRole.main ?? NaN, result.queries);
@@ -102,9 +101,9 @@ const median = (values: number[]) => {
 export async function abBench(plan: AbPlan, log: (msg: string) => void): Promise<AbResult> {
   const builds: Build[] = [];
   for (const build of [{ name: 'baseline' as const, entry: baselineEntry(plan.baseline) }, { name: 'this' as const, entry: RELAY_ENTRY }]) {
-    builds.push(await load(build, plan.queryCorpus, log));
+    builds.push(await load(build, plan.corpus, log));
   }
-  const lines = await readLines(plan.ingestCorpus.file, plan.ingestEvents);
+  const lines = await readLines(plan.corpus.file, plan.ingestEvents);
   const runs: AbResult['runs'] = [];
   const idle: Promise<void>[] = [];
   for (let n = 1; n <= plan.runs; n++) {
@@ -131,9 +130,11 @@ export function abMarkdown(machine: Record<string, unknown>, plan: AbPlan, resul
   const out: string[] = [];
   out.push(`## powr-relay A/B: this build against ${result.baseline}, ${plan.runs} alternating run(s)`, '');
   out.push(`Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; client and relays share the cores.`);
-  out.push(`Ingest: the first ${plan.ingestEvents} events of the ${plan.ingestCorpus.meta.size} corpus, 8 publishers, fresh database each run. ` +
-    `Queries: the mix for ${plan.querySeconds} s at 1 and at 16 clients on ${plan.queryCorpus.meta.size} stored events (loaded once per build). ` +
+  out.push(`Ingest: the first ${plan.ingestEvents} events of the ${plan.corpus.meta.size} corpus, 8 publishers, fresh database each run. ` +
+    `Queries: the mix for ${plan.querySeconds} s at 1 and at 16 clients on ${plan.corpus.meta.size} stored events (loaded once per build). ` +
     'CPU from each relay\'s powr_thread_cpu_seconds_total, or /proc per task for a build without it.', '');
+  const ingestRatio = result.medians['ingest, 8 publishers: events/s']![2];
+  out.push(`Issue 22's ingest target, ≥ 2× the previous commit: ${ingestRatio}× (${ingestRatio >= 2 ? 'met' : 'not met'}).`, '');
   const byBuild = (name: Build['name']) => result.runs.filter((r) => r.build === name);
   out.push('| figure | baseline runs | this build runs | baseline median | this median | this / baseline |', '| --- | --- | --- | --- | --- | --- |');
   for (const [figure, [a, b, ratio]] of Object.entries(result.medians)) {

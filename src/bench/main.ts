@@ -26,13 +26,13 @@ npm run bench -- --media [--size small|full] [--seed N] [--out results.json]
   --size medium  the 100k-event corpus only (no 1M), ingest of 20,000
   --size full    100k- and 1M-event corpora (default)
   --baseline     instead: compare this build with another checkout of powr-relay (built: its
-                 dist/index.js), alternating: each run, both builds load the size's first
-                 ingest of fresh events with 8 publishers on a fresh database (events/s, relay,
-                 writer and main-thread CPU per event, RSS at start and once idle after the load)
-                 and run the query mix at 1 and 16 clients on the size's first corpus (loaded once
-                 per build): q/s, relay and main-thread CPU per query, R4 and W1 p50 / p99 with 1
-                 client. Prints every run and the ratio of medians. --size medium (the default
-                 here) with 3 runs takes about 10 minutes
+                 dist/index.js), alternating: each run, both builds load the first 20,000 events
+                 (small: 3,000) of the size's first corpus with 8 publishers on a fresh database
+                 (events/s; relay, writer and main-thread CPU per event; RSS at start and once
+                 idle after the load) and run the query mix at 1 and 16 clients on that whole
+                 corpus, loaded once per build (q/s; relay and main-thread CPU per query; R4 and
+                 W1 p50 / p99 with 1 client). Prints every run and the ratio of medians.
+                 --size medium (the default here) with 3 runs takes about 10 minutes
   --runs         runs of each build for --baseline (default 3)
   --url          load another relay instead of starting powr-relay on a fresh database; the parts
                  that need powr-relay's extensions (resolve, HTTP bundles) and its process
@@ -377,8 +377,8 @@ async function main(): Promise<void> {
     if (values.url || values.cluster !== undefined || values.media) throw new Error('--baseline starts both builds itself; leave out --url, --cluster and --media');
     const runs = Number(values.runs);
     if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${values.runs}`);
-    const queryCorpus = await loadCorpus(BENCH_DIR, plan.sizes[0]!, seed, log);
-    const abPlan = { baseline: values.baseline, runs, ingestEvents: plan.ingestEvents, ingestCorpus: queryCorpus, queryCorpus, querySeconds: plan.querySeconds, seed };
+    const corpus = await loadCorpus(BENCH_DIR, plan.sizes[0]!, seed, log);
+    const abPlan = { baseline: values.baseline, runs, corpus, ingestEvents: plan.ingestEvents, querySeconds: plan.querySeconds, seed };
     const result = await abBench(abPlan, log);
     process.stdout.write(abMarkdown(machine, abPlan, result));
     mkdirSync(BENCH_DIR, { recursive: true });

@@ -25,8 +25,6 @@ export interface FreshIngest {
   startRssMiB?: number;
   /** Database directory (WAL included) per stored event right after the load, while running. */
   directoryBytesPerEvent?: number;
-  /** Relay RSS after IDLE_QUIET_MS with nothing to do after the load. */
-  idleRssMiB?: number;
 }
 
 /** Everything in the database's folder (the file, its WAL and shared memory): what the operator's disk holds. */
@@ -38,8 +36,8 @@ export function directoryBytes(db: string): number {
 /**
  * Publishes `lines` over `connections` sockets to a relay started for it on a fresh database (or to
  * `external`). With `idle`, the result comes in two steps: the load's figures at once, and the idle
- * RSS once the relay has been left alone for IDLE_QUIET_MS, so other phases can run meanwhile (an
- * idle relay uses no CPU; its RSS does not depend on them).
+ * RSS in MiB once the relay has been left alone for IDLE_QUIET_MS, so other phases can run meanwhile
+ * (an idle relay uses no CPU; its RSS does not depend on them).
  */
 export async function freshIngest(lines: readonly string[], connections: number, options: { external?: string; entry?: string; idle?: boolean } = {}):
   Promise<{ load: FreshIngest; idle: Promise<number | undefined> }> {
