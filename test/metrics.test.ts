@@ -64,4 +64,29 @@ describe('Prometheus /metrics', () => {
     expect(sample(after, 'powr_database_bytes')).toBeGreaterThan(0);
     c.close();
   });
+
+  it.runIf(process.platform === 'linux')('counts CPU per thread role, the writer\'s growing with the events it stores', async () => {
+    const cpu = (text: string, thread: string) => sample(text, 'powr_thread_cpu_seconds_total', `thread="${thread}"`);
+    const before = await scrape();
+    expect(before).toMatch(/^# TYPE powr_thread_cpu_seconds_total counter$/m);
+    const c = await RawClient.connect(relay.url);
+    const s = signer();
+    // Enough writes for the writer to use more than one clock tick (10 ms) of CPU; 100 at a time, as
+    // one at a time takes seconds on a loaded machine.
+    for (let batch = 0; batch < 3; batch++) {
+      const oks = await Promise.all(Array.from({ length: 100 }, (_, i) => c.publish(s.sign({ content: `cpu ${batch} ${i}` }))));
+      for (const ok of oks) expect(ok).toEqual([true, '']);
+    }
+    expect(await c.req('cpu', { kinds: [1], authors: [s.pubkey], limit: 5 })).toHaveLength(5);
+    const processBefore = relay.cpuSeconds();
+    const after = await scrape();
+    const processAfter = relay.cpuSeconds();
+    expect(cpu(after, 'writer')).toBeGreaterThan(cpu(before, 'writer'));
+    for (const thread of ['main', 'verify', 'reader']) expect(cpu(after, thread), thread).toBeGreaterThan(0);
+    // Every thread counted once: the roles add up to the whole process's CPU time.
+    const roles = ['main', 'writer', 'reader', 'verify', 'other'].reduce((sum, t) => sum + cpu(after, t), 0);
+    expect(roles).toBeGreaterThanOrEqual(processBefore - 0.001);
+    expect(roles).toBeLessThanOrEqual(processAfter + 0.001);
+    c.close();
+  });
 });

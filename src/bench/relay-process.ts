@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { procCpuSeconds } from '../workers/thread-cpu.js';
 
 /** The built relay entry point (dist/index.js). */
 // From src/bench (tests) and dist/bench (the benchmark) alike.
@@ -23,19 +24,17 @@ export interface RelayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Linux's USER_HZ, the unit of /proc/<pid>/stat times: 100 on every common build. */
-const CLOCK_TICKS = 100;
-
 export function tempDb(): string {
   return join(mkdtempSync(join(tmpdir(), 'powr-relay-')), 'relay.db');
 }
 
 /**
  * Starts the relay as a child process on a free port, the way an operator would, and resolves once
- * it logs the URL it listens on. Used by the test suite and the benchmark.
+ * it logs the URL it listens on. Used by the test suite and the benchmark; `entry` is another build's
+ * dist/index.js when the benchmark compares two.
  */
-export function startRelayProcess(env: Record<string, string> = {}, db = tempDb()): Promise<RelayProcess> {
-  const proc = spawn(process.execPath, [RELAY_ENTRY], {
+export function startRelayProcess(env: Record<string, string> = {}, db = tempDb(), entry = RELAY_ENTRY): Promise<RelayProcess> {
+  const proc = spawn(process.execPath, [entry], {
     env: { ...process.env, POWR_RELAY_PORT: '0', POWR_RELAY_DB: db, POWR_RELAY_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -48,11 +47,7 @@ export function startRelayProcess(env: Record<string, string> = {}, db = tempDb(
     const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) * 1024;
     return { rss: kb('VmRSS'), peak: kb('VmHWM') };
   };
-  const cpuSeconds = () => {
-    // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised command name): utime, stime in ticks.
-    const fields = readFileSync(`/proc/${proc.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  };
+  const cpuSeconds = () => procCpuSeconds(`/proc/${proc.pid}/stat`) ?? NaN;
   return new Promise((resolve, reject) => {
     let buffer = '';
     proc.stdout!.on('data', (chunk: Buffer) => {

@@ -3,6 +3,9 @@ import { toFailure } from './optimise-errors.js';
 import { optimiseImage } from './optimise-image.js';
 import type { OptimiseJob, OptimiseThreadResult, OptimiseThreadSettings, OptimisedMedia } from './optimise-job.js';
 import { optimiseVideo } from './optimise-video.js';
+import { announceThread } from '../workers/thread-cpu.js';
+
+announceThread('media');
 
 const settings = workerData as OptimiseThreadSettings;
 

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ClusterStatus, CommittedChange, WriteHealth } from '../store/port.js';
 import { databaseBytes } from '../store/sqlite/database.js';
+import { threadCpuKnown, threadCpuSeconds } from '../workers/thread-cpu.js';
 
 /** Kinds reported by number; any other kind is "other", so a client cannot blow up label cardinality. */
 const NAMED_KINDS = new Set([0, 1, 3, 5, 6, 7, 1111, 1301, 10002, 30003, 30004, 30023, 33401, 33402, 33403]);
@@ -61,6 +62,15 @@ export class Metrics {
         this.reset();
         this.inc(sources.writes().failedTransactions);
       } });
+    if (threadCpuKnown()) {
+      new Counter({ name: 'powr_thread_cpu_seconds_total', help: 'CPU time (user + system) of the relay\'s threads by role; "other" is V8\'s and libuv\'s own threads',
+        labelNames: ['thread'], registers,
+        collect() {
+          // Read from /proc at scrape; stopped threads stay counted with their role (thread-cpu.ts).
+          this.reset();
+          for (const [thread, seconds] of threadCpuSeconds()) this.inc({ thread }, seconds);
+        } });
+    }
     if (sources.cluster) this.clusterGauges(sources.cluster);
     this.messages = new Counter({ name: 'powr_messages_total', help: 'Client messages by verb', labelNames: ['verb'], registers });
     this.events = new Counter({ name: 'powr_events_total', help: 'Published events by kind, outcome and refusal prefix',

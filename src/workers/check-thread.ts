@@ -2,6 +2,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { ValidationMode } from '../powr/types.js';
 import type { NostrEvent } from '../protocol/event.js';
 import { checkEvent } from './check-event.js';
+import { announceThread } from './thread-cpu.js';
+
+announceThread('verify');
 
 const mode = (workerData as { mode: ValidationMode }).mode;
 

@@ -1,5 +1,6 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { threadStopping, watchThread } from './thread-cpu.js';
 
 interface Task<Res> {
   resolve: (result: Res) => void;
@@ -61,7 +62,9 @@ export class WorkerPool<Req, Res> {
 
   private spawn(): Slot<Res> {
     const slot: Slot<Res> = { worker: new Worker(this.file, { workerData: this.workerData, resourceLimits: THREAD_LIMITS }), inFlight: new Map(), idle: undefined };
-    slot.worker.on('message', ({ id, result }: { id: number; result: Res }) => {
+    watchThread(slot.worker);
+    slot.worker.on('message', ({ id, result }: { id?: number; result: Res }) => {
+      if (id === undefined) return; // the thread's announcement (thread-cpu.ts)
       const task = slot.inFlight.get(id);
       slot.inFlight.delete(id);
       if (slot.inFlight.size === 0) this.idleFrom(slot);
@@ -89,7 +92,9 @@ export class WorkerPool<Req, Res> {
 
   private idleFrom(slot: Slot<Res>): void {
     slot.idle = setTimeout(() => {
-      if (this.remove(slot)) void slot.worker.terminate();
+      if (!this.remove(slot)) return;
+      threadStopping(slot.worker);
+      void slot.worker.terminate();
     }, this.idleMs);
     slot.idle.unref();
   }

@@ -8,6 +8,9 @@ import { EventReads } from './event-reads.js';
 import { StoredIds } from './stored-ids.js';
 import type { ReadRequest, ReadResult, ThreadOptions } from './messages.js';
 import { QueryTimeout, type StoreStats, type StoredSetReport } from '../port.js';
+import { announceThread } from '../../workers/thread-cpu.js';
+
+announceThread('reader');
 
 /**
  * A reader thread: one read-only connection answering REQ, COUNT, duplicate checks, bundles, the web

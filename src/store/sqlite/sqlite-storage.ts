@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Filter } from '../../protocol/filter.js';
 import { THREAD_LIMITS, WorkerPool } from '../../workers/pool.js';
+import { watchThread } from '../../workers/thread-cpu.js';
 import {
   ChangeRefused,
   QueryTimeout,
@@ -123,6 +124,7 @@ export class SqliteStorage implements StoragePort {
     };
     const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: threadOptions, resourceLimits: THREAD_LIMITS });
     this.writer = writer;
+    watchThread(writer);
     return new Promise((resolve, reject) => {
       let ready = false;
       writer.on('message', (message: FromWriter) => {

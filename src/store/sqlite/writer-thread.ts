@@ -12,6 +12,9 @@ import { BlobTables } from './blob-tables.js';
 import type { LoggedDecision, LoggedWrite } from './cluster-writes.js';
 import type { LoggedBlob } from './cluster-blobs.js';
 import { NO_FAILURES, due, failed, isDatabaseFault, succeeded, type Step, type WriteFailures } from './write-failures.js';
+import { announceThread } from '../../workers/thread-cpu.js';
+
+announceThread('writer');
 
 /**
  * The writer thread: the only connection that writes. Events from every connection are committed
