@@ -94,6 +94,7 @@ export type FromWriter =
 export type ReadRequest =
   /** Filters as JSON text without their derived Sets, which the planner does not use: cheaper to send. */
   | { op: 'query'; filters: string; now: number; options: QueryOptions }
+  | { op: 'queryFrames'; subId: string; filters: string; now: number; options: QueryOptions }
   | { op: 'count'; filters: string; now: number; options: QueryOptions }
   | { op: 'syncItems'; filters: string; now: number; max: number; options: QueryOptions }
   | { op: 'has'; id: string }

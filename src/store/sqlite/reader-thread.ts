@@ -7,7 +7,9 @@ import { CatalogueQueries } from './catalogue-queries.js';
 import { EventReads } from './event-reads.js';
 import { StoredIds } from './stored-ids.js';
 import type { ReadRequest, ReadResult, ThreadOptions } from './messages.js';
-import { QueryTimeout, type StoreStats, type StoredSetReport } from '../port.js';
+import { QueryTimeout, type QueryFrames, type StoreStats, type StoredSetReport } from '../port.js';
+import { idOfCanonical } from '../../protocol/event.js';
+import { replyFrames } from '../../protocol/messages.js';
 
 /**
  * A reader thread: one read-only connection answering REQ, COUNT, duplicate checks, bundles, the web
@@ -49,6 +51,10 @@ async function answer(request: ReadRequest): Promise<unknown> {
   switch (request.op) {
     case 'query':
       return events.query(JSON.parse(request.filters) as Filter[], request.now, request.options);
+    case 'queryFrames': {
+      const found = events.query(JSON.parse(request.filters) as Filter[], request.now, request.options);
+      return { frames: replyFrames(request.subId, found), ids: found.map(idOfCanonical).join('') } satisfies QueryFrames;
+    }
     case 'count':
       return events.count(JSON.parse(request.filters) as Filter[], request.now, request.options);
     case 'syncItems':
@@ -74,9 +80,10 @@ async function answer(request: ReadRequest): Promise<unknown> {
 }
 
 parentPort!.on('message', ({ id, request }: { id: number; request: ReadRequest }) => {
-  const reply = (result: ReadResult) => parentPort!.postMessage({ id, result });
+  const reply = (result: ReadResult, transfer: ArrayBuffer[] = []) => parentPort!.postMessage({ id, result }, transfer);
   answer(request).then(
-    (value) => reply({ ok: true, value }),
+    // The frames are handed over, not copied.
+    (value) => reply({ ok: true, value }, request.op === 'queryFrames' ? [(value as QueryFrames).frames.buffer as ArrayBuffer] : []),
     (err: unknown) => reply(err instanceof QueryTimeout
       ? { ok: false, error: 'timeout', message: err.message }
       : { ok: false, error: 'failed', message: (err as Error).message }),

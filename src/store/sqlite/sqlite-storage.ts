@@ -12,6 +12,7 @@ import {
   type ClusterStatus,
   type CommittedChange,
   type ExportOptions,
+  type QueryFrames,
   type QueryOptions,
   type StoragePort,
   type StoreStats,
@@ -244,6 +245,10 @@ export class SqliteStorage implements StoragePort {
 
   query(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<string[]> {
     return this.read({ op: 'query', filters: filtersText(filters), now, options });
+  }
+
+  queryFrames(subId: string, filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<QueryFrames> {
+    return this.read({ op: 'queryFrames', subId, filters: filtersText(filters), now, options });
   }
 
   count(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<number> {
