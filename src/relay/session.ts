@@ -172,13 +172,15 @@ export class Session {
 
   handle(data: WebSocket.RawData, isBinary: boolean): void {
     this.lastMessageAt = Date.now();
-    const text = isBinary ? undefined : data.toString();
-    if (text === undefined) {
+    if (isBinary) {
       this.send(frames.notice('invalid: binary messages are not supported; send JSON text'));
       return;
     }
+    const text = data.toString();
     const max = this.deps.config.maxMessageLength;
-    if (Buffer.byteLength(text) > max) {
+    // A text message's bytes are its UTF-8 (ws checked them): counted without walking the string again.
+    const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (bytes > max) {
       const reason = `invalid: message is larger than the ${max}-byte limit`;
       const id = sniffEventId(text);
       this.send(id ? frames.ok(id, false, reason) : frames.notice(reason));
