@@ -1,5 +1,4 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Filter } from '../../protocol/filter.js';
 import { CLUSTER_SEQ_SQL, clusterSeqOf, databaseBytes, openReadConnection } from './database.js';
 import { BlobTables } from './blob-tables.js';
 import { BundleReads } from './bundles.js';
@@ -50,15 +49,15 @@ const storedSet = db.transaction((now: number): StoredSetReport => ({
 async function answer(request: ReadRequest): Promise<unknown> {
   switch (request.op) {
     case 'query':
-      return events.query(JSON.parse(request.filters) as Filter[], request.now, request.options);
+      return events.query(request.filters, request.now, request.options);
     case 'queryFrames': {
-      const found = events.query(JSON.parse(request.filters) as Filter[], request.now, request.options);
+      const found = events.query(request.filters, request.now, request.options);
       return { frames: replyFrames(request.subId, found), ids: found.map(idOfCanonical).join('') } satisfies QueryFrames;
     }
     case 'count':
-      return events.count(JSON.parse(request.filters) as Filter[], request.now, request.options);
+      return events.count(request.filters, request.now, request.options);
     case 'syncItems':
-      return events.syncItems((JSON.parse(request.filters) as Filter[])[0]!, request.now, request.max, request.options);
+      return events.syncItems(request.filter, request.now, request.max, request.options);
     case 'has':
       return events.has(request.id);
     case 'bundle':

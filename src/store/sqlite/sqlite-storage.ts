@@ -42,11 +42,6 @@ export interface SqliteStorageOptions {
   log: Logger;
 }
 
-/** Filters for a reader thread (see ReadRequest). */
-function filtersText(filters: readonly Filter[]): string {
-  return JSON.stringify(filters, (_key, value: unknown) => (value instanceof Set ? undefined : value));
-}
-
 interface Waiting<T> {
   resolve: (value: T) => void;
   reject: (err: Error) => void;
@@ -244,19 +239,19 @@ export class SqliteStorage implements StoragePort {
   }
 
   query(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<string[]> {
-    return this.read({ op: 'query', filters: filtersText(filters), now, options });
+    return this.read({ op: 'query', filters, now, options });
   }
 
   queryFrames(subId: string, filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<QueryFrames> {
-    return this.read({ op: 'queryFrames', subId, filters: filtersText(filters), now, options });
+    return this.read({ op: 'queryFrames', subId, filters, now, options });
   }
 
   count(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<number> {
-    return this.read({ op: 'count', filters: filtersText(filters), now, options });
+    return this.read({ op: 'count', filters, now, options });
   }
 
   syncItems(filter: Filter, now: number, max: number, options: QueryOptions = {}): Promise<SyncItem[]> {
-    return this.read({ op: 'syncItems', filters: filtersText([filter]), now, max, options });
+    return this.read({ op: 'syncItems', filter, now, max, options });
   }
 
   bundle(root: BundleRoot, now: number): Promise<Bundle | undefined> {
