@@ -36,6 +36,8 @@ export interface Peer {
 }
 
 const unixNow = () => Math.floor(Date.now() / 1000);
+/** How long a slow consumer's close handshake may take before its socket is destroyed. */
+const CLOSE_GRACE_MS = 5000;
 
 /** Whether `id` is one of `ids`, 64-hex ids run together. */
 function hasId(ids: string, id: string): boolean {
@@ -50,8 +52,6 @@ interface Resolver {
   sendReferences(event: NostrEvent): Promise<void>;
   follow(event: NostrEvent): void;
 }
-/** How long a slow consumer's close handshake may take before its socket is destroyed. */
-const CLOSE_GRACE_MS = 5000;
 
 /** One client connection: its subscriptions, and the translation of its messages into relay actions. */
 export class Session {
@@ -362,29 +362,34 @@ export class Session {
       this.send(frames.eose(subId));
       return known.map(idOfCanonical).join('');
     }
+    if (!resolver) {
+      const answer = await this.read(subId, shape, () => this.deps.store.queryFrames(subId, asked, unixNow(), this.queryOptions()));
+      if (answer) this.sendFrames(answer.frames);
+      return answer?.ids;
+    }
+    const events = await this.read(subId, shape, () => this.deps.store.query(asked, unixNow(), this.queryOptions()));
+    if (!events) return undefined;
+    const ids = events.map(idOfCanonical);
+    for (const json of events) this.send(frames.event(subId, json));
+    for (const id of ids) resolver.sent.add(id);
+    for (const json of events) await resolver.sendReferences(JSON.parse(json) as NostrEvent);
+    this.send(frames.eose(subId));
+    return ids.join('');
+  }
+
+  /** A REQ's query on a reader thread, timed; undefined when it failed (the subscription is closed then). */
+  private async read<T>(subId: string, shape: string, query: () => Promise<T>): Promise<T | undefined> {
     this.deps.metrics.reqs.inc({ answered: 'reader' });
     const started = performance.now();
-    let events: string[] | undefined;
-    let answer;
     try {
-      if (resolver) events = await this.deps.store.query(asked, unixNow(), this.queryOptions());
-      else answer = await this.deps.store.queryFrames(subId, asked, unixNow(), this.queryOptions());
+      const result = await query();
+      this.deps.metrics.querySeconds.observe({ shape }, (performance.now() - started) / 1000);
+      return result;
     } catch (err) {
       this.closeSubscription(subId);
       this.send(frames.closed(subId, this.readFailure(err, 'query', subId)));
       return undefined;
     }
-    this.deps.metrics.querySeconds.observe({ shape }, (performance.now() - started) / 1000);
-    if (answer) {
-      this.sendFrames(answer.frames);
-      return answer.ids;
-    }
-    const ids = events!.map(idOfCanonical);
-    for (const json of events!) this.send(frames.event(subId, json));
-    for (const id of ids) resolver!.sent.add(id);
-    for (const json of events!) await resolver!.sendReferences(JSON.parse(json) as NostrEvent);
-    this.send(frames.eose(subId));
-    return ids.join('');
   }
 
   /**
