@@ -90,3 +90,59 @@ describe('Prometheus /metrics', () => {
     c.close();
   });
 });
+
+describe('REQs answered without a reader thread', () => {
+  let relay: RunningRelay;
+  const answered = async (by: 'reader' | 'relay') => sample(await (await fetch(`${relay.httpUrl}/metrics`)).text(), 'powr_reqs_total', `answered="${by}"`);
+  beforeAll(async () => {
+    relay = await startRelay();
+  });
+  afterAll(() => relay.stop());
+
+  it('answers filters that cannot match or want no stored events with EOSE alone, and still delivers live events', async () => {
+    const c = await RawClient.connect(relay.url);
+    const s = signer();
+    const stored = s.sign({ content: 'stored' });
+    expect(await c.publish(stored)).toEqual([true, '']);
+    const [reader, relayed] = [await answered('reader'), await answered('relay')];
+    expect(await c.req('empty-kinds', { kinds: [] })).toEqual([]);
+    expect(await c.req('inverted', { kinds: [1], since: stored.created_at + 10, until: stored.created_at })).toEqual([]);
+    expect(await c.subscribe('live', { kinds: [1], limit: 0 })).toEqual([]);
+    expect(await answered('relay')).toBe(relayed + 3);
+    expect(await answered('reader')).toBe(reader);
+
+    const fresh = s.sign({ content: 'live' });
+    const from = c.frames.length;
+    expect(await c.publish(fresh)).toEqual([true, '']);
+    const delivered = await c.next((f) => f[0] === 'EVENT' && f[1] === 'live', 5000, from);
+    expect((delivered[2] as { id: string }).id).toBe(fresh.id);
+    // Beside a filter that needs the database, the one that cannot match changes nothing.
+    expect((await c.req('mixed', { kinds: [] }, { ids: [stored.id] })).map((e) => e.id)).toEqual([stored.id]);
+    expect(await answered('reader')).toBe(reader + 1);
+    c.close();
+  });
+
+  it('answers ids from the bundle cache while their events are stored, and asks a reader once one is deleted', async () => {
+    const c = await RawClient.connect(relay.url);
+    const s = signer();
+    const [older, newer] = [s.sign({ content: 'older' }), s.sign({ content: 'newer' })];
+    for (const e of [older, newer]) expect(await c.publish(e)).toEqual([true, '']);
+    // A bundle rooted at an event id caches that event.
+    for (const e of [older, newer]) expect((await fetch(`${relay.httpUrl}/api/bundle?id=${e.id}`)).status).toBe(200);
+    const [reader, relayed] = [await answered('reader'), await answered('relay')];
+
+    expect((await c.req('both', { ids: [older.id, newer.id] })).map((e) => e.id)).toEqual([newer.id, older.id]);
+    expect((await c.req('limited', { ids: [older.id, newer.id], limit: 1 })).map((e) => e.id)).toEqual([newer.id]);
+    expect(await c.req('other-kind', { ids: [older.id], kinds: [7] })).toEqual([]);
+    expect(await answered('relay')).toBe(relayed + 3);
+    expect(await answered('reader')).toBe(reader);
+
+    expect(await c.publish(s.sign({ kind: 5, tags: [['e', older.id]] }))).toEqual([true, '']);
+    expect((await c.req('after-delete', { ids: [older.id, newer.id] })).map((e) => e.id)).toEqual([newer.id]);
+    expect(await answered('reader')).toBe(reader + 1);
+    // Still cached, the other one is answered here.
+    expect((await c.req('kept', { ids: [newer.id] })).map((e) => e.id)).toEqual([newer.id]);
+    expect(await answered('relay')).toBe(relayed + 4);
+    c.close();
+  });
+});

@@ -34,6 +34,52 @@ export const frames = {
   negErr: (subId: string, reason: string) => JSON.stringify(['NEG-ERR', subId, reason]),
 };
 
+/** Bytes of an RFC 6455 frame header for a payload of `n` bytes (server frames are not masked). */
+const headerBytes = (n: number) => (n < 126 ? 2 : n < 65_536 ? 4 : 10);
+
+/** Writes the header of a final, unmasked text frame carrying `n` payload bytes at `at`; returns the end. */
+function writeHeader(out: Buffer, at: number, n: number): number {
+  out[at] = 0x81;
+  if (n < 126) {
+    out[at + 1] = n;
+    return at + 2;
+  }
+  if (n < 65_536) {
+    out[at + 1] = 126;
+    out.writeUInt16BE(n, at + 2);
+    return at + 4;
+  }
+  out[at + 1] = 127;
+  out.writeBigUInt64BE(BigInt(n), at + 2);
+  return at + 10;
+}
+
+/**
+ * A REQ's stored answer as it goes on the wire: one WebSocket text frame (RFC 6455) per event, each
+ * `["EVENT",<subId>,<json>]`, then EOSE, in one buffer of its own (transferable between threads). Built
+ * where the rows are read, so the main thread writes it to the socket without touching each event.
+ */
+export function replyFrames(subId: string, events: readonly string[]): Uint8Array {
+  const head = `["EVENT",${JSON.stringify(subId)},`;
+  const eose = frames.eose(subId);
+  const headLength = Buffer.byteLength(head);
+  const eoseLength = Buffer.byteLength(eose);
+  const sizes = events.map((json) => headLength + Buffer.byteLength(json) + 1);
+  let total = headerBytes(eoseLength) + eoseLength;
+  for (const n of sizes) total += headerBytes(n) + n;
+  const out = Buffer.from(new ArrayBuffer(total));
+  let at = 0;
+  for (let i = 0; i < events.length; i++) {
+    at = writeHeader(out, at, sizes[i]!);
+    at += out.write(head, at);
+    at += out.write(events[i]!, at);
+    out[at++] = 0x5d; // ]
+  }
+  at = writeHeader(out, at, eoseLength);
+  out.write(eose, at);
+  return new Uint8Array(out.buffer);
+}
+
 const printable = (value: unknown) => JSON.stringify(value)?.slice(0, 40) ?? String(value);
 
 function subscriptionId(verb: string, value: unknown, limits: MessageLimits): string | Refusal {

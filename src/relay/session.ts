@@ -1,8 +1,9 @@
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { Config } from '../config/settings.js';
 import { mayRead, viewersFor, type Viewers } from '../powr/privacy.js';
-import { checkEventShape, idOfCanonical, isHex64, type NostrEvent } from '../protocol/event.js';
+import { checkEventShape, expirationOf, idOfCanonical, isHex64, type NostrEvent } from '../protocol/event.js';
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import { frames, parseClientMessage, sniffEventId } from '../protocol/messages.js';
 import { checkAuthEvent } from '../protocol/nip42.js';
@@ -37,6 +38,20 @@ export interface Peer {
 const unixNow = () => Math.floor(Date.now() / 1000);
 /** How long a slow consumer's close handshake may take before its socket is destroyed. */
 const CLOSE_GRACE_MS = 5000;
+
+/** Whether `id` is one of `ids`, 64-hex ids run together. */
+function hasId(ids: string, id: string): boolean {
+  for (let at = ids.indexOf(id); at >= 0; at = ids.indexOf(id, at + 1)) if (at % 64 === 0) return true;
+  return false;
+}
+
+/** A REQ's `"resolve": true` state (Session.resolver). */
+interface Resolver {
+  /** Ids sent on the subscription so far. */
+  sent: Set<string>;
+  sendReferences(event: NostrEvent): Promise<void>;
+  follow(event: NostrEvent): void;
+}
 
 /** One client connection: its subscriptions, and the translation of its messages into relay actions. */
 export class Session {
@@ -83,15 +98,38 @@ export class Session {
   }
 
   send(frame: string): void {
-    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return;
-    // A client that stops reading must not make the relay buffer without bound.
-    if (this.ws.bufferedAmount + frame.length > this.deps.config.maxOutboundBytes) {
-      this.log.warn({ buffered: this.ws.bufferedAmount }, 'client is not reading; disconnecting');
-      this.disconnect(`blocked: you are not reading what the relay sends (more than ${this.deps.config.maxOutboundBytes} bytes queued)`, 1008);
-      return;
-    }
+    if (!this.mayQueue(frame.length)) return;
     this.corkUntilNextTick();
     this.ws.send(frame);
+  }
+
+  /**
+   * Writes frames built elsewhere (a REQ's stored answer, see replyFrames) to the socket as they are.
+   * They keep their place among the frames ws sends: with no compression (perMessageDeflate is off)
+   * ws writes each frame to the socket when it is sent, queueing nothing.
+   */
+  private sendFrames(bytes: Uint8Array): void {
+    const socket = this.socket();
+    if (!socket || !this.mayQueue(bytes.length)) return;
+    this.corkUntilNextTick();
+    socket.write(bytes);
+  }
+
+  /** False when the connection is gone, or would queue more than allowed with `bytes` more (then it is cut off). */
+  private mayQueue(bytes: number): boolean {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
+    // A client that stops reading must not make the relay buffer without bound.
+    if (this.ws.bufferedAmount + bytes > this.deps.config.maxOutboundBytes) {
+      this.log.warn({ buffered: this.ws.bufferedAmount }, 'client is not reading; disconnecting');
+      this.disconnect(`blocked: you are not reading what the relay sends (more than ${this.deps.config.maxOutboundBytes} bytes queued)`, 1008);
+      return false;
+    }
+    return true;
+  }
+
+  /** The net.Socket ws writes frames to: ws has no public cork, nor a way to send frames already built. */
+  private socket(): Socket | undefined {
+    return (this.ws as unknown as { _socket?: Socket })._socket;
   }
 
   /**
@@ -101,8 +139,7 @@ export class Session {
    */
   private corkUntilNextTick(): void {
     if (this.corked) return;
-    // ws has no public cork; its socket is the net.Socket it writes frames to.
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    const socket = this.socket();
     if (!socket) return;
     socket.cork();
     this.corked = true;
@@ -135,13 +172,15 @@ export class Session {
 
   handle(data: WebSocket.RawData, isBinary: boolean): void {
     this.lastMessageAt = Date.now();
-    const text = isBinary ? undefined : data.toString();
-    if (text === undefined) {
+    if (isBinary) {
       this.send(frames.notice('invalid: binary messages are not supported; send JSON text'));
       return;
     }
+    const text = data.toString();
     const max = this.deps.config.maxMessageLength;
-    if (Buffer.byteLength(text) > max) {
+    // A text message's bytes are its UTF-8 (ws checked them): counted without walking the string again.
+    const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (bytes > max) {
       const reason = `invalid: message is larger than the ${max}-byte limit`;
       const id = sniffEventId(text);
       this.send(id ? frames.ok(id, false, reason) : frames.notice(reason));
@@ -292,34 +331,86 @@ export class Session {
     this.subscriptions.set(subId, sub);
     this.deps.live.add(sub);
 
-    let events: string[];
-    const started = performance.now();
-    try {
-      events = await this.deps.store.query(filters, unixNow(), this.queryOptions());
-      const shape = filters.length === 1 ? chooseDriver(filters[0]!).driver : 'several';
-      this.deps.metrics.querySeconds.observe({ shape }, (performance.now() - started) / 1000);
-    } catch (err) {
-      this.closeSubscription(subId);
-      this.send(frames.closed(subId, this.readFailure(err, 'query', subId)));
-      return;
-    }
-    for (const json of events) this.send(frames.event(subId, json));
-    if (resolver) {
-      for (const json of events) resolver.sent.add(idOfCanonical(json));
-      for (const json of events) await resolver.sendReferences(JSON.parse(json) as NostrEvent);
-    }
-    this.send(frames.eose(subId));
+    const storedIds = await this.sendStored(subId, filters, resolver);
+    if (storedIds === undefined) return;
     // The connection closed while the query ran.
     if (this.subscriptions.get(subId) !== sub) return;
     const late = held;
     held = undefined;
-    if (late.length === 0) return;
-    const stored = new Set(events.map(idOfCanonical));
     for (const { json, event } of late) {
-      if (stored.has(event.id)) continue;
+      if (hasId(storedIds, event.id)) continue;
       this.send(frames.event(subId, json));
       resolver?.follow(event);
     }
+  }
+
+  /**
+   * Sends a REQ's stored events and EOSE; resolves with the ids of the events sent, run together, or
+   * undefined when the query failed (the subscription is closed then). Without resolving, the reader
+   * thread answers with the frames ready to write; filters that cannot match or ask for no stored
+   * events are left out, and with none left the reader is not asked at all.
+   */
+  private async sendStored(subId: string, filters: readonly Filter[], resolver: Resolver | undefined): Promise<string | undefined> {
+    const asked = filters.filter((f) => !f.matchesNothing && f.limit > 0);
+    const shape = filters.length === 1 ? chooseDriver(filters[0]!).driver : 'several';
+    const known = asked.length === 0 ? [] : asked.length === 1 && !resolver ? this.cachedAnswer(asked[0]!, unixNow()) : undefined;
+    if (known) {
+      this.deps.metrics.reqs.inc({ answered: 'relay' });
+      // No time in the database.
+      this.deps.metrics.querySeconds.observe({ shape }, 0);
+      for (const json of known) this.send(frames.event(subId, json));
+      this.send(frames.eose(subId));
+      return known.map(idOfCanonical).join('');
+    }
+    if (!resolver) {
+      const answer = await this.read(subId, shape, () => this.deps.store.queryFrames(subId, asked, unixNow(), this.queryOptions()));
+      if (answer) this.sendFrames(answer.frames);
+      return answer?.ids;
+    }
+    const events = await this.read(subId, shape, () => this.deps.store.query(asked, unixNow(), this.queryOptions()));
+    if (!events) return undefined;
+    const ids = events.map(idOfCanonical);
+    for (const json of events) this.send(frames.event(subId, json));
+    for (const id of ids) resolver.sent.add(id);
+    for (const json of events) await resolver.sendReferences(JSON.parse(json) as NostrEvent);
+    this.send(frames.eose(subId));
+    return ids.join('');
+  }
+
+  /** A REQ's query on a reader thread, timed; undefined when it failed (the subscription is closed then). */
+  private async read<T>(subId: string, shape: string, query: () => Promise<T>): Promise<T | undefined> {
+    this.deps.metrics.reqs.inc({ answered: 'reader' });
+    const started = performance.now();
+    try {
+      const result = await query();
+      this.deps.metrics.querySeconds.observe({ shape }, (performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      this.closeSubscription(subId);
+      this.send(frames.closed(subId, this.readFailure(err, 'query', subId)));
+      return undefined;
+    }
+  }
+
+  /**
+   * A filter's stored answer when every event it names by id is known here, cached as the root of a
+   * bundle (BundleCache.storedEvent): exact, since the change feed drops those as their events leave
+   * the store. Undefined (ask a reader) otherwise, or when one has expired or the read rules apply.
+   */
+  private cachedAnswer(f: Filter, now: number): string[] | undefined {
+    if (!f.idSet || f.search !== undefined) return undefined;
+    const found: { json: string; event: NostrEvent }[] = [];
+    for (const id of f.idSet) {
+      const json = this.deps.bundles.storedEvent(id);
+      if (json === undefined) return undefined;
+      const event = JSON.parse(json) as NostrEvent;
+      const expires = expirationOf(event);
+      if ((expires !== undefined && expires <= now) || (this.viewers && !mayRead(event, this.viewers))) return undefined;
+      if (matchesFilter(event, f)) found.push({ json, event });
+    }
+    // The store's order: newest first, ties by lowest id.
+    found.sort((a, b) => b.event.created_at - a.event.created_at || (a.event.id < b.event.id ? -1 : 1));
+    return found.slice(0, f.limit).map((e) => e.json);
   }
 
   /**
@@ -327,7 +418,7 @@ export class Session {
    * references, as ordinary EVENTs, each at most once per subscription. Live events are followed in
    * order, one after another, so each event's references come right after it.
    */
-  private resolver(subId: string, filters: readonly Filter[]) {
+  private resolver(subId: string, filters: readonly Filter[]): Resolver | undefined {
     const resolving = filters.filter((f) => f.resolve);
     if (resolving.length === 0) return undefined;
     const sent = new Set<string>();

@@ -114,6 +114,16 @@ export class BundleCache {
     return bundle;
   }
 
+  /**
+   * The stored event with this id when a bundle rooted at it is cached, without asking the store: the
+   * feed drops such a bundle as soon as its root leaves the store (deleted, replaced, banned, purged,
+   * another process's commit), so the event is still stored. Whether it has expired (NIP-40) since is
+   * the caller's to check. Not counted as a use of the bundle.
+   */
+  storedEvent(id: string): string | undefined {
+    return this.cache?.peek(`id:${id}`)?.root;
+  }
+
   /** The events a template, record or collection references, for REQs with `"resolve": true`. */
   async referencedEvents(event: NostrEvent, now: number, viewers?: Viewers): Promise<string[]> {
     if (!REFERRER_KINDS.has(event.kind)) return [];

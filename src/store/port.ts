@@ -35,6 +35,16 @@ export interface QueryOptions {
   timeoutMs?: number;
 }
 
+/**
+ * A REQ's stored answer as it goes on the wire (replyFrames: its EVENT frames, then EOSE), with the ids
+ * of its events run together (64 hex characters each), which the session needs only to hold back live
+ * events the answer already carried.
+ */
+export interface QueryFrames {
+  frames: Uint8Array;
+  ids: string;
+}
+
 /** A read ran out of its time budget. */
 export class QueryTimeout extends Error {
   constructor() {
@@ -172,6 +182,8 @@ export interface StoragePort {
   has(id: string): Promise<boolean>;
   /** Stored events matching any filter (each with its own limit), newest first, as JSON. */
   query(filters: readonly Filter[], now: number, options?: QueryOptions): Promise<string[]>;
+  /** `query`'s answer as the frames that carry it to subscription `subId`, EOSE last. */
+  queryFrames(subId: string, filters: readonly Filter[], now: number, options?: QueryOptions): Promise<QueryFrames>;
   /** NIP-45: distinct stored events matching any filter. */
   count(filters: readonly Filter[], now: number, options?: QueryOptions): Promise<number>;
   /**

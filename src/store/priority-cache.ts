@@ -91,6 +91,11 @@ export class PriorityCache<V> {
     return cold.value;
   }
 
+  /** The value under `key`, if cached, without counting an access (nor a hit or a miss). */
+  peek(key: string): V | undefined {
+    return (this.hot.peek(key) ?? this.cold.peek(key))?.value;
+  }
+
   set(key: string, value: V, bytes: number, dependsOn: readonly string[]): void {
     for (const dep of dependsOn) {
       let keys = this.dependants.get(dep);

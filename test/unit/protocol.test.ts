@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { addressKey, checkEventShape, expirationOf, kindClass, parseAddress, type NostrEvent } from '../../src/protocol/event.js';
 import { matchesFilter, parseFilter } from '../../src/protocol/filter.js';
-import { parseClientMessage, sniffEventId } from '../../src/protocol/messages.js';
+import { Receiver } from 'ws';
+import { parseClientMessage, replyFrames, sniffEventId } from '../../src/protocol/messages.js';
 
 const LIMITS = { maxFilterValues: 5, maxLimit: 100, defaultLimit: 20 };
 const MSG_LIMITS = { maxSubidLength: 8, maxFilters: 2 };
@@ -140,3 +141,18 @@ describe('client messages', () => {
   });
 });
 
+
+describe('reply frames', () => {
+  it('are the WebSocket text frames a client reads as the EVENTs and EOSE, at every length encoding and in UTF-8', async () => {
+    const events = ['{"content":"short"}', `{"content":"${'é'.repeat(100)}💪"}`, `{"content":"${'x'.repeat(70_000)}"}`];
+    const received: string[] = [];
+    // ws's own parser, on the client side (server frames are not masked).
+    const receiver = new Receiver({ isServer: false });
+    receiver.on('message', (data: Buffer, isBinary: boolean) => received.push(isBinary ? 'binary' : data.toString()));
+    const frames = replyFrames('sub "1"', events);
+    await new Promise<void>((resolve, reject) => receiver.write(Buffer.from(frames.buffer), (err) => (err ? reject(err) : resolve())));
+    expect(received).toEqual([...events.map((e) => `["EVENT","sub \\"1\\"",${e}]`), '["EOSE","sub \\"1\\""]']);
+    expect(received.slice(0, 3).map((f) => JSON.parse(f)[2])).toEqual(events.map((e) => JSON.parse(e)));
+    expect(replyFrames('s', []).byteLength).toBe(2 + '["EOSE","s"]'.length);
+  });
+});

@@ -1,5 +1,4 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Filter } from '../../protocol/filter.js';
 import { CLUSTER_SEQ_SQL, clusterSeqOf, databaseBytes, openReadConnection } from './database.js';
 import { BlobTables } from './blob-tables.js';
 import { BundleReads } from './bundles.js';
@@ -7,7 +6,9 @@ import { CatalogueQueries } from './catalogue-queries.js';
 import { EventReads } from './event-reads.js';
 import { StoredIds } from './stored-ids.js';
 import type { ReadRequest, ReadResult, ThreadOptions } from './messages.js';
-import { QueryTimeout, type StoreStats, type StoredSetReport } from '../port.js';
+import { QueryTimeout, type QueryFrames, type StoreStats, type StoredSetReport } from '../port.js';
+import { idOfCanonical } from '../../protocol/event.js';
+import { replyFrames } from '../../protocol/messages.js';
 import { announceThread } from '../../workers/thread-cpu.js';
 
 announceThread('reader');
@@ -51,11 +52,15 @@ const storedSet = db.transaction((now: number): StoredSetReport => ({
 async function answer(request: ReadRequest): Promise<unknown> {
   switch (request.op) {
     case 'query':
-      return events.query(JSON.parse(request.filters) as Filter[], request.now, request.options);
+      return events.query(request.filters, request.now, request.options);
+    case 'queryFrames': {
+      const found = events.query(request.filters, request.now, request.options);
+      return { frames: replyFrames(request.subId, found), ids: found.map(idOfCanonical).join('') } satisfies QueryFrames;
+    }
     case 'count':
-      return events.count(JSON.parse(request.filters) as Filter[], request.now, request.options);
+      return events.count(request.filters, request.now, request.options);
     case 'syncItems':
-      return events.syncItems((JSON.parse(request.filters) as Filter[])[0]!, request.now, request.max, request.options);
+      return events.syncItems(request.filter, request.now, request.max, request.options);
     case 'has':
       return events.has(request.id);
     case 'bundle':
@@ -77,9 +82,10 @@ async function answer(request: ReadRequest): Promise<unknown> {
 }
 
 parentPort!.on('message', ({ id, request }: { id: number; request: ReadRequest }) => {
-  const reply = (result: ReadResult) => parentPort!.postMessage({ id, result });
+  const reply = (result: ReadResult, transfer: ArrayBuffer[] = []) => parentPort!.postMessage({ id, result }, transfer);
   answer(request).then(
-    (value) => reply({ ok: true, value }),
+    // The frames are handed over, not copied.
+    (value) => reply({ ok: true, value }, request.op === 'queryFrames' ? [(value as QueryFrames).frames.buffer as ArrayBuffer] : []),
     (err: unknown) => reply(err instanceof QueryTimeout
       ? { ok: false, error: 'timeout', message: err.message }
       : { ok: false, error: 'failed', message: (err as Error).message }),

@@ -13,6 +13,7 @@ import {
   type ClusterStatus,
   type CommittedChange,
   type ExportOptions,
+  type QueryFrames,
   type QueryOptions,
   type StoragePort,
   type StoreStats,
@@ -40,11 +41,6 @@ export interface SqliteStorageOptions {
   /** Cluster mode: the NATS JetStream stream this node applies (docs/cluster.md). */
   cluster?: ClusterOptions;
   log: Logger;
-}
-
-/** Filters for a reader thread (see ReadRequest). */
-function filtersText(filters: readonly Filter[]): string {
-  return JSON.stringify(filters, (_key, value: unknown) => (value instanceof Set ? undefined : value));
 }
 
 interface Waiting<T> {
@@ -245,15 +241,19 @@ export class SqliteStorage implements StoragePort {
   }
 
   query(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<string[]> {
-    return this.read({ op: 'query', filters: filtersText(filters), now, options });
+    return this.read({ op: 'query', filters, now, options });
+  }
+
+  queryFrames(subId: string, filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<QueryFrames> {
+    return this.read({ op: 'queryFrames', subId, filters, now, options });
   }
 
   count(filters: readonly Filter[], now: number, options: QueryOptions = {}): Promise<number> {
-    return this.read({ op: 'count', filters: filtersText(filters), now, options });
+    return this.read({ op: 'count', filters, now, options });
   }
 
   syncItems(filter: Filter, now: number, max: number, options: QueryOptions = {}): Promise<SyncItem[]> {
-    return this.read({ op: 'syncItems', filters: filtersText([filter]), now, max, options });
+    return this.read({ op: 'syncItems', filter, now, max, options });
   }
 
   bundle(root: BundleRoot, now: number): Promise<Bundle | undefined> {
