@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Filter } from '../../protocol/filter.js';
 import type { Viewers } from '../../powr/privacy.js';
 import { QueryTimeout, type ExportOptions, type QueryOptions, type SyncItem } from '../port.js';
-import { planFilter, splitForTimeOrder, walksInTimeOrder, type Plan } from './planner.js';
+import { planFilter, splitForTimeOrder, walksInTimeOrder } from './planner.js';
 
 interface Key {
   seq: number;
@@ -80,44 +80,47 @@ export class EventReads {
   }
 
   /**
-   * Keys first: each part's newest `limit` (seq, created_at) pairs from its index, then whole rows for
-   * the newest `limit` of their union only. A feed filter's candidates (a following feed's 100
-   * authors, a global feed's 25 parts) are many times its limit, and every row read is a table page.
-   * Exact like the rows path: where a part's LIMIT cut through the timestamp at the cut-off, all its
-   * events with that timestamp are read, so ties go to the lowest id. Expiry is checked on the rows
-   * read; undefined (read rows instead) when one had expired, since it may have hidden a live one
-   * (the NIP-40 purge keeps those rare).
+   * Keys first: the newest `max` (seq, created_at) pairs of the parts' union, then whole rows for those
+   * only. A feed filter's candidates (a following feed's 100 authors, a global feed's 25 parts) are
+   * many times its limit, and every row read is a table page. The parts are the arms of one UNION ALL
+   * that SQLite merges (each arm walks its index newest first), so one statement reads about `max`
+   * keys plus one per part, and nothing is sorted unless one part's index cannot give time order
+   * (several authors: SQLite keeps the newest `max` of their rows). Exact like the rows path: every
+   * event tied at the cut-off timestamp is read, and ties go to the lowest id. Expiry is
+   * checked on the rows read; undefined (read rows instead) when one had expired, since it may have
+   * hidden a live one (the NIP-40 purge keeps those rare).
    */
   private newestByKeys(parts: Filter[], max: number, now: number, viewers: Viewers | undefined): Row[] | undefined {
-    const keys = new Map<number, number>();
-    const cut: { plan: Plan; oldest: number }[] = [];
-    for (const part of parts) {
-      const plan = planFilter(part, now, viewers, 'keys');
-      const select = `SELECT ${plan.seq} AS seq, ${plan.time} AS created_at FROM ${plan.from} ORDER BY ${plan.orderBy}`;
-      const found = plan.mayRepeat
-        ? this.distinct(this.statement(select).iterate(...plan.params) as IterableIterator<Key>, max)
-        : (this.statement(`${select} LIMIT ?`).all(...plan.params, max) as Key[]);
-      for (const k of found) keys.set(k.seq, k.created_at);
-      if (found.length === max) cut.push({ plan, oldest: found[max - 1]!.created_at });
-    }
-    let chosen = [...keys];
-    if (chosen.length >= max) {
-      chosen.sort((a, b) => b[1] - a[1]);
-      const cutoff = chosen[max - 1]![1];
-      chosen = chosen.filter(([, createdAt]) => createdAt >= cutoff);
-      for (const { plan } of cut.filter((c) => c.oldest === cutoff)) {
-        const tied = this.statement(`SELECT ${plan.seq} FROM ${plan.from} AND ${plan.time} = ?`).pluck();
-        for (const seq of tied.iterate(...plan.params, cutoff) as IterableIterator<number>) {
-          if (!keys.has(seq)) {
-            keys.set(seq, cutoff);
-            chosen.push([seq, cutoff]);
-          }
+    const plans = parts.map((part) => planFilter(part, now, viewers, 'keys'));
+    const arms = plans.map((plan) => `SELECT ${plan.seq} AS seq, ${plan.time} AS created_at FROM ${plan.from}`);
+    // Parts are merged, and the merge stops by itself once read past the cut-off (a LIMIT on it made
+    // SQLite three times slower). One part that its index cannot give in time order is sorted, and
+    // LIMIT keeps the sort to its top (ten times cheaper than sorting all): one key past `max` shows
+    // whether the cut fell between timestamps; when not (a tie at the cut-off, or a tag's repeats),
+    // read again with twice the bound.
+    const sorted = plans.length === 1;
+    const keysSql = `${arms.join(' UNION ALL ')} ORDER BY created_at DESC${sorted ? ' LIMIT ?' : ''}`;
+    const params = plans.flatMap((plan) => plan.params);
+    let chosen: Set<number>;
+    for (let bound = max + 1; ; bound *= 2) {
+      chosen = new Set();
+      let cutoff = -Infinity;
+      let read = 0;
+      let complete = false;
+      for (const key of this.statement(keysSql).iterate(...params, ...(sorted ? [bound] : [])) as IterableIterator<Key>) {
+        read++;
+        if (key.created_at < cutoff) {
+          complete = true;
+          break;
         }
+        chosen.add(key.seq);
+        if (chosen.size === max) cutoff = key.created_at;
       }
+      if (complete || !sorted || read < bound) break;
     }
-    const rows = this.rowsBySeq.all(JSON.stringify(chosen.map(([seq]) => seq))) as (Row & { expires_at: number | null })[];
+    const rows = this.rowsBySeq.all(JSON.stringify([...chosen])) as (Row & { expires_at: number | null })[];
     // A row gone since its key was read (replaced or deleted meanwhile), or expired: read rows instead.
-    if (rows.length < chosen.length || rows.some((r) => r.expires_at !== null && r.expires_at <= now)) return undefined;
+    if (rows.length < chosen.size || rows.some((r) => r.expires_at !== null && r.expires_at <= now)) return undefined;
     return rows.sort(newestFirst).slice(0, max);
   }
 
