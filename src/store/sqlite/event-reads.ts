@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Filter } from '../../protocol/filter.js';
 import type { Viewers } from '../../powr/privacy.js';
 import { QueryTimeout, type ExportOptions, type QueryOptions, type SyncItem } from '../port.js';
-import { planFilter, splitForTimeOrder, walksInTimeOrder } from './planner.js';
+import { planFilter, planKeys, splitForTimeOrder, walksInTimeOrder } from './planner.js';
 
 interface Key {
   seq: number;
@@ -62,7 +62,7 @@ export class EventReads {
     if (f.matchesNothing || f.limit === 0) return [];
     const parts = splitForTimeOrder(f);
     if (parts.length > 1 || !walksInTimeOrder(f)) {
-      const rows = this.newestByKeys(parts, f.limit, now, viewers);
+      const rows = this.newestByKeys(f, parts, now, viewers);
       if (rows) return rows;
     }
     if (parts.length === 1) return this.newestRows(f, now, viewers);
@@ -80,34 +80,26 @@ export class EventReads {
   }
 
   /**
-   * Keys first: the newest `max` (seq, created_at) pairs of the parts' union, then whole rows for those
-   * only. A feed filter's candidates (a following feed's 100 authors, a global feed's 25 parts) are
-   * many times its limit, and every row read is a table page. The parts are the arms of one UNION ALL
-   * that SQLite merges (each arm walks its index newest first), so one statement reads about `max`
-   * keys plus one per part, and nothing is sorted unless one part's index cannot give time order
-   * (several authors: SQLite keeps the newest `max` of their rows). Exact like the rows path: every
-   * event tied at the cut-off timestamp is read, and ties go to the lowest id. Expiry is
-   * checked on the rows read; undefined (read rows instead) when one had expired, since it may have
-   * hidden a live one (the NIP-40 purge keeps those rare).
+   * Keys first: the newest `limit` (seq, created_at) pairs of the parts' union (planKeys: one merged
+   * statement), then whole rows for those only. A feed filter's candidates (a following feed's 100
+   * authors, a global feed's 25 parts) are many times its limit, and every row read is a table page.
+   * Exact like the rows path: every event tied at the cut-off timestamp is read, and ties go to the
+   * lowest id. Expiry is checked on the rows read; undefined (read rows instead) when one had
+   * expired, since it may have hidden a live one (the NIP-40 purge keeps those rare).
    */
-  private newestByKeys(parts: Filter[], max: number, now: number, viewers: Viewers | undefined): Row[] | undefined {
-    const plans = parts.map((part) => planFilter(part, now, viewers, 'keys'));
-    const arms = plans.map((plan) => `SELECT ${plan.seq} AS seq, ${plan.time} AS created_at FROM ${plan.from}`);
-    // Parts are merged, and the merge stops by itself once read past the cut-off (a LIMIT on it made
-    // SQLite three times slower). One part that its index cannot give in time order is sorted, and
-    // LIMIT keeps the sort to its top (ten times cheaper than sorting all): one key past `max` shows
+  private newestByKeys(f: Filter, parts: Filter[], now: number, viewers: Viewers | undefined): Row[] | undefined {
+    const max = f.limit;
+    const { sql, params, limited } = planKeys(f, parts, now, viewers);
+    // A merge stops by itself past the cut-off. A limited read takes one key past `max`, which shows
     // whether the cut fell between timestamps; when not (a tie at the cut-off, or a tag's repeats),
-    // read again with twice the bound.
-    const sorted = plans.length === 1;
-    const keysSql = `${arms.join(' UNION ALL ')} ORDER BY created_at DESC${sorted ? ' LIMIT ?' : ''}`;
-    const params = plans.flatMap((plan) => plan.params);
+    // it reads again with twice the bound.
     let chosen: Set<number>;
     for (let bound = max + 1; ; bound *= 2) {
       chosen = new Set();
       let cutoff = -Infinity;
       let read = 0;
       let complete = false;
-      for (const key of this.statement(keysSql).iterate(...params, ...(sorted ? [bound] : [])) as IterableIterator<Key>) {
+      for (const key of this.statement(sql).iterate(...params, ...(limited ? [bound] : [])) as IterableIterator<Key>) {
         read++;
         if (key.created_at < cutoff) {
           complete = true;
@@ -116,7 +108,7 @@ export class EventReads {
         chosen.add(key.seq);
         if (chosen.size === max) cutoff = key.created_at;
       }
-      if (complete || !sorted || read < bound) break;
+      if (complete || !limited || read < bound) break;
     }
     const rows = this.rowsBySeq.all(JSON.stringify([...chosen])) as (Row & { expires_at: number | null })[];
     // A row gone since its key was read (replaced or deleted meanwhile), or expired: read rows instead.
