@@ -255,14 +255,17 @@ const MAX_VARIABLES = 32_766;
 
 /**
  * The newest keys (seq, created_at) of a filter's parts (splitForTimeOrder), in one statement: the
- * parts are the arms of a UNION ALL that SQLite merges newest first, each arm a range of its index,
- * so reading stops past the newest few and nothing is sorted. A LIMIT on the merge made SQLite three
- * times slower, so only a single part has one (`?`, bound by the caller): SQLite must sort that part
- * when its index cannot give time order (several authors), and LIMIT keeps the sort to its top. Parts
- * whose parameters together exceed SQLite's bound (each arm repeats the filter's other value lists)
- * are read as the whole filter instead, one sorted part.
+ * parts are the arms of a UNION ALL that SQLite merges newest first, so reading stops past the newest
+ * few, and nothing is sorted where each arm is a range its index yields newest first (one kind; one
+ * tag value with one kind; a tag value without kinds is sorted within its arm). A LIMIT on the merge
+ * made SQLite three times slower, so only a single part has one (`?`, bound by the caller): SQLite
+ * must sort that part when its index cannot give time order (several authors), and LIMIT keeps the
+ * sort to its top. Parts whose parameters together exceed SQLite's bound (each arm repeats the
+ * filter's other value lists) are read as the whole filter instead, one sorted part.
  */
-export function planKeys(whole: Filter, parts: readonly Filter[], now: number, viewers?: Viewers): { sql: string; params: unknown[]; limited: boolean } {
+export function planKeys(
+  whole: Filter, parts: readonly Filter[], now: number, viewers?: Viewers,
+): { sql: string; params: unknown[]; limited: boolean } {
   let plans = parts.map((part) => planFilter(part, now, viewers, 'keys'));
   if (plans.length > 1 && plans.reduce((n, plan) => n + plan.params.length, 0) > MAX_VARIABLES) {
     plans = [planFilter(whole, now, viewers, 'keys')];
