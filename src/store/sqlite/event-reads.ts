@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Filter } from '../../protocol/filter.js';
 import type { Viewers } from '../../powr/privacy.js';
 import { QueryTimeout, type ExportOptions, type QueryOptions, type SyncItem } from '../port.js';
-import { planFilter, splitForTimeOrder, walksInTimeOrder, type Plan } from './planner.js';
+import { planFilter, planKeys, splitForTimeOrder, walksInTimeOrder } from './planner.js';
 
 interface Key {
   seq: number;
@@ -62,7 +62,7 @@ export class EventReads {
     if (f.matchesNothing || f.limit === 0) return [];
     const parts = splitForTimeOrder(f);
     if (parts.length > 1 || !walksInTimeOrder(f)) {
-      const rows = this.newestByKeys(parts, f.limit, now, viewers);
+      const rows = this.newestByKeys(f, parts, now, viewers);
       if (rows) return rows;
     }
     if (parts.length === 1) return this.newestRows(f, now, viewers);
@@ -80,44 +80,39 @@ export class EventReads {
   }
 
   /**
-   * Keys first: each part's newest `limit` (seq, created_at) pairs from its index, then whole rows for
-   * the newest `limit` of their union only. A feed filter's candidates (a following feed's 100
+   * Keys first: the newest `limit` (seq, created_at) pairs of the parts' union (planKeys: one merged
+   * statement), then whole rows for those only. A feed filter's candidates (a following feed's 100
    * authors, a global feed's 25 parts) are many times its limit, and every row read is a table page.
-   * Exact like the rows path: where a part's LIMIT cut through the timestamp at the cut-off, all its
-   * events with that timestamp are read, so ties go to the lowest id. Expiry is checked on the rows
-   * read; undefined (read rows instead) when one had expired, since it may have hidden a live one
-   * (the NIP-40 purge keeps those rare).
+   * Exact like the rows path: every event tied at the cut-off timestamp is read, and ties go to the
+   * lowest id. Expiry is checked on the rows read; undefined (read rows instead) when one had
+   * expired, since it may have hidden a live one (the NIP-40 purge keeps those rare).
    */
-  private newestByKeys(parts: Filter[], max: number, now: number, viewers: Viewers | undefined): Row[] | undefined {
-    const keys = new Map<number, number>();
-    const cut: { plan: Plan; oldest: number }[] = [];
-    for (const part of parts) {
-      const plan = planFilter(part, now, viewers, 'keys');
-      const select = `SELECT ${plan.seq} AS seq, ${plan.time} AS created_at FROM ${plan.from} ORDER BY ${plan.orderBy}`;
-      const found = plan.mayRepeat
-        ? this.distinct(this.statement(select).iterate(...plan.params) as IterableIterator<Key>, max)
-        : (this.statement(`${select} LIMIT ?`).all(...plan.params, max) as Key[]);
-      for (const k of found) keys.set(k.seq, k.created_at);
-      if (found.length === max) cut.push({ plan, oldest: found[max - 1]!.created_at });
-    }
-    let chosen = [...keys];
-    if (chosen.length >= max) {
-      chosen.sort((a, b) => b[1] - a[1]);
-      const cutoff = chosen[max - 1]![1];
-      chosen = chosen.filter(([, createdAt]) => createdAt >= cutoff);
-      for (const { plan } of cut.filter((c) => c.oldest === cutoff)) {
-        const tied = this.statement(`SELECT ${plan.seq} FROM ${plan.from} AND ${plan.time} = ?`).pluck();
-        for (const seq of tied.iterate(...plan.params, cutoff) as IterableIterator<number>) {
-          if (!keys.has(seq)) {
-            keys.set(seq, cutoff);
-            chosen.push([seq, cutoff]);
-          }
+  private newestByKeys(f: Filter, parts: Filter[], now: number, viewers: Viewers | undefined): Row[] | undefined {
+    const max = f.limit;
+    const { sql, params, limited } = planKeys(f, parts, now, viewers);
+    // A merge stops by itself past the cut-off. A limited read takes one key past `max`, which shows
+    // whether the cut fell between timestamps; when not (a tie at the cut-off, or a tag's repeats),
+    // it reads again with twice the bound.
+    let chosen: Set<number>;
+    for (let bound = max + 1; ; bound *= 2) {
+      chosen = new Set();
+      let cutoff = -Infinity;
+      let read = 0;
+      let complete = false;
+      for (const key of this.statement(sql).iterate(...params, ...(limited ? [bound] : [])) as IterableIterator<Key>) {
+        read++;
+        if (key.created_at < cutoff) {
+          complete = true;
+          break;
         }
+        chosen.add(key.seq);
+        if (chosen.size === max) cutoff = key.created_at;
       }
+      if (complete || !limited || read < bound) break;
     }
-    const rows = this.rowsBySeq.all(JSON.stringify(chosen.map(([seq]) => seq))) as (Row & { expires_at: number | null })[];
+    const rows = this.rowsBySeq.all(JSON.stringify([...chosen])) as (Row & { expires_at: number | null })[];
     // A row gone since its key was read (replaced or deleted meanwhile), or expired: read rows instead.
-    if (rows.length < chosen.length || rows.some((r) => r.expires_at !== null && r.expires_at <= now)) return undefined;
+    if (rows.length < chosen.size || rows.some((r) => r.expires_at !== null && r.expires_at <= now)) return undefined;
     return rows.sort(newestFirst).slice(0, max);
   }
 

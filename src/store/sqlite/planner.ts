@@ -125,8 +125,8 @@ const MAX_PARTS = 256;
  * An index yields rows newest first, so a query can stop after `limit` rows, only within one value
  * of its leading columns. A filter with several (kinds on events_by_kind, tag values and kinds on
  * event_tags) would read every matching row in its time range and sort them: 90 ms for the global
- * workout feed at 1M events. Split into one filter per value, each stops after `limit` rows, and the
- * caller merges them, the newest `limit` of the union being the newest `limit` of the filter.
+ * workout feed at 1M events. Split into one filter per value, each a range read newest first, and the
+ * caller merges them (EventReads: one UNION ALL that SQLite merges, stopping past the newest `limit`).
  * Authors are not split: one author's rows are few, and 100 sub-queries for a following feed cost
  * more than sorting what the 100 authors posted (measured at 1M events).
  */
@@ -248,4 +248,33 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: Plan
   // Keys are ordered by time alone (the caller breaks ties by id on the rows it reads).
   const orderBy = driver === 'search' ? 's.rank, e.created_at DESC, e.id ASC' : mode === 'keys' ? `${time} DESC` : `${time} DESC, e.id ASC`;
   return { driver, from: `${from} WHERE ${where.join(' AND ')}`, params, orderBy, seq: col('seq'), time, mayRepeat: driver === 'tag' };
+}
+
+/** SQLite's most bound parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER's default). */
+const MAX_VARIABLES = 32_766;
+
+/**
+ * The newest keys (seq, created_at) of a filter's parts (splitForTimeOrder), in one statement: the
+ * parts are the arms of a UNION ALL that SQLite merges newest first, so reading stops past the newest
+ * few, and nothing is sorted where each arm is a range its index yields newest first (one kind; one
+ * tag value with one kind; a tag value without kinds is sorted within its arm). A LIMIT on the merge
+ * made SQLite three times slower, so only a single part has one (`?`, bound by the caller): SQLite
+ * must sort that part when its index cannot give time order (several authors), and LIMIT keeps the
+ * sort to its top. Parts whose parameters together exceed SQLite's bound (each arm repeats the
+ * filter's other value lists) are read as the whole filter instead, one sorted part.
+ */
+export function planKeys(
+  whole: Filter, parts: readonly Filter[], now: number, viewers?: Viewers,
+): { sql: string; params: unknown[]; limited: boolean } {
+  let plans = parts.map((part) => planFilter(part, now, viewers, 'keys'));
+  if (plans.length > 1 && plans.reduce((n, plan) => n + plan.params.length, 0) > MAX_VARIABLES) {
+    plans = [planFilter(whole, now, viewers, 'keys')];
+  }
+  const arms = plans.map((plan) => `SELECT ${plan.seq} AS seq, ${plan.time} AS created_at FROM ${plan.from}`);
+  const limited = plans.length === 1;
+  return {
+    sql: `${arms.join(' UNION ALL ')} ORDER BY created_at DESC${limited ? ' LIMIT ?' : ''}`,
+    params: plans.flatMap((plan) => plan.params),
+    limited,
+  };
 }
