@@ -1,5 +1,6 @@
 import type { Filter } from '../protocol/filter.js';
 import type { Viewers } from '../powr/privacy.js';
+import type { PreparedEvent } from '../powr/prepare.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
 import type { BlobRecords } from './blobs/port.js';
 import type { CatalogueReads, MediaItem } from './catalogue.js';
@@ -16,6 +17,8 @@ export interface VerifiedEvent {
   json: string;
   record: PowrRecord | null;
   flags: Flag[];
+  /** Its columns, tag rows and processed rows, as the verification pool computed them; the writer computes them when absent. */
+  prepared?: PreparedEvent;
 }
 
 export type WriteOutcome =

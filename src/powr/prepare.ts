@@ -1,0 +1,46 @@
+import { addressKey, expirationOf, type NostrEvent } from '../protocol/event.js';
+import { tagRows, type TagRow } from '../protocol/tag-index.js';
+import { searchDocument, type SearchDocument } from './search.js';
+import type { PowrRecord } from './types.js';
+
+/**
+ * What the writer needs of an event beyond its JSON and record, computed before the write transaction
+ * (on the verification pool) so the writer only runs statements: the indexed columns, the tag rows,
+ * and the processed rows that depend on the event alone. Plain strings and numbers: it crosses two
+ * threads by structured clone, where a Buffer would carry its whole pool slab.
+ */
+export interface PreparedEvent {
+  id: string;
+  pubkey: string;
+  kind: number;
+  created_at: number;
+  /** The address's d (empty for a replaceable kind); null for an event without an address. */
+  d: string | null;
+  /** NIP-40 expiration, unix seconds; null when none. */
+  expiresAt: number | null;
+  tags: TagRow[];
+  /** An exercise's or template's full-text search row. */
+  search: SearchDocument | null;
+  /** An exercise's format, units and hashtags as the exercises table stores them (JSON). */
+  schema: { format: string; units: string; hashtags: string } | null;
+  /** A template's or record's set values as stored beside each set (JSON), by the set's index in `record.sets`. */
+  setParams: string[];
+}
+
+export function prepare(event: NostrEvent, record: PowrRecord | null): PreparedEvent {
+  return {
+    id: event.id,
+    pubkey: event.pubkey,
+    kind: event.kind,
+    created_at: event.created_at,
+    d: addressKey(event) ?? null,
+    expiresAt: expirationOf(event) ?? null,
+    tags: tagRows(event),
+    search: record?.type === 'exercise' || record?.type === 'template' ? searchDocument(record) : null,
+    schema: record?.type === 'exercise'
+      ? { format: JSON.stringify(record.format), units: JSON.stringify(record.formatUnits), hashtags: JSON.stringify(record.hashtags) }
+      : null,
+    setParams: record?.type === 'template' || record?.type === 'record' ? record.sets.map((s) => JSON.stringify(s.values)) : [],
+  };
+}
+
