@@ -23,7 +23,7 @@ export interface PreparedEvent {
   search: SearchDocument | null;
   /** An exercise's format, units and hashtags as the exercises table stores them (JSON). */
   schema: { format: string; units: string; hashtags: string } | null;
-  /** A template's or record's set values as stored beside each set (JSON), by the set's index in `record.sets`. */
+  /** A template's or record's set values as stored beside each set (setParamsText), by the set's index in `record.sets`. */
   setParams: string[];
 }
 
@@ -40,7 +40,24 @@ export function prepare(event: NostrEvent, record: PowrRecord | null): PreparedE
     schema: record?.type === 'exercise'
       ? { format: JSON.stringify(record.format), units: JSON.stringify(record.formatUnits), hashtags: JSON.stringify(record.hashtags) }
       : null,
-    setParams: record?.type === 'template' || record?.type === 'record' ? record.sets.map((s) => JSON.stringify(s.values)) : [],
+    setParams: record?.type === 'template' || record?.type === 'record' ? record.sets.map((s) => setParamsText(s.values)) : [],
   };
 }
 
+
+const UNIT = '\u001f';
+const RECORD = '\u001e';
+
+/**
+ * A set's raw values as stored beside it, for a dependency refresh to read the set again: joined by
+ * the unit separator, a third the size of their JSON (records hold most of a database's sets). Values
+ * that themselves hold a separator, and the empty list, go as the record separator and their JSON.
+ */
+export function setParamsText(values: readonly string[]): string {
+  if (values.length === 0 || values.some((v) => v.includes(UNIT) || v.includes(RECORD))) return RECORD + JSON.stringify(values);
+  return values.join(UNIT);
+}
+
+export function setParamsOf(text: string): string[] {
+  return text.startsWith(RECORD) ? (JSON.parse(text.slice(1)) as string[]) : text.split(UNIT);
+}

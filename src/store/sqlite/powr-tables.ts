@@ -3,7 +3,7 @@ import type { Database } from 'better-sqlite3';
 import { growingLru } from '../lru.js';
 import { analyze, flagsOf } from '../../powr/analyze.js';
 import { checkSetsAgainstFormats, setColumns } from '../../powr/params.js';
-import { prepare, type PreparedEvent } from '../../powr/prepare.js';
+import { prepare, setParamsOf, type PreparedEvent } from '../../powr/prepare.js';
 import {
   COLLECTION_KINDS,
   EXERCISE_KIND,
@@ -252,7 +252,7 @@ export class PowrTables {
   /** A referrer as its processed rows hold it: its sets with their raw values, its template, its members. */
   private referrer(seq: number): Referrer | undefined {
     const setsOf = (rows: unknown[]) => (rows as { position: number; address: string | null; params: string }[])
-      .map(({ position, address, params }): SetRef => ({ position, address, values: JSON.parse(params) as string[] }));
+      .map(({ position, address, params }): SetRef => ({ position, address, values: setParamsOf(params) }));
     const workoutType = this.sql.templateOf.get(seq) as string | undefined;
     if (workoutType !== undefined) return { type: 'template', workoutType, sets: setsOf(this.sql.templateSets.all(seq)) };
     const record = this.sql.recordOf.get(seq) as { address: string | null } | undefined;
