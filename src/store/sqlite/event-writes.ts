@@ -254,6 +254,9 @@ export class EventWrites {
     const row = this.sql.identity.get(seq) as
       { id: Buffer; pubkey: Buffer; kind: number; created_at: number; d: string | null; json: string } | undefined;
     if (!row) return undefined;
+    // The tag rows are found from the event again: an index of event_tags by event_seq would hold a
+    // second copy of every row (+260 B an event at 20k, 11% of the database) to save a parse on the
+    // rare removal (a replacement, a deletion, an expiry).
     for (const [name, value] of tagKeys(JSON.parse(row.json) as NostrEvent)) {
       this.sql.deleteTag.run(name, value, row.kind, row.created_at, seq);
     }

@@ -16,6 +16,7 @@ import {
   type SetRef,
 } from '../../powr/types.js';
 import { setGroups } from '../../powr/groups.js';
+import type { SearchDocument } from '../../powr/search.js';
 import { parseAddress, type NostrEvent } from '../../protocol/event.js';
 
 /** Kinds whose address other workout events reference: their arrival or loss changes dependants. */
@@ -191,14 +192,14 @@ export class PowrTables {
           schema!.format, schema!.units, schema!.hashtags);
         this.schemaCache.set(record.address, { format: [...record.format], units: [...record.formatUnits] });
         record.media.forEach((m, i) => this.sql.insertMedia.run(seq, i, m.url, m.mime, m.dim, m.alt, m.hash, m.blob));
-        this.sql.insertSearch.run(seq, search!.title, search!.description, search!.hashtags, search!.equipment);
+        this.index(seq, search!);
         break;
       case 'template':
         this.sql.insertTemplate.run(seq, record.address, record.title, record.workoutType, record.rounds, record.duration,
           record.interval, record.restBetweenRounds, record.restBetweenSets, record.difficulty);
         this.templateSetRows(record).forEach((r, i) =>
           this.sql.insertTemplateSet.run(seq, r.set.position, ref(r.set.address), r.setNumber, r.groupIndex, setParams[i]));
-        this.sql.insertSearch.run(seq, search!.title, search!.description, search!.hashtags, search!.equipment);
+        this.index(seq, search!);
         break;
       case 'record':
         this.sql.insertRecord.run(seq, record.title, record.workoutType, record.start, record.end,
@@ -226,6 +227,11 @@ export class PowrTables {
     if (!replaced || schemaChanged) this.addressChanged(record.address);
   }
 
+  /** Adds an exercise or template to the NIP-50 search index. */
+  private index(seq: number, doc: SearchDocument): void {
+    this.sql.insertSearch.run(seq, doc.title, doc.description, doc.hashtags, doc.equipment);
+  }
+
   /** Deletes an event's processed rows; returns the exercise they described, if they did. */
   remove(seq: number): RemovedExercise | undefined {
     const exercise = this.sql.schemaOfSeq.get(seq) as RemovedExercise | undefined;
@@ -244,13 +250,12 @@ export class PowrTables {
   /** Recomputes a referrer's set columns and dependency state from its processed rows. */
   private refresh(seq: number): void {
     const referrer = this.referrer(seq);
-    if (!referrer) return;
     if (referrer.type !== 'collection') this.updateSetColumns(seq, referrer);
     this.dependencyState(seq, referrer, false);
   }
 
   /** A referrer as its processed rows hold it: its sets with their raw values, its template, its members. */
-  private referrer(seq: number): Referrer | undefined {
+  private referrer(seq: number): Referrer {
     const setsOf = (rows: unknown[]) => (rows as { position: number; address: string | null; params: string }[])
       .map(({ position, address, params }): SetRef => ({ position, address, values: setParamsOf(params) }));
     const workoutType = this.sql.templateOf.get(seq) as string | undefined;
@@ -262,6 +267,8 @@ export class PowrTables {
   }
 
   private stored(address: string): boolean {
+    // An exercise with processed rows is stored, and its schema is usually cached: no statement then.
+    if (address.startsWith(`${EXERCISE_KIND}:`) && this.schemaOf(address)) return true;
     const a = parseAddress(address);
     if (!a) return false;
     const d = a.kind >= 30000 && a.kind < 40000 ? a.d : '';
