@@ -1,6 +1,5 @@
 import type { Filter } from '../protocol/filter.js';
 import type { Viewers } from '../powr/privacy.js';
-import type { PreparedEvent } from '../powr/prepare.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
 import type { BlobRecords } from './blobs/port.js';
 import type { CatalogueReads, MediaItem } from './catalogue.js';
@@ -12,14 +11,12 @@ import type { ModerationDecision, ModerationState } from './moderation.js';
  * pool of reader threads; test/storage-port.test.ts is the suite a second backend must pass too.
  */
 
-/** An event that passed verification, as its canonical JSON, with its NIP-101e record and flags. */
-export interface VerifiedEvent {
-  json: string;
-  record: PowrRecord | null;
-  flags: Flag[];
-  /** Its columns, tag rows and processed rows, as the verification pool computed them; the writer computes them when absent. */
-  prepared?: PreparedEvent;
-}
+/**
+ * An event that passed verification, as its canonical JSON, with its NIP-101e record and flags; or,
+ * from the verification pool, with those and what the writer needs besides (powr/prepare.ts) as
+ * `prepared`, the JSON text of a PreparedEvent. The writer prepares the first kind itself.
+ */
+export type VerifiedEvent = { json: string; record: PowrRecord | null; flags: Flag[] } | { json: string; prepared: string };
 
 export type WriteOutcome =
   | { status: 'stored'; seq: number }

@@ -109,11 +109,13 @@ export class EventWrites {
    * insertion with its tags, and NIP-09 processing for deletions. Call inside a transaction;
    * `seq` is the number the event gets if stored (see lastSeq); commitSeqs() records the last one used.
    */
-  apply({ json, record, flags, prepared }: VerifiedEvent, seq: number, receivedAt: number): Applied {
+  apply(verified: VerifiedEvent, seq: number, receivedAt: number): Applied {
+    const { json } = verified;
     // Only deletions and requests to vanish need the event itself here; the rest comes prepared.
     let parsed: NostrEvent | undefined;
     const event = () => (parsed ??= JSON.parse(json) as NostrEvent);
-    const p = prepared ?? prepare(event(), record);
+    const p = 'prepared' in verified ? JSON.parse(verified.prepared) as PreparedEvent : prepare(event(), verified.record, verified.flags);
+    const { record } = p;
     const removed: string[] = [];
     const addresses: string[] = [];
     const unchanged = (outcome: WriteOutcome): Applied => ({ outcome, removed, addresses });
@@ -143,7 +145,7 @@ export class EventWrites {
     this.storedIds.change(id, 1);
     for (const [name, value, form] of p.tags) this.sql.insertTag.run(name, tagKeyOf(value, form), p.kind, p.created_at, seq);
     if (p.d !== null) addresses.push(`${p.kind}:${p.pubkey}:${p.d}`);
-    this.powr.insert(seq, record, flags, p, replaced);
+    this.powr.insert(seq, p, replaced);
     if (p.kind === DELETION_KIND) {
       for (const r of this.applyDeletion(event())) {
         removed.push(r.id);

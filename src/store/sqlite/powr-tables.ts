@@ -10,7 +10,6 @@ import {
   LEGACY_RECORD_KIND,
   RECORD_KIND,
   TEMPLATE_KIND,
-  type Flag,
   type Issue,
   type PowrRecord,
   type SetRef,
@@ -46,8 +45,8 @@ type Referrer =
   | { type: 'record'; sets: SetRef[]; templateAddress: string | null }
   | { type: 'collection'; members: string[] };
 
-/** The processed rows an event brings that depend on it alone (prepare.ts). */
-type Prepared = Pick<PreparedEvent, 'search' | 'schema' | 'setParams'>;
+/** An event's record and flags, with the processed rows that depend on it alone (prepare.ts). */
+type Prepared = Pick<PreparedEvent, 'record' | 'flags' | 'search' | 'schema' | 'setParams'>;
 
 /** An exercise whose processed rows were removed: its address, format and units (JSON), to compare a replacement with. */
 export interface RemovedExercise {
@@ -181,10 +180,10 @@ export class PowrTables {
    * also re-checks what references its address when that can change: the address is new (nothing
    * `replaced` it), or an exercise's format changed.
    */
-  insert(seq: number, record: PowrRecord | null, flags: readonly Flag[], prepared: Prepared, replaced?: RemovedExercise, rebuilding = false): void {
+  insert(seq: number, prepared: Prepared, replaced?: RemovedExercise, rebuilding = false): void {
+    const { record, flags, search, schema, setParams } = prepared;
     for (const f of flags) this.sql.insertFlag.run(seq, 'validation', f.code, f.detail);
     if (!record) return;
-    const { search, schema, setParams } = prepared;
     const ref = (address: string | null) => (address === null ? null : this.intern(address));
     switch (record.type) {
       case 'exercise':
@@ -337,7 +336,7 @@ export class PowrTables {
         const event = JSON.parse(row.json) as NostrEvent;
         const { record, issues } = analyze(event);
         // Stored events were accepted under the mode then in force; everything found now is a flag.
-        this.insert(row.seq, record, flagsOf(issues), prepare(event, record), undefined, true);
+        this.insert(row.seq, prepare(event, record, flagsOf(issues)), undefined, true);
       }
       after = rows[rows.length - 1]!.seq;
     }
