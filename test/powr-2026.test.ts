@@ -1,6 +1,8 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setParamsOf, setParamsText } from '../src/powr/prepare.js';
 import { KG_PER_LB } from '../src/powr/units.js';
+import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import { RawClient, signer, type Signer } from './helpers/client.js';
 import { openStorage, startBothModes, stopBothModes, tempDb, type RunningRelay } from './helpers/relay.js';
 import { EXAMPLES, LIB, PARTNER, RUNNER, USER } from './fixtures/nip101e-examples.js';
@@ -343,6 +345,54 @@ describe('the catalogue shows the 2026 shapes from the processed tables', () => 
 });
 
 describe('processed tables', () => {
+  it('a record published before its exercise is read again from its stored set values when the exercise arrives', async () => {
+    const d = 'incline-press-lbs';
+    const record = user.sign({ kind: 1301, created_at: 1774460000, content: '', tags: [['d', 'incline-before-exercise'],
+      ['title', 'Incline day'], ['type', 'strength'], ['start', '1774456400'], ['end', '1774460000'], ['completed', 'true'],
+      ['exercise', exerciseAddress(d), '', '100', '8', '8', 'normal', '1'], ['exercise', exerciseAddress(d), '', '105', '6', '9', 'normal', '2']] });
+    expect(await c.publish(record)).toEqual([true, '']);
+    const sets = () => query<{ weight_unit: string; weight_kg: number; params: string }>(compat,
+      `SELECT s.weight_unit, s.weight_kg, s.params FROM record_sets s JOIN nostr_events e ON e.seq = s.record_seq
+       WHERE e.id = ? ORDER BY s.position`, byId(record.id));
+    // Read by POWR's default units (kg) while the exercise is unknown.
+    expect(sets().map((s) => [s.weight_unit, s.weight_kg])).toEqual([['kg', 100], ['kg', 105]]);
+    expect(sets().map((s) => setParamsOf(s.params))).toEqual([['100', '8', '8', 'normal', '1'], ['105', '6', '9', 'normal', '2']]);
+    expect(await c.publish(libExercise(d, 'Incline Press', ['lbs', 'count', '0-10', 'enum']))).toEqual([true, '']);
+    expect(sets().map((s) => [s.weight_unit, s.weight_kg])).toEqual([['lbs', 100 * KG_PER_LB], ['lbs', 105 * KG_PER_LB]]);
+  });
+
+  it('keeps set values as written, separators and all', () => {
+    for (const values of [[], [''], ['', ''], ['100', '8', '8', 'normal', '1'], ['a\u001fb', 'c'], ['\u001ex', ''], ['[1]']]) {
+      expect(setParamsOf(setParamsText(values)), JSON.stringify(values)).toEqual(values);
+    }
+    expect(setParamsText(['100', '8', '8', 'normal', '1']).length).toBeLessThan(JSON.stringify(['100', '8', '8', 'normal', '1']).length);
+  });
+
+  it('gives a database made before sets kept their values those values, as incremental processing writes them', async () => {
+    const copy = tempDb();
+    const live = new BetterSqlite3(compat.db, { readonly: true });
+    await live.backup(copy);
+    live.close();
+    const db = new BetterSqlite3(copy);
+    const params = () => [
+      ...db.prepare('SELECT template_seq, position, params FROM template_exercises ORDER BY 1, 2').raw().all(),
+      ...db.prepare('SELECT record_seq, position, params FROM record_sets ORDER BY 1, 2').raw().all(),
+    ];
+    const written = params();
+    expect(written.length).toBeGreaterThan(20);
+    // The previous version's tables, then the migration as it runs on them.
+    db.exec('ALTER TABLE template_exercises DROP COLUMN params; ALTER TABLE record_sets DROP COLUMN params');
+    const migration = MIGRATIONS.find((m) => m.includes('ADD COLUMN params'))!;
+    db.exec(migration);
+    expect(db.prepare("SELECT COUNT(*) FROM record_sets WHERE params <> ''").pluck().get()).toBe(0);
+    const store = await openStorage(copy);
+    expect((await store.check()).differing).toEqual([]);
+    await store.close();
+    expect(params()).toEqual(written);
+    expect(db.prepare("SELECT COUNT(*) FROM relay_state WHERE key = 'rebuild_processed'").pluck().get()).toBe(0);
+    db.close();
+  });
+
   it('a rebuild from the raw events equals incremental processing, new columns and tables included', async () => {
     for (const relay of [compat, strict]) {
       const copy = tempDb();

@@ -10,7 +10,7 @@ import { RateLimits } from '../relay/rate-limits.js';
 import type { ExportOptions } from '../store/port.js';
 import type { NostrEvent } from '../protocol/event.js';
 import type { SqliteStorage } from '../store/sqlite/sqlite-storage.js';
-import { checkEvent } from '../workers/check-event.js';
+import { checkEvent, forWriter } from '../workers/check-event.js';
 import { CliError, loadConfigOrFail, openStore, verifierPool, withStore } from './common.js';
 
 /** Events being verified or written at once: enough to keep the workers and group commit busy. */
@@ -59,7 +59,7 @@ export async function openCommandIngest(config: Config, log: Logger, verify: boo
   const store = await openStore(config, log, 1, true);
   const verifier = verify
     ? verifierPool(config, log)
-    : { run: async (text: string) => checkEvent(JSON.parse(text) as NostrEvent, config.validationMode, false) };
+    : { run: async (text: string) => forWriter(checkEvent(JSON.parse(text) as NostrEvent, config.validationMode, false)) };
   // No live subscribers here: a relay running on the same database follows these commits itself.
   const ingest = new Ingest(config, store, verifier, undefined, new RateLimits(config), log);
   const publisher = { ip: 'import', authed: new Set<string>(), trusted: true };

@@ -108,7 +108,7 @@ export class Ingest {
       this.fanout?.ephemeral(event, verified.json);
       return { accepted: true, message: '' };
     }
-    const outcome = await this.store.write({ json: verified.json, record: verified.record, flags: verified.flags });
+    const outcome = await this.store.write({ json: verified.json, prepared: verified.prepared });
     if (outcome.status === 'stored') return { accepted: true, message: '' };
     return { accepted: outcome.status === 'duplicate', message: outcome.message };
   }

@@ -11,12 +11,12 @@ import type { ModerationDecision, ModerationState } from './moderation.js';
  * pool of reader threads; test/storage-port.test.ts is the suite a second backend must pass too.
  */
 
-/** An event that passed verification, as its canonical JSON, with its NIP-101e record and flags. */
-export interface VerifiedEvent {
-  json: string;
-  record: PowrRecord | null;
-  flags: Flag[];
-}
+/**
+ * An event that passed verification, as its canonical JSON, with its NIP-101e record and flags; or,
+ * from the verification pool, with those and what the writer needs besides (powr/prepare.ts) as
+ * `prepared`, the JSON text of a PreparedEvent. The writer prepares the first kind itself.
+ */
+export type VerifiedEvent = { json: string; record: PowrRecord | null; flags: Flag[] } | { json: string; prepared: string };
 
 export type WriteOutcome =
   | { status: 'stored'; seq: number }

@@ -80,6 +80,10 @@ function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
   return [pass, fail];
 }
 
+/**
+ * Another node's event, analysed here on the writer; EventWrites.apply prepares it there too. This
+ * node's own events come from the stream as its verification pool prepared them (`pending`).
+ */
 function fromStream(event: NostrEvent, json: string): VerifiedEvent {
   const { record, issues } = analyze(event);
   return { json, record, flags: flagsOf(issues) };

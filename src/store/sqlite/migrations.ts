@@ -383,6 +383,15 @@ export const MIGRATIONS: readonly string[] = [
     evicted INTEGER
   ) WITHOUT ROWID;
   `,
+  `
+  -- Each set's raw values (the exercise tag after the relay slot, as powr/prepare.ts setParamsText
+  -- writes them): when the referenced exercise arrives or changes its format, the writer reads the set
+  -- again from here, not by parsing and analysing the template's or record's raw event. Filled by the
+  -- rebuild the mark asks for.
+  ALTER TABLE template_exercises ADD COLUMN params TEXT NOT NULL DEFAULT '';
+  ALTER TABLE record_sets ADD COLUMN params TEXT NOT NULL DEFAULT '';
+  INSERT OR REPLACE INTO relay_state (key, value) VALUES ('rebuild_processed', 1);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

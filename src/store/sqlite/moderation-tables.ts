@@ -49,7 +49,7 @@ export class ModerationTables {
   }
 
   /** Why a moderation decision or a vanish request refuses this event, if one does. */
-  refusal(event: NostrEvent): string | undefined {
+  refusal(event: Pick<NostrEvent, 'id' | 'pubkey' | 'kind' | 'created_at'>): string | undefined {
     if (this.sql.listed.get('bannedPubkeys', event.pubkey) !== undefined) return MODERATION_REFUSALS.bannedPubkey;
     if (this.sql.listed.get('bannedEvents', event.id) !== undefined) return MODERATION_REFUSALS.bannedEvent;
     // A repeated vanish request is harmless and is processed again.

@@ -3,22 +3,19 @@ import type { Database } from 'better-sqlite3';
 import { growingLru } from '../lru.js';
 import { analyze, flagsOf } from '../../powr/analyze.js';
 import { checkSetsAgainstFormats, setColumns } from '../../powr/params.js';
+import { prepare, setParamsOf, type PreparedEvent } from '../../powr/prepare.js';
 import {
   COLLECTION_KINDS,
   EXERCISE_KIND,
   LEGACY_RECORD_KIND,
   RECORD_KIND,
   TEMPLATE_KIND,
-  type Flag,
   type Issue,
-  type Exercise,
   type PowrRecord,
   type SetRef,
-  type Template,
-  type WorkoutRecord,
 } from '../../powr/types.js';
 import { setGroups } from '../../powr/groups.js';
-import { searchDocument } from '../../powr/search.js';
+import type { SearchDocument } from '../../powr/search.js';
 import { parseAddress, type NostrEvent } from '../../protocol/event.js';
 
 /** Kinds whose address other workout events reference: their arrival or loss changes dependants. */
@@ -38,6 +35,18 @@ interface Schema {
   format: string[];
   units: string[];
 }
+
+/**
+ * What a referrer's dependency state is computed from: the parts of its record that name other
+ * events. A refresh reads them back from the processed rows, never from the raw event.
+ */
+type Referrer =
+  | { type: 'template'; workoutType: string; sets: SetRef[] }
+  | { type: 'record'; sets: SetRef[]; templateAddress: string | null }
+  | { type: 'collection'; members: string[] };
+
+/** An event's record and flags, with the processed rows that depend on it alone (prepare.ts). */
+type Prepared = Pick<PreparedEvent, 'record' | 'flags' | 'search' | 'schema' | 'setParams'>;
 
 /** An exercise whose processed rows were removed: its address, format and units (JSON), to compare a replacement with. */
 export interface RemovedExercise {
@@ -71,13 +80,13 @@ export class PowrTables {
       insertMedia: p('INSERT INTO exercise_media (event_seq, position, url, mime, dim, alt, hash, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       insertTemplate: p(`INSERT INTO templates (event_seq, address, title, type, rounds, duration, interval, rest_between_rounds,
         rest_between_sets, difficulty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertTemplateSet: p(`INSERT INTO template_exercises (template_seq, position, exercise_id, set_number, group_index)
-        VALUES (?, ?, ?, ?, ?)`),
+      insertTemplateSet: p(`INSERT INTO template_exercises (template_seq, position, exercise_id, set_number, group_index, params)
+        VALUES (?, ?, ?, ?, ?, ?)`),
       insertRecord: p(`INSERT INTO workout_records (event_seq, title, type, start_at, end_at, completed, template_id)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       insertRecordSet: p(`INSERT INTO record_sets (record_seq, position, exercise_id, set_number, weight, reps, rpe, set_type,
-        weight_unit, distance, distance_unit, duration, duration_unit, weight_kg, distance_m, duration_s)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        weight_unit, distance, distance_unit, duration, duration_unit, weight_kg, distance_m, duration_s, params)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertActivity: p(`INSERT INTO activity_records (event_seq, activity, title, start_at, duration_s, distance, distance_unit,
         distance_m, pace_s_per_km, elevation_gain_m, calories) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertActivitySet: p(`INSERT INTO activity_sets (record_seq, position, set_number, reps, weight, weight_unit, weight_kg)
@@ -92,7 +101,14 @@ export class PowrTables {
       schemaOf: p('SELECT format, format_units FROM exercises WHERE address = ?'),
       schemaOfSeq: p('SELECT address, format, format_units FROM exercises WHERE event_seq = ?'),
       addressExists: p('SELECT 1 FROM nostr_events WHERE kind = ? AND pubkey = ? AND d = ?').pluck(),
-      referrer: p('SELECT json FROM nostr_events WHERE seq = ?'),
+      templateOf: p('SELECT type FROM templates WHERE event_seq = ?').pluck(),
+      templateSets: p(`SELECT position, address, params FROM template_exercises LEFT JOIN addresses ON id = exercise_id
+        WHERE template_seq = ? ORDER BY position`),
+      recordOf: p('SELECT address FROM workout_records LEFT JOIN addresses ON id = template_id WHERE event_seq = ?'),
+      recordSets: p(`SELECT position, address, params FROM record_sets LEFT JOIN addresses ON id = exercise_id
+        WHERE record_seq = ? ORDER BY position`),
+      collectionMembers: p(`SELECT address FROM collection_members JOIN addresses ON id = member_id
+        WHERE collection_seq = ? ORDER BY position`).pluck(),
       updateTemplateSet: p('UPDATE template_exercises SET set_number = ?, group_index = ? WHERE template_seq = ? AND position = ?'),
       updateRecordSet: p(`UPDATE record_sets SET set_number = ?, weight = ?, reps = ?, rpe = ?, set_type = ?, weight_unit = ?,
         distance = ?, distance_unit = ?, duration = ?, duration_unit = ?, weight_kg = ?, distance_m = ?, duration_s = ?
@@ -140,7 +156,7 @@ export class PowrTables {
   }
 
   /** Set number and group of each prescribed set (groups only in superset, circuit and metcon templates). */
-  private templateSetRows(template: Template) {
+  private templateSetRows(template: { workoutType: string; sets: SetRef[] }) {
     const rows = template.sets.map((s) => ({ set: s, setNumber: this.setColumnsOf(s).setNumber, groupIndex: null as number | null }));
     const byPosition = new Map(rows.map((r) => [r.set.position, r]));
     setGroups(template.workoutType, rows.map((r) => ({ position: r.set.position, setNumber: r.setNumber })))
@@ -164,34 +180,33 @@ export class PowrTables {
    * also re-checks what references its address when that can change: the address is new (nothing
    * `replaced` it), or an exercise's format changed.
    */
-  insert(seq: number, record: PowrRecord | null, flags: readonly Flag[], replaced?: RemovedExercise, rebuilding = false): void {
+  insert(seq: number, prepared: Prepared, replaced?: RemovedExercise, rebuilding = false): void {
+    const { record, flags, search, schema, setParams } = prepared;
     for (const f of flags) this.sql.insertFlag.run(seq, 'validation', f.code, f.detail);
     if (!record) return;
-    const json = JSON.stringify;
     const ref = (address: string | null) => (address === null ? null : this.intern(address));
     switch (record.type) {
       case 'exercise':
         this.sql.insertExercise.run(seq, record.address, record.title, record.equipment, record.difficulty,
-          json(record.format), json(record.formatUnits), json(record.hashtags));
+          schema!.format, schema!.units, schema!.hashtags);
         this.schemaCache.set(record.address, { format: [...record.format], units: [...record.formatUnits] });
         record.media.forEach((m, i) => this.sql.insertMedia.run(seq, i, m.url, m.mime, m.dim, m.alt, m.hash, m.blob));
-        this.index(seq, record);
+        this.index(seq, search!);
         break;
       case 'template':
         this.sql.insertTemplate.run(seq, record.address, record.title, record.workoutType, record.rounds, record.duration,
           record.interval, record.restBetweenRounds, record.restBetweenSets, record.difficulty);
-        for (const r of this.templateSetRows(record)) {
-          this.sql.insertTemplateSet.run(seq, r.set.position, ref(r.set.address), r.setNumber, r.groupIndex);
-        }
-        this.index(seq, record);
+        this.templateSetRows(record).forEach((r, i) =>
+          this.sql.insertTemplateSet.run(seq, r.set.position, ref(r.set.address), r.setNumber, r.groupIndex, setParams[i]));
+        this.index(seq, search!);
         break;
       case 'record':
         this.sql.insertRecord.run(seq, record.title, record.workoutType, record.start, record.end,
           record.completed === null ? null : Number(record.completed), ref(record.templateAddress));
-        for (const s of record.sets) {
+        record.sets.forEach((s, i) => {
           const [setNumber, ...values] = PowrTables.recordSetValues(this.setColumnsOf(s));
-          this.sql.insertRecordSet.run(seq, s.position, ref(s.address), setNumber, ...values);
-        }
+          this.sql.insertRecordSet.run(seq, s.position, ref(s.address), setNumber, ...values, setParams[i]);
+        });
         break;
       case 'activity':
         this.sql.insertActivity.run(seq, record.activity, record.title, record.start, record.durationS, record.distance,
@@ -207,13 +222,12 @@ export class PowrTables {
     this.dependencyState(seq, record, true);
     if (record.type === 'record') return;
     const schemaChanged = record.type === 'exercise' &&
-      (replaced?.format !== json(record.format) || replaced.format_units !== json(record.formatUnits));
+      (replaced?.format !== schema!.format || replaced.format_units !== schema!.units);
     if (!replaced || schemaChanged) this.addressChanged(record.address);
   }
 
   /** Adds an exercise or template to the NIP-50 search index. */
-  private index(seq: number, record: Exercise | Template): void {
-    const doc = searchDocument(record);
+  private index(seq: number, doc: SearchDocument): void {
     this.sql.insertSearch.run(seq, doc.title, doc.description, doc.hashtags, doc.equipment);
   }
 
@@ -232,15 +246,28 @@ export class PowrTables {
     for (const seq of this.sql.dependants.all({ id }) as number[]) this.refresh(seq);
   }
 
-  /** Re-reads a referrer from its raw event and recomputes its set columns and dependency state. */
+  /** Recomputes a referrer's set columns and dependency state from its processed rows. */
   private refresh(seq: number): void {
-    const row = this.sql.referrer.get(seq) as { json: string };
-    const record = analyze(JSON.parse(row.json) as NostrEvent).record;
-    if (record?.type === 'template' || record?.type === 'record') this.updateSetColumns(seq, record);
-    this.dependencyState(seq, record, false);
+    const referrer = this.referrer(seq);
+    if (referrer.type !== 'collection') this.updateSetColumns(seq, referrer);
+    this.dependencyState(seq, referrer, false);
+  }
+
+  /** A referrer as its processed rows hold it: its sets with their raw values, its template, its members. */
+  private referrer(seq: number): Referrer {
+    const setsOf = (rows: unknown[]) => (rows as { position: number; address: string | null; params: string }[])
+      .map(({ position, address, params }): SetRef => ({ position, address, values: setParamsOf(params) }));
+    const workoutType = this.sql.templateOf.get(seq) as string | undefined;
+    if (workoutType !== undefined) return { type: 'template', workoutType, sets: setsOf(this.sql.templateSets.all(seq)) };
+    const record = this.sql.recordOf.get(seq) as { address: string | null } | undefined;
+    if (record) return { type: 'record', templateAddress: record.address, sets: setsOf(this.sql.recordSets.all(seq)) };
+    const members = this.sql.collectionMembers.all(seq) as string[];
+    return { type: 'collection', members };
   }
 
   private stored(address: string): boolean {
+    // An exercise with processed rows is stored, and its schema is usually cached: no statement then.
+    if (address.startsWith(`${EXERCISE_KIND}:`) && this.schemaOf(address)) return true;
     const a = parseAddress(address);
     if (!a) return false;
     const d = a.kind >= 30000 && a.kind < 40000 ? a.d : '';
@@ -251,8 +278,8 @@ export class PowrTables {
    * A referrer's missing addresses and its flags from the referenced exercises, from what is stored
    * now. A fresh referrer has no earlier state to clear.
    */
-  private dependencyState(seq: number, record: PowrRecord | null, fresh: boolean): void {
-    if (!record || record.type === 'exercise' || record.type === 'activity') return;
+  private dependencyState(seq: number, record: PowrRecord | Referrer, fresh: boolean): void {
+    if (record.type === 'exercise' || record.type === 'activity') return;
     let references: string[];
     if (record.type === 'collection') {
       references = record.members;
@@ -268,7 +295,7 @@ export class PowrTables {
     for (const address of new Set(references)) if (!this.stored(address)) this.sql.insertMissing.run(seq, this.intern(address));
   }
 
-  private updateSetColumns(seq: number, record: Template | WorkoutRecord): void {
+  private updateSetColumns(seq: number, record: Exclude<Referrer, { type: 'collection' }>): void {
     if (record.type === 'template') {
       for (const r of this.templateSetRows(record)) this.sql.updateTemplateSet.run(r.setNumber, r.groupIndex, seq, r.set.position);
     } else {
@@ -306,9 +333,10 @@ export class PowrTables {
     // In pages: the connection cannot write while a statement is still iterating.
     for (let after = 0, rows; (rows = this.sql.powrEventsAfter.all(after) as { seq: number; json: string }[]).length > 0;) {
       for (const row of rows) {
-        const { record, issues } = analyze(JSON.parse(row.json) as NostrEvent);
+        const event = JSON.parse(row.json) as NostrEvent;
+        const { record, issues } = analyze(event);
         // Stored events were accepted under the mode then in force; everything found now is a flag.
-        this.insert(row.seq, record, flagsOf(issues), undefined, true);
+        this.insert(row.seq, prepare(event, record, flagsOf(issues)), undefined, true);
       }
       after = rows[rows.length - 1]!.seq;
     }
