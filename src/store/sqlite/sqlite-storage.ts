@@ -111,6 +111,11 @@ export class SqliteStorage implements StoragePort {
     return this.readers.max;
   }
 
+  /** Reader threads running now. */
+  get readersRunning(): number {
+    return this.readers.size;
+  }
+
   /** Reads waiting for or running on reader threads. */
   get pendingReads(): number {
     return this.readers.queued;
