@@ -17,6 +17,7 @@ import { RelayServer } from '../relay/server.js';
 import { BundleCache } from '../store/bundle-cache.js';
 import type { Upstreams } from '../sync/upstreams.js';
 import type { Catalogue } from '../web/catalogue.js';
+import { compactHeap, compactWhenQuiet } from '../workers/heap.js';
 import { CliError, VERSION, loadConfigOrFail, mediaFolderOf, openStore, verifierPool } from './common.js';
 import { listenForMetrics } from './metrics-listener.js';
 
@@ -83,6 +84,9 @@ export async function start(): Promise<void> {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = config.publicUrl || `ws://${host}:${address.port}`;
   const metricsListener = config.metricsListen ? await listenForMetrics(metrics, log, config.metricsListen) : undefined;
+  // What start-up left behind (modules' set-up, the young generation it grew) goes before the relay
+  // says it is ready; what a busy spell leaves goes once every pool thread has stopped (below).
+  await compactHeap().catch((err: unknown) => log.warn({ err }, 'could not compact the heap'));
   log.info({ url, metricsUrl: metricsListener?.url, db: config.db, workers: verifier.max, readers: store.readerThreads, version: VERSION },
     `powr-relay listening on ${url}`);
 
@@ -96,6 +100,7 @@ export async function start(): Promise<void> {
   }
 
   const timers = [
+    compactWhenQuiet(() => verifier.size + store.readersRunning, log),
     every(config.expirationPurgeSeconds * 1000, async () => {
       const purged = await store.purgeExpired(Math.floor(Date.now() / 1000));
       if (purged > 0) log.debug({ purged }, 'expired events deleted');

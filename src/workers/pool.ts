@@ -9,6 +9,8 @@ interface Task<Res> {
 
 interface Slot<Res> {
   worker: Worker;
+  /** Its module has loaded (a reader's connection is open): a task sent now does not wait for a start. */
+  ready: boolean;
   inFlight: Map<number, Task<Res>>;
   /** Set while the thread has nothing to do: it is stopped when this fires. */
   idle: NodeJS.Timeout | undefined;
@@ -29,12 +31,17 @@ export const IDLE_THREAD_MS = 60_000;
  */
 export const THREAD_LIMITS: ResourceLimits = { maxYoungGenerationSizeMb: 6 };
 
+/** What a thread posts once its module has loaded. */
+const READY = 'ready';
+
 /**
  * Up to `max` worker threads running one module, started as load needs them: the first task starts
  * the first thread, and a task that finds every thread busy starts another while there are fewer than
- * `max`. A thread idle for IDLE_THREAD_MS is stopped. Each task goes to the least busy thread; a thread
- * that dies fails only its own tasks (the next task starts a new one), so one poisoned input cannot
- * stop the relay.
+ * `max`. Each task goes to the least busy ready thread: while one is ready, tasks queue on it rather
+ * than on a thread still starting (a start costs about 100 ms, many queries' worth), which starts beside
+ * them and takes tasks once ready, so the head of a burst does not wait for it. A thread idle for
+ * IDLE_THREAD_MS is stopped. A thread that dies fails only its own tasks (the next task starts a new
+ * one), so one poisoned input cannot stop the relay.
  */
 export class WorkerPool<Req, Res> {
   private readonly slots: Slot<Res>[] = [];
@@ -61,9 +68,18 @@ export class WorkerPool<Req, Res> {
   }
 
   private spawn(): Slot<Res> {
-    const slot: Slot<Res> = { worker: new Worker(this.file, { workerData: this.workerData, resourceLimits: THREAD_LIMITS }), inFlight: new Map(), idle: undefined };
-    watchThread(slot.worker);
-    slot.worker.on('message', ({ id, result }: { id?: number; result: Res }) => {
+    // The thread runs a two-line module that imports the pool's module, then reports that it has loaded.
+    const start = `import ${JSON.stringify(this.file.href)};\nimport { parentPort } from 'node:worker_threads';\nparentPort.postMessage('${READY}');`;
+    const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(start)}`), { workerData: this.workerData, resourceLimits: THREAD_LIMITS });
+    const slot: Slot<Res> = { worker, ready: false, inFlight: new Map(), idle: undefined };
+    watchThread(worker);
+    slot.worker.on('message', (message: { id?: number; result: Res } | typeof READY) => {
+      if (message === READY) {
+        slot.ready = true;
+        if (slot.inFlight.size === 0) this.idleFrom(slot);
+        return;
+      }
+      const { id, result } = message;
       if (id === undefined) return; // the thread's announcement (thread-cpu.ts)
       const task = slot.inFlight.get(id);
       slot.inFlight.delete(id);
@@ -91,6 +107,7 @@ export class WorkerPool<Req, Res> {
   }
 
   private idleFrom(slot: Slot<Res>): void {
+    clearTimeout(slot.idle);
     slot.idle = setTimeout(() => {
       if (!this.remove(slot)) return;
       threadStopping(slot.worker);
@@ -101,9 +118,14 @@ export class WorkerPool<Req, Res> {
 
   run(request: Req): Promise<Res> {
     if (this.closing) return Promise.reject(new Error('worker pool is closed'));
-    let slot = this.slots[0];
-    for (const s of this.slots) if (s.inFlight.size < slot!.inFlight.size) slot = s;
-    if ((slot === undefined || slot.inFlight.size > 0) && this.slots.length < this.max) slot = this.spawn();
+    const ready = this.slots.filter((s) => s.ready);
+    let slot = leastBusy(ready.length > 0 ? ready : this.slots);
+    if ((slot === undefined || slot.inFlight.size > 0) && this.slots.length < this.max) {
+      const starting = this.slots.length > ready.length;
+      // With a ready thread busy, one more starts beside it (one at a time) and the task stays queued on it.
+      if (ready.length === 0) slot = this.spawn();
+      else if (!starting) this.spawn();
+    }
     clearTimeout(slot!.idle);
     const id = this.nextId++;
     return new Promise<Res>((resolve, reject) => {
@@ -118,4 +140,10 @@ export class WorkerPool<Req, Res> {
     for (const s of slots) clearTimeout(s.idle);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
+}
+
+function leastBusy<Res>(slots: Slot<Res>[]): Slot<Res> | undefined {
+  let best = slots[0];
+  for (const s of slots) if (s.inFlight.size < best!.inFlight.size) best = s;
+  return best;
 }

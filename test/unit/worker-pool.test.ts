@@ -40,6 +40,18 @@ describe('worker pool', () => {
     expect(pool.queued).toBe(0);
   });
 
+  it('queues a burst on the ready thread while another starts beside it', async () => {
+    pool = new WorkerPool<string, CheckResult>(CHECK_THREAD, 2, { mode: 'strict' }, pino({ level: 'silent' }));
+    expect((await pool.run(note(0))).ok).toBe(true);
+    // Not JSON first: the ready thread dies with it, and fails every task queued behind it.
+    const burst = ['{', note(1), note(2), note(3)].map((task) => pool!.run(task).then((r) => r.ok, () => 'failed'));
+    expect(pool.size).toBe(2);
+    expect(await Promise.all(burst)).toEqual(['failed', 'failed', 'failed', 'failed']);
+    // The thread started beside them takes the next task.
+    expect((await pool.run(note(4))).ok).toBe(true);
+    expect(pool.size).toBe(1);
+  });
+
   it('stops a thread idle for the idle time, and starts one again for the next task', async () => {
     pool = new WorkerPool<string, CheckResult>(CHECK_THREAD, 2, { mode: 'strict' }, pino({ level: 'silent' }), 200);
     await Promise.all([pool.run(note(1)), pool.run(note(2))]);

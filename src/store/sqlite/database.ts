@@ -45,6 +45,9 @@ function assertDatabaseFile(path: string): void {
 const WAL_AUTOCHECKPOINT_PAGES = 256;
 /** What a checkpointed WAL is truncated to, so the database directory carries no stale log. */
 export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
+/** The writer's page cache (negative: KiB), 64 MiB; the start-up integrity check's, 2 MiB. */
+const WRITER_CACHE_SIZE = -65536;
+const CHECK_CACHE_SIZE = -2048;
 /** How long a connection waits for another's lock before SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5000;
 
@@ -67,11 +70,13 @@ export function openDatabase(path: string): Database {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    db.pragma('cache_size = -65536');
     db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     db.pragma('temp_store = MEMORY');
     db.pragma('foreign_keys = OFF');
+    // The check reads every page once: through a small cache, or the writer's would start full of
+    // pages no write needs (a 24 MB database of 10k events: 96 -> 76 MiB at start).
+    db.pragma(`cache_size = ${CHECK_CACHE_SIZE}`);
     let check: unknown;
     try {
       check = db.pragma('quick_check', { simple: true });
@@ -79,6 +84,7 @@ export function openDatabase(path: string): Database {
       check = (err as Error).message;
     }
     if (check !== 'ok') throw new Error(`integrity check failed (restore a backup): ${String(check)}`);
+    db.pragma(`cache_size = ${WRITER_CACHE_SIZE}`);
     migrate(db);
     return db;
   } catch (err) {

@@ -108,6 +108,11 @@ export class SqliteStorage implements StoragePort {
     return this.readers.max;
   }
 
+  /** Reader threads running now. */
+  get readersRunning(): number {
+    return this.readers.size;
+  }
+
   /** Reads waiting for or running on reader threads. */
   get pendingReads(): number {
     return this.readers.queued;

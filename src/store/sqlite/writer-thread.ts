@@ -5,6 +5,7 @@ import type { CommittedChange, VerifiedEvent, WriteOutcome } from '../port.js';
 import type { Decision } from '../decisions.js';
 import type { ModerationDecision } from '../moderation.js';
 import { openDatabase } from './database.js';
+import { compactHeap } from '../../workers/heap.js';
 import { EventWrites, type Applied } from './event-writes.js';
 import type { FromWriter, ThreadOptions, ToWriter, WriterTask } from './messages.js';
 import { Maintenance } from './maintenance.js';
@@ -656,4 +657,6 @@ resumeBans();
 if (jobs.length > 0) schedule();
 cluster?.start();
 
+// What opening, migrating and checking left on this thread's heap goes before the relay starts.
+await compactHeap().catch(() => undefined);
 post({ type: 'ready', lastSeq: fedSeq });
