@@ -394,8 +394,10 @@ export class Session {
 
   /**
    * A filter's stored answer when every event it names by id is known here, cached as the root of a
-   * bundle (BundleCache.storedEvent): exact, since the change feed drops those as their events leave
-   * the store. Undefined (ask a reader) otherwise, or when one has expired or the read rules apply.
+   * bundle (BundleCache.storedEvent): exact for this relay's writes, since the change feed drops those
+   * as their events leave the store; another process's deletions are seen within the writer's poll
+   * interval, as for bundles and live subscriptions. Undefined (ask a reader) otherwise, or when one
+   * has expired or the read rules apply.
    */
   private cachedAnswer(f: Filter, now: number): string[] | undefined {
     if (!f.idSet || f.search !== undefined) return undefined;
