@@ -2,7 +2,7 @@ import { mayMatchRestricted, type Viewers } from '../../powr/privacy.js';
 import { SEARCH_KINDS, ftsMatch } from '../../powr/search.js';
 import { kindClass } from '../../protocol/event.js';
 import type { Filter, TagCondition } from '../../protocol/filter.js';
-import { isIndexedTag, tagValueKey } from './tag-index.js';
+import { isIndexedTag, tagValueKey } from '../../protocol/tag-index.js';
 
 /**
  * Turns a NIP-01 filter into one SQL query driven by one index, chosen on purpose:
