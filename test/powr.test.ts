@@ -329,4 +329,35 @@ describe('processed tables', () => {
     await store.close();
     db.close();
   });
+
+  it('a number too large for a double is NULL when ingested and when rebuilt', async () => {
+    const huge = '9'.repeat(400);
+    const template = lib.sign({ kind: 33402, content: '', tags: [['d', 'huge-rounds'], ['title', 'Huge'], ['type', 'amrap'], ['rounds', huge],
+      ['exercise', coord(33401, lib.pubkey, 'not-stored-huge'), '', huge, '5', '', 'normal', '1']] });
+    const record = user.sign({ kind: 1301, content: '', tags: [['d', 'huge-record'], ['title', 'Huge'], ['type', 'strength'], ['completed', 'true'],
+      ['exercise', coord(33401, lib.pubkey, 'not-stored-huge'), '', huge, '5', '8', 'normal', '1']] });
+    const run = user.sign({ kind: 1301, content: '', tags: [['exercise', 'running'], ['distance', huge, 'km'], ['duration', huge],
+      ['weight_set', huge, huge, 'lbs'], ['calories', huge]] });
+    for (const e of [template, record, run]) expect(await c.publish(e)).toEqual([true, '']);
+    expect(flagsOf(compat, template.id)).toContain('bad_number');
+    const copy = tempDb();
+    const live = new BetterSqlite3(compat.db, { readonly: true });
+    await live.backup(copy);
+    live.close();
+    const store = await openStorage(copy);
+    expect((await store.check()).differing).toEqual([]);
+    const db = new BetterSqlite3(copy);
+    const seq = (id: string) => db.prepare('SELECT seq FROM nostr_events WHERE id = ?').pluck().get(Buffer.from(id, 'hex'));
+    expect(db.prepare('SELECT rounds FROM templates WHERE event_seq = ?').pluck().get(seq(template.id))).toBeNull();
+    // The check tells Inf from NULL (JSON writes both as null).
+    db.prepare('UPDATE templates SET rounds = 9e999 WHERE event_seq = ?').run(seq(template.id));
+    expect((await store.check()).differing).toEqual(['templates']);
+    db.prepare('UPDATE templates SET rounds = NULL WHERE event_seq = ?').run(seq(template.id));
+    await store.close();
+    expect(db.prepare('SELECT weight, weight_kg FROM record_sets WHERE record_seq = ?').get(seq(record.id))).toEqual({ weight: null, weight_kg: null });
+    expect(db.prepare('SELECT distance, distance_m, duration_s, pace_s_per_km, calories FROM activity_records WHERE event_seq = ?').get(seq(run.id)))
+      .toEqual({ distance: null, distance_m: null, duration_s: null, pace_s_per_km: null, calories: null });
+    expect(db.prepare('SELECT COUNT(*) FROM activity_sets WHERE record_seq = ?').pluck().get(seq(run.id))).toBe(0);
+    db.close();
+  });
 });

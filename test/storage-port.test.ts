@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Receiver } from 'ws';
 import { parseFilter, type Filter } from '../src/protocol/filter.js';
 import type { NostrEvent } from '../src/protocol/event.js';
 import type { CommittedChange, StoragePort, VerifiedEvent } from '../src/store/port.js';
@@ -241,6 +242,27 @@ export function describeStoragePort(backend: string, open: (location: string) =>
         await other.close();
         feed.stop();
       }
+    });
+
+    it('answers queryFrames with query\'s events as the subscription\'s EVENT frames, then EOSE, and their ids', async () => {
+      const erin = signer();
+      const t = now() - 50;
+      // Two at one timestamp: ties go to the lowest id here as in query.
+      for (const e of [erin.sign({ kind: 1, created_at: t, content: 'a' }), erin.sign({ kind: 1, created_at: t + 1, content: 'b' }),
+        erin.sign({ kind: 1, created_at: t + 1, content: 'c' }), erin.sign({ kind: 7, created_at: t + 2, content: '+' })]) {
+        await store.write(verified(e));
+      }
+      const filters = [filter({ authors: [erin.pubkey], kinds: [1], limit: 3 })];
+      const events = await store.query(filters, now());
+      expect(events).toHaveLength(3);
+      const answer = await store.queryFrames('sub "x"', filters, now());
+      expect(answer.ids).toBe(events.map((j) => JSON.parse(j).id).join(''));
+      const received: string[] = [];
+      const receiver = new Receiver({ isServer: false });
+      receiver.on('message', (data: Buffer, isBinary: boolean) => received.push(isBinary ? 'binary' : data.toString()));
+      await new Promise<void>((resolve, reject) => receiver.write(Buffer.from(answer.frames), (err) => (err ? reject(err) : resolve())));
+      expect(received.map((f) => JSON.parse(f))).toEqual([...events.map((j) => ['EVENT', 'sub "x"', JSON.parse(j)]), ['EOSE', 'sub "x"']]);
+      expect((await store.queryFrames('none', [filter({ authors: [erin.pubkey], kinds: [30023] })], now())).ids).toBe('');
     });
 
     it('times out a read that runs past its budget with QueryTimeout, and keeps serving', async () => {

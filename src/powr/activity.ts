@@ -1,6 +1,6 @@
 import { firstTagValue, type NostrEvent } from '../protocol/event.js';
 import type { Activity, ActivitySet } from './types.js';
-import { clockSeconds, normalise } from './units.js';
+import { clockSeconds, finite, normalise } from './units.js';
 
 /**
  * The RUNSTR/Amethyst dialect of kind 1301 (shared/spec/nip101e.md 7.3): one `exercise` tag with an
@@ -9,7 +9,7 @@ import { clockSeconds, normalise } from './units.js';
  */
 
 const NUMBER = /^\d+(\.\d+)?$/;
-const num = (v: string | undefined) => (v !== undefined && NUMBER.test(v.trim()) ? Number(v.trim()) : null);
+const num = (v: string | undefined) => (v !== undefined && NUMBER.test(v.trim()) ? finite(Number(v.trim())) : null);
 const tag = (e: NostrEvent, name: string) => e.tags.find((t) => t[0] === name);
 
 /**
@@ -37,7 +37,7 @@ function strengthSets(e: NostrEvent): ActivitySet[] {
     const weightUnit = weight === null ? null : weightUnitOf(unitRaw);
     return { setNumber, reps, weight, weightUnit, weightKg: normalise('weight', weight, weightUnit) };
   };
-  const perSet = e.tags.filter((t) => t[0] === 'weight_set' && /^[1-9]\d*$/.test(t[1] ?? ''));
+  const perSet = e.tags.filter((t) => t[0] === 'weight_set' && /^[1-9]\d*$/.test(t[1] ?? '') && Number.isSafeInteger(Number(t[1])));
   if (perSet.length > 0) return perSet.map((t) => set(Number(t[1]), t[2], t[3]));
   const count = num(firstTagValue(e, 'sets'));
   if (count === null || !Number.isInteger(count) || count < 1 || count > 100) return [];
@@ -65,7 +65,7 @@ export function analyzeActivity(e: NostrEvent): Activity | null {
     distance,
     distanceUnit,
     distanceM,
-    paceSPerKm: durationS !== null && distanceM ? durationS / (distanceM / 1000) : null,
+    paceSPerKm: durationS !== null && distanceM ? finite(durationS / (distanceM / 1000)) : null,
     elevationGainM: normalise('distance', num(elevation?.[1]), elevation?.[2] ?? 'm'),
     calories: num(firstTagValue(e, 'calories')),
     sets: strengthSets(e),

@@ -54,7 +54,7 @@ const addressOf = (e: NostrEvent) => `${e.kind}:${e.pubkey}:${firstTagValue(e, '
 function optionalCount(e: NostrEvent, name: string, issues: Issues): number | null {
   const v = firstTagValue(e, name);
   if (v === undefined || v === '') return null;
-  if (!/^\d+$/.test(v)) {
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) {
     issues.add('flag', 'bad_number', `${name} tag: ${JSON.stringify(v)} is not a non-negative integer`);
     return null;
   }

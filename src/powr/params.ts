@@ -8,6 +8,9 @@ export const SET_TYPES = ['warmup', 'normal', 'drop', 'failure', 'working'];
 
 const NUMBER = /^-?\d+(\.\d+)?$/;
 const NON_NEGATIVE_INTEGER = /^\d+$/;
+/** Digits too many for a double (Infinity) or for an exact count are bad values like any other. */
+const isNumber = (v: string) => NUMBER.test(v) && Number.isFinite(Number(v));
+const isCount = (v: string) => NON_NEGATIVE_INTEGER.test(v) && Number.isSafeInteger(Number(v));
 
 export function isSetTypeWord(value: string | undefined): boolean {
   return value !== undefined && SET_TYPES.includes(value.toLowerCase());
@@ -30,7 +33,7 @@ export function readSet(set: SetRef, format: readonly string[]): ReadSet | undef
   const params: Record<string, string> = {};
   format.forEach((name, i) => (params[name] = set.values[i]!));
   const raw = set.values.length === n + 1 ? set.values[n]! : undefined;
-  const setNumber = raw !== undefined && /^[1-9]\d*$/.test(raw) ? Number(raw) : null;
+  const setNumber = raw !== undefined && /^[1-9]\d*$/.test(raw) && isCount(raw) ? Number(raw) : null;
   return { params, setNumber };
 }
 
@@ -38,18 +41,18 @@ export function readSet(set: SetRef, format: readonly string[]): ReadSet | undef
 function valueProblem(name: string, value: string): string | undefined {
   switch (name) {
     case 'weight':
-      return NUMBER.test(value) ? undefined : `weight ${JSON.stringify(value)} is not a number`;
+      return isNumber(value) ? undefined : `weight ${JSON.stringify(value)} is not a number`;
     case 'reps':
-      return NON_NEGATIVE_INTEGER.test(value) ? undefined : `reps ${JSON.stringify(value)} is not a non-negative integer`;
+      return isCount(value) ? undefined : `reps ${JSON.stringify(value)} is not a non-negative integer`;
     case 'rpe': {
-      const ok = NUMBER.test(value) && Number(value) >= 0 && Number(value) <= 10;
+      const ok = isNumber(value) && Number(value) >= 0 && Number(value) <= 10;
       return ok ? undefined : `rpe ${JSON.stringify(value)} is not a number from 0 to 10`;
     }
     case 'set_type':
       return isSetTypeWord(value) ? undefined : `set_type ${JSON.stringify(value)} is not one of ${SET_TYPES.join(', ')}`;
     case 'duration':
     case 'distance':
-      return NUMBER.test(value) && Number(value) >= 0 ? undefined : `${name} ${JSON.stringify(value)} is not a non-negative number`;
+      return isNumber(value) && Number(value) >= 0 ? undefined : `${name} ${JSON.stringify(value)} is not a non-negative number`;
     default:
       return undefined; // parameters beyond the spec's list are allowed and not interpreted
   }
@@ -113,7 +116,7 @@ export function setColumns(set: SetRef, format: readonly string[] | undefined, u
     const i = (known ? format : DEFAULT_FORMAT).indexOf(name);
     return i < 0 ? null : ((known ? units : DEFAULT_UNITS)?.[i] ?? null);
   };
-  const num = (v: string | undefined) => (v !== undefined && NUMBER.test(v) ? Number(v) : null);
+  const num = (v: string | undefined) => (v !== undefined && isNumber(v) ? Number(v) : null);
   const quantity = (name: Quantity) => {
     const value = num(read?.params[name]);
     const unit = value === null ? null : unitOf(name);

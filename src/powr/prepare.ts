@@ -49,7 +49,6 @@ export function prepare(event: NostrEvent, record: PowrRecord | null, flags: Fla
   };
 }
 
-
 const UNIT = '\u001f';
 const RECORD = '\u001e';
 

@@ -20,22 +20,28 @@ const DISTANCE: Record<string, number> = {
 export type Quantity = 'weight' | 'duration' | 'distance';
 const FACTORS: Record<Quantity, Record<string, number>> = { weight: WEIGHT, duration: DURATION, distance: DISTANCE };
 
+/**
+ * A number read from a tag, or null when it is not finite: a long enough digit string parses to
+ * Infinity, which the prepared event's JSON carries as null while a rebuild would store Inf.
+ */
+export const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
+
 /** The value in kilograms, seconds or metres; null when the value or the unit is not understood. */
 export function normalise(quantity: Quantity, value: number | null, unit: string | null | undefined): number | null {
   if (value === null || !Number.isFinite(value) || unit === null || unit === undefined) return null;
   const factor = FACTORS[quantity][unit.trim().toLowerCase()];
-  return factor === undefined ? null : value * factor;
+  return factor === undefined ? null : finite(value * factor);
 }
 
 /** Seconds from RUNSTR/Amethyst durations: `HH:MM:SS`, `MM:SS` or plain seconds. */
 export function clockSeconds(value: string | undefined): number | null {
   if (value === undefined) return null;
   const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  if (/^\d+(\.\d+)?$/.test(v)) return finite(Number(v));
   const m = /^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$/.exec(v);
   if (!m) return null;
   const [, h = '0', min, s] = m;
   if (Number(min) >= 60 && m[1] !== undefined) return null;
   if (Number(s) >= 60) return null;
-  return Number(h) * 3600 + Number(min) * 60 + Number(s);
+  return finite(Number(h) * 3600 + Number(min) * 60 + Number(s));
 }

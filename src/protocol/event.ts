@@ -114,6 +114,16 @@ export function idOfCanonical(json: string): string {
   return json.slice(7, 71);
 }
 
+/**
+ * The order of a REQ's stored events (NIP-01): newest first, equal timestamps by lowest id. The id is
+ * compared as lower-case hex or as its 32 bytes (the store's rows), which order alike.
+ */
+export function newestFirst<I extends string | Uint8Array>(a: { created_at: number; id: I }, b: { created_at: number; id: I }): number {
+  if (a.created_at !== b.created_at) return b.created_at - a.created_at;
+  if (typeof a.id === 'string') return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  return Buffer.compare(a.id as Uint8Array, b.id as Uint8Array);
+}
+
 export function firstTagValue(e: NostrEvent, name: string): string | undefined {
   for (const tag of e.tags) if (tag[0] === name && tag.length > 1) return tag[1];
   return undefined;

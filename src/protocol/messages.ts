@@ -73,7 +73,7 @@ export function replyFrames(subId: string, events: readonly string[]): Uint8Arra
     at = writeHeader(out, at, sizes[i]!);
     at += out.write(head, at);
     at += out.write(events[i]!, at);
-    out[at++] = 0x5d; // ]
+    out[at++] = 0x5d; // closes the EVENT array (the +1 in sizes): one ASCII byte needs no string write
   }
   at = writeHeader(out, at, eoseLength);
   out.write(eose, at);

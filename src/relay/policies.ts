@@ -4,7 +4,7 @@ import { AUTH_KIND, isProtected, type NostrEvent } from '../protocol/event.js';
 import type { Filter } from '../protocol/filter.js';
 import type { Moderation } from '../management/moderation.js';
 import { unanchoredTag } from '../store/sqlite/planner.js';
-import { INDEXED_MULTI_LETTER_TAGS } from '../store/sqlite/tag-index.js';
+import { INDEXED_MULTI_LETTER_TAGS } from '../protocol/tag-index.js';
 import type { RateLimits } from './rate-limits.js';
 
 /**

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { Config } from '../config/settings.js';
 import { mayRead, viewersFor, type Viewers } from '../powr/privacy.js';
-import { checkEventShape, expirationOf, idOfCanonical, isHex64, type NostrEvent } from '../protocol/event.js';
+import { checkEventShape, expirationOf, idOfCanonical, isHex64, newestFirst, type NostrEvent } from '../protocol/event.js';
 import { matchesFilter, parseFilter, type Filter } from '../protocol/filter.js';
 import { frames, parseClientMessage, sniffEventId } from '../protocol/messages.js';
 import { checkAuthEvent } from '../protocol/nip42.js';
@@ -394,8 +394,10 @@ export class Session {
 
   /**
    * A filter's stored answer when every event it names by id is known here, cached as the root of a
-   * bundle (BundleCache.storedEvent): exact, since the change feed drops those as their events leave
-   * the store. Undefined (ask a reader) otherwise, or when one has expired or the read rules apply.
+   * bundle (BundleCache.storedEvent): exact for this relay's writes, since the change feed drops those
+   * as their events leave the store; another process's deletions are seen within the writer's poll
+   * interval, as for bundles and live subscriptions. Undefined (ask a reader) otherwise, or when one
+   * has expired or the read rules apply.
    */
   private cachedAnswer(f: Filter, now: number): string[] | undefined {
     if (!f.idSet || f.search !== undefined) return undefined;
@@ -408,8 +410,7 @@ export class Session {
       if ((expires !== undefined && expires <= now) || (this.viewers && !mayRead(event, this.viewers))) return undefined;
       if (matchesFilter(event, f)) found.push({ json, event });
     }
-    // The store's order: newest first, ties by lowest id.
-    found.sort((a, b) => b.event.created_at - a.event.created_at || (a.event.id < b.event.id ? -1 : 1));
+    found.sort((a, b) => newestFirst(a.event, b.event));
     return found.slice(0, f.limit).map((e) => e.json);
   }
 

@@ -116,9 +116,11 @@ export class BundleCache {
 
   /**
    * The stored event with this id when a bundle rooted at it is cached, without asking the store: the
-   * feed drops such a bundle as soon as its root leaves the store (deleted, replaced, banned, purged,
-   * another process's commit), so the event is still stored. Whether it has expired (NIP-40) since is
-   * the caller's to check. Not counted as a use of the bundle.
+   * feed drops such a bundle as soon as its root leaves the store (deleted, replaced, banned, purged),
+   * so as far as this relay's writes go the event is still stored; another process's commit (CLI
+   * import or prune) reaches the feed with the writer's next data_version poll, and until then an
+   * event it deleted may still be returned. Whether it has expired (NIP-40) since is the caller's to
+   * check. Not counted as a use of the bundle.
    */
   storedEvent(id: string): string | undefined {
     return this.cache?.peek(`id:${id}`)?.root;

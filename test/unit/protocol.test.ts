@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressKey, checkEventShape, expirationOf, kindClass, parseAddress, type NostrEvent } from '../../src/protocol/event.js';
+import { addressKey, checkEventShape, expirationOf, kindClass, newestFirst, parseAddress, type NostrEvent } from '../../src/protocol/event.js';
 import { matchesFilter, parseFilter } from '../../src/protocol/filter.js';
 import { Receiver } from 'ws';
 import { parseClientMessage, replyFrames, sniffEventId } from '../../src/protocol/messages.js';
@@ -141,6 +141,16 @@ describe('client messages', () => {
   });
 });
 
+
+describe('NIP-01 order', () => {
+  it('is newest first, equal timestamps by lowest id, alike for hex ids and their bytes', () => {
+    const keys = [{ created_at: 5, id: hex('b') }, { created_at: 7, id: hex('f') }, { created_at: 5, id: hex('0') }, { created_at: 7, id: `1${hex('f').slice(1)}` }];
+    const expected = [`1${hex('f').slice(1)}`, hex('f'), hex('0'), hex('b')];
+    expect([...keys].sort(newestFirst).map((k) => k.id)).toEqual(expected);
+    const rows = keys.map((k) => ({ created_at: k.created_at, id: Buffer.from(k.id, 'hex') }));
+    expect(rows.sort(newestFirst).map((r) => r.id.toString('hex'))).toEqual(expected);
+  });
+});
 
 describe('reply frames', () => {
   it('are the WebSocket text frames a client reads as the EVENTs and EOSE, at every length encoding and in UTF-8', async () => {

@@ -7,7 +7,7 @@ import { canonicalJson, type NostrEvent } from '../../src/protocol/event.js';
 import { parseFilter } from '../../src/protocol/filter.js';
 import { SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
 import type { SqliteStorage } from '../../src/store/sqlite/sqlite-storage.js';
-import { isIndexedTag, tagKeys, tagValueKey } from '../../src/store/sqlite/tag-index.js';
+import { isIndexedTag, tagKeys, tagValueKey } from '../../src/protocol/tag-index.js';
 import { publicKeyOf, signEvent } from '../../src/workers/schnorr.js';
 import { openStorage, tempDb } from '../helpers/relay.js';
 

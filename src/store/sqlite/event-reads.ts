@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
+import { newestFirst } from '../../protocol/event.js';
 import type { Filter } from '../../protocol/filter.js';
 import type { Viewers } from '../../powr/privacy.js';
 import { QueryTimeout, type ExportOptions, type QueryOptions, type SyncItem } from '../port.js';
@@ -16,11 +17,6 @@ interface Row extends Key {
 }
 
 const blob = (hex: string) => Buffer.from(hex, 'hex');
-
-/** Newest first; equal timestamps by lowest id (NIP-01). */
-function newestFirst(a: Row, b: Row): number {
-  return b.created_at - a.created_at || Buffer.compare(a.id, b.id);
-}
 
 /**
  * The reads that serve REQ, COUNT, duplicate checks and export, on one connection (a reader

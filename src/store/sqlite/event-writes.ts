@@ -7,7 +7,7 @@ import { CLUSTER_SEQ_SQL } from './database.js';
 import { ModerationTables, VANISH_KIND } from './moderation-tables.js';
 import { DEPENDENCY_KINDS, PowrTables, type RemovedExercise } from './powr-tables.js';
 import { StoredIds } from './stored-ids.js';
-import { tagKeyOf, tagKeys } from './tag-index.js';
+import { tagKeyOf, tagKeys } from '../../protocol/tag-index.js';
 
 /** What one write changed: the parts of the committed-change feed it contributes. */
 export interface Applied {

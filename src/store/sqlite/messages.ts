@@ -16,7 +16,8 @@ import type {
 
 /**
  * The typed messages between the main thread and the SQLite threads. Events cross as their JSON
- * text (with the worker-built NIP-101e record), never as structured clones of parsed events.
+ * text (with the prepared event the verification pool built, prepare.ts), never as structured clones
+ * of parsed events.
  */
 
 /** What a thread needs to open its connection. */

@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { isIndexedTag, tagValueKey } from './tag-index.js';
+import { isIndexedTag, tagValueKey } from '../../protocol/tag-index.js';
 
 /**
  * Forward-only migrations; PRAGMA user_version holds the number of the last one applied.

@@ -6,7 +6,7 @@ import {
   type ModerationDecision,
   type ModerationState,
 } from '../moderation.js';
-import { tagValueKey } from './tag-index.js';
+import { tagValueKey } from '../../protocol/tag-index.js';
 
 /** NIP-62 request to vanish. */
 export const VANISH_KIND = 62;

@@ -2,7 +2,7 @@ import { mayMatchRestricted, type Viewers } from '../../powr/privacy.js';
 import { SEARCH_KINDS, ftsMatch } from '../../powr/search.js';
 import { kindClass } from '../../protocol/event.js';
 import type { Filter, TagCondition } from '../../protocol/filter.js';
-import { isIndexedTag, tagValueKey } from './tag-index.js';
+import { isIndexedTag, tagValueKey } from '../../protocol/tag-index.js';
 
 /**
  * Turns a NIP-01 filter into one SQL query driven by one index, chosen on purpose:
@@ -132,7 +132,7 @@ const MAX_PARTS = 256;
  */
 export function splitForTimeOrder(f: Filter): Filter[] {
   const { driver, tag } = chooseDriver(f);
-  if (driver === 'kind' && f.kinds!.length > 1) return f.kinds!.map((k) => ({ ...f, kinds: [k] }));
+  if (driver === 'kind' && f.kinds!.length > 1 && f.kinds!.length <= MAX_PARTS) return f.kinds!.map((k) => ({ ...f, kinds: [k] }));
   if (driver === 'tag') {
     const kinds: (number | undefined)[] = f.kinds ?? [undefined];
     const parts = tag!.values.length * kinds.length;
@@ -252,6 +252,8 @@ export function planFilter(f: Filter, now: number, viewers?: Viewers, mode: Plan
 
 /** SQLite's most bound parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER's default). */
 const MAX_VARIABLES = 32_766;
+/** SQLite's most arms of one compound SELECT (SQLITE_MAX_COMPOUND_SELECT's default). */
+const MAX_ARMS = 500;
 
 /**
  * The newest keys (seq, created_at) of a filter's parts (splitForTimeOrder), in one statement: the
@@ -260,14 +262,15 @@ const MAX_VARIABLES = 32_766;
  * tag value with one kind; a tag value without kinds is sorted within its arm). A LIMIT on the merge
  * made SQLite three times slower, so only a single part has one (`?`, bound by the caller): SQLite
  * must sort that part when its index cannot give time order (several authors), and LIMIT keeps the
- * sort to its top. Parts whose parameters together exceed SQLite's bound (each arm repeats the
- * filter's other value lists) are read as the whole filter instead, one sorted part.
+ * sort to its top. Parts beyond SQLite's bounds (more arms than a compound SELECT may have, or
+ * parameters that together exceed its limit, as each arm repeats the filter's other value lists) are
+ * read as the whole filter instead, one sorted part.
  */
 export function planKeys(
   whole: Filter, parts: readonly Filter[], now: number, viewers?: Viewers,
 ): { sql: string; params: unknown[]; limited: boolean } {
   let plans = parts.map((part) => planFilter(part, now, viewers, 'keys'));
-  if (plans.length > 1 && plans.reduce((n, plan) => n + plan.params.length, 0) > MAX_VARIABLES) {
+  if (plans.length > MAX_ARMS || (plans.length > 1 && plans.reduce((n, plan) => n + plan.params.length, 0) > MAX_VARIABLES)) {
     plans = [planFilter(whole, now, viewers, 'keys')];
   }
   const arms = plans.map((plan) => `SELECT ${plan.seq} AS seq, ${plan.time} AS created_at FROM ${plan.from}`);

@@ -312,7 +312,9 @@ export class PowrTables {
       const stmt = this.db.prepare(`SELECT ${columns} FROM ${table}`);
       const order = stmt.columns().map((_, i) => i + 1).join(', ');
       const hash = createHash('sha256');
-      for (const row of this.db.prepare(`SELECT ${columns} FROM ${table} ORDER BY ${order}`).raw().iterate()) hash.update(JSON.stringify(row));
+      // JSON writes Inf as null: a row holding Inf where the rebuild holds NULL must still differ.
+      const lossless = (_: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? { nonFinite: String(v) } : v);
+      for (const row of this.db.prepare(`SELECT ${columns} FROM ${table} ORDER BY ${order}`).raw().iterate()) hash.update(JSON.stringify(row, lossless));
       return hash.digest('hex');
     };
     const before = PROCESSED_TABLES.map(digest);
