@@ -4,6 +4,7 @@ import type { NostrEvent } from '../protocol/event.js';
 import { matchesFilter, type Filter } from '../protocol/filter.js';
 import { reframe } from '../protocol/messages.js';
 import type { CommittedChange } from '../store/port.js';
+import { growingLru } from '../store/lru.js';
 import { FilterIndex } from './live-subscriptions.js';
 
 /** A REQ's stored answer as a reader thread builds it: its frames (replyFrames) and the ids sent, run together. */
@@ -22,6 +23,14 @@ interface Entry {
 
 /** Bytes an entry holds beyond its frames: the key, the ids (UTF-16), the filters and the index's sets, roughly. */
 const ENTRY_OVERHEAD = 512;
+/**
+ * Most ids, authors and tag values a kept answer's filters name in all: filters naming more (a following
+ * list, a batch of ids) are one reader's, rarely asked again, and would cost each miss a long key and
+ * an index entry per value (a 100-author following feed: ~0.4 ms of the main thread).
+ */
+const MAX_VALUES = 32;
+/** Keys remembered as asked once (see `put`). */
+const ASKED_KEYS = 10_000;
 /** An event that expires (NIP-40) leaves answers at a time no commit reports: such answers are not kept. */
 const EXPIRATION_TAG = Buffer.from('"expiration"');
 
@@ -30,12 +39,15 @@ const EXPIRATION_TAG = Buffer.from('"expiration"');
  * for everyone). Exact at all times, driven by the committed-change feed alone: a committed event that
  * matches a cached answer's filter drops that answer, a removed event drops the answers holding it,
  * and a change the feed cannot detail (another process's commit, a moderation decision) drops them all.
- * An answer read while a commit arrived may predate it, and is not kept.
+ * An answer read while a commit arrived may predate it, and is not kept; nor is the first answer to
+ * filters not asked before (most REQs name one user's data, and are not asked again by others).
  */
 export class AnswerCache {
   private readonly entries: LRUCache<string, Entry> | undefined;
   private readonly index = new FilterIndex<Entry>();
   private readonly byId = new Map<string, Set<Entry>>();
+  /** Keys asked once: an answer is kept when its filters come a second time, so one-off REQs cost no keeping. */
+  private readonly asked = growingLru<string, true>(ASKED_KEYS);
   /** Commits seen so far: `put` keeps an answer only when none arrived since its read began. */
   commits = 0;
 
@@ -52,13 +64,17 @@ export class AnswerCache {
   /**
    * The cache key of a REQ's filters (the parsed filters, in order); undefined when its answer is not
    * kept: the cache is off, a filter searches (NIP-50), resolves references, or may match events the
-   * read rules restrict (the answer then depends on who asks).
+   * read rules restrict (the answer then depends on who asks), or they name too many values.
    */
   keyOf(filters: readonly Filter[], viewers: Viewers | undefined): string | undefined {
     if (!this.entries) return undefined;
+    let values = 0;
     for (const f of filters) {
       if (f.search !== undefined || f.resolve || (viewers && mayMatchRestricted(f, viewers))) return undefined;
+      values += (f.ids?.length ?? 0) + (f.authors?.length ?? 0);
+      for (const t of f.tags) values += t.values.length;
     }
+    if (values > MAX_VALUES) return undefined;
     return JSON.stringify(filters.map((f) => [f.ids, f.authors, f.kinds, f.since, f.until, f.limit, f.tags.map((t) => [t.name, t.values])]));
   }
 
@@ -72,6 +88,10 @@ export class AnswerCache {
   /** Keeps an answer read for subscription `subId`, unless a commit arrived since `commitsBefore` (this.commits then). */
   put(key: string, filters: readonly Filter[], subId: string, answer: StoredAnswer, commitsBefore: number): void {
     if (!this.entries || this.commits !== commitsBefore) return;
+    if (!this.asked.has(key)) {
+      this.asked.set(key, true);
+      return;
+    }
     const frames = answer.frames;
     if (Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength).includes(EXPIRATION_TAG)) return;
     const entry: Entry = { key, filters, subId, answer };
