@@ -4,7 +4,6 @@ import type { NostrEvent } from '../protocol/event.js';
 import { matchesFilter, type Filter } from '../protocol/filter.js';
 import { reframe } from '../protocol/messages.js';
 import type { CommittedChange } from '../store/port.js';
-import { growingLru } from '../store/lru.js';
 import { FilterIndex } from './live-subscriptions.js';
 
 /** A REQ's stored answer as a reader thread builds it: its frames (replyFrames) and the ids sent, run together. */
@@ -29,8 +28,8 @@ const ENTRY_OVERHEAD = 512;
  * an index entry per value (a 100-author following feed: ~0.4 ms of the main thread).
  */
 const MAX_VALUES = 32;
-/** Keys remembered as asked once (see `put`). */
-const ASKED_KEYS = 10_000;
+/** The share of the cache's bytes that remembers keys asked once (see `put`). */
+const ASKED_SHARE = 1 / 16;
 /** An event that expires (NIP-40) leaves answers at a time no commit reports: such answers are not kept. */
 const EXPIRATION_TAG = Buffer.from('"expiration"');
 
@@ -47,7 +46,7 @@ export class AnswerCache {
   private readonly index = new FilterIndex<Entry>();
   private readonly byId = new Map<string, Set<Entry>>();
   /** Keys asked once: an answer is kept when its filters come a second time, so one-off REQs cost no keeping. */
-  private readonly asked = growingLru<string, true>(ASKED_KEYS);
+  private readonly asked: LRUCache<string, true> | undefined;
   /** Commits seen so far: `put` keeps an answer only when none arrived since its read began. */
   commits = 0;
 
@@ -58,6 +57,7 @@ export class AnswerCache {
         sizeCalculation: (e, key) => e.answer.frames.byteLength + e.answer.ids.length * 2 + key.length * 2 + ENTRY_OVERHEAD,
         dispose: (e) => this.unindex(e),
       });
+      this.asked = new LRUCache<string, true>({ maxSize: Math.max(1, Math.floor(cacheBytes * ASKED_SHARE)), sizeCalculation: (_, key) => key.length });
     }
   }
 
@@ -87,7 +87,7 @@ export class AnswerCache {
 
   /** Keeps an answer read for subscription `subId`, unless a commit arrived since `commitsBefore` (this.commits then). */
   put(key: string, filters: readonly Filter[], subId: string, answer: StoredAnswer, commitsBefore: number): void {
-    if (!this.entries || this.commits !== commitsBefore) return;
+    if (!this.entries || !this.asked || this.commits !== commitsBefore) return;
     if (!this.asked.has(key)) {
       this.asked.set(key, true);
       return;
