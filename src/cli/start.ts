@@ -14,6 +14,7 @@ import { Metrics } from '../relay/metrics.js';
 import { Moderation } from '../management/moderation.js';
 import { RateLimits } from '../relay/rate-limits.js';
 import { RelayServer } from '../relay/server.js';
+import { AnswerCache } from '../relay/answer-cache.js';
 import { BundleCache } from '../store/bundle-cache.js';
 import type { Upstreams } from '../sync/upstreams.js';
 import type { Catalogue } from '../web/catalogue.js';
@@ -32,6 +33,7 @@ export async function start(): Promise<void> {
   const verifier = verifierPool(config, log);
   const bundles = new BundleCache(store, config.bundleCacheBytes, config.media ? blobPath : undefined);
   await bundles.restoreCounts();
+  const answers = new AnswerCache(config.answerCacheBytes);
   const live = new LiveSubscriptions();
   let server: RelayServer | undefined;
   let upstreams: Upstreams | undefined;
@@ -45,6 +47,7 @@ export async function start(): Promise<void> {
   const fanout = new Fanout(live, store);
   fanout.follow();
   store.onChange(bundles.onChange);
+  store.onChange(answers.onChange);
   store.onChange(metrics.onChange);
   const moderation = new Moderation(store, log);
   await moderation.reload();
@@ -70,7 +73,7 @@ export async function start(): Promise<void> {
     verify: (e) => ingest.verify(e), submit: (raw, from, text) => ingest.submit(raw, from, text), optimiser,
     metrics: new MediaMetrics(metrics.registry, () => store.blobs.totals()), log,
   }) : undefined;
-  server = new RelayServer({ config, version: VERSION, store, bundles, ingest, live, limits, metrics, catalogue, moderation, management, media, log,
+  server = new RelayServer({ config, version: VERSION, store, bundles, answers, ingest, live, limits, metrics, catalogue, moderation, management, media, log,
     upstreamLease: () => upstreams?.leaseStatus() });
 
   let address;

@@ -17,6 +17,7 @@ export interface Config {
   logLevel: LogLevel;
   validationMode: ValidationMode;
   bundleCacheBytes: number;
+  answerCacheBytes: number;
   workers: number;
   readers: number;
   publicUrl: string;
@@ -235,6 +236,8 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'How often expired events (NIP-40) are deleted from disk. They are never served once expired.' }),
   setting({ key: 'walCheckpointSeconds', group: 'Storage', default: 60, parse: integer(1, 86_400),
     doc: 'How often the write-ahead log is checkpointed and truncated so it cannot grow without bound.' }),
+  setting({ key: 'answerCacheBytes', group: 'Storage', default: 16 * 1024 * 1024, parse: integer(0, 16 * 1024 * 1024 * 1024),
+    doc: 'Memory for whole REQ answers, served again to REQs with the same filters until a commit changes them (least recently used go first; an answer is kept the second time its filters come, a sixteenth of this remembering the first); 0 turns the cache off.' }),
   setting({ key: 'logLevel', group: 'Process', default: 'info', parse: oneOf(LOG_LEVELS),
     doc: `Log level of the JSON logs on stdout: ${LOG_LEVELS.join(', ')}.` }),
   setting({ key: 'workers', group: 'Process', default: 0, parse: integer(0, 256),

@@ -80,6 +80,52 @@ export function replyFrames(subId: string, events: readonly string[]): Uint8Arra
   return new Uint8Array(out.buffer);
 }
 
+/** The payload length and header bytes of the unmasked frame at `at` (as writeHeader writes them). */
+function readHeader(frame: Buffer, at: number): [payload: number, header: number] {
+  const n = frame[at + 1]!;
+  if (n < 126) return [n, 2];
+  if (n === 126) return [frame.readUInt16BE(at + 2), 4];
+  return [Number(frame.readBigUInt64BE(at + 2)), 10];
+}
+
+/**
+ * The same stored answer (replyFrames' output for subscription `from`) for subscription `to`: each
+ * event's bytes are copied as they are, only the frame headers and subscription ids are rewritten.
+ */
+export function reframe(answer: Uint8Array, from: string, to: string): Uint8Array {
+  if (from === to) return answer;
+  const source = Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength);
+  const oldHeadLength = Buffer.byteLength(`["EVENT",${JSON.stringify(from)},`);
+  const newHead = `["EVENT",${JSON.stringify(to)},`;
+  const newHeadLength = Buffer.byteLength(newHead);
+  const eose = frames.eose(to);
+  const eoseLength = Buffer.byteLength(eose);
+  // Event frames (header, `["EVENT",<from>,`, the event, `]`), then the EOSE frame, the last.
+  const events: [start: number, end: number][] = [];
+  for (let at = 0; ;) {
+    const [payload, header] = readHeader(source, at);
+    const next = at + header + payload;
+    if (next >= source.length) break;
+    events.push([at + header + oldHeadLength, next - 1]);
+    at = next;
+  }
+  const sizes = events.map(([start, end]) => newHeadLength + end - start + 1);
+  let total = headerBytes(eoseLength) + eoseLength;
+  for (const n of sizes) total += headerBytes(n) + n;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < events.length; i++) {
+    const [start, end] = events[i]!;
+    at = writeHeader(out, at, sizes[i]!);
+    at += out.write(newHead, at);
+    at += source.copy(out, at, start, end);
+    out[at++] = 0x5d; // ]
+  }
+  at = writeHeader(out, at, eoseLength);
+  out.write(eose, at);
+  return out;
+}
+
 const printable = (value: unknown) => JSON.stringify(value)?.slice(0, 40) ?? String(value);
 
 function subscriptionId(verb: string, value: unknown, limits: MessageLimits): string | Refusal {

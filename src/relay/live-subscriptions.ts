@@ -9,7 +9,7 @@ export interface LiveSubscription {
   deliver(eventJson: string, event: NostrEvent): void;
 }
 
-type Bucket = Map<string, Set<LiveSubscription>>;
+type Bucket<T> = Map<string, Set<T>>;
 
 const searchTermsByFilter = new WeakMap<Filter, string[]>();
 
@@ -21,21 +21,21 @@ function termsOf(f: Filter): string[] {
 }
 
 /**
- * Every open subscription on the relay, indexed so a new event is matched only against the
- * subscriptions that could want it: each filter is filed under its most specific field (id, author,
- * a tag value, a kind), or in the catch-all set when it has none of them.
+ * Holders of filters (subscriptions, cached answers), indexed so a new event is matched only against
+ * those that could want it: each filter is filed under its most specific field (id, author, a tag
+ * value, a kind), or in the catch-all set when it has none of them.
  */
-export class LiveSubscriptions {
-  private readonly buckets = { id: new Map(), author: new Map(), tag: new Map(), kind: new Map() } satisfies Record<string, Bucket>;
-  private readonly catchAll = new Set<LiveSubscription>();
-  private readonly keys = new Map<LiveSubscription, [Bucket, string][]>();
+export class FilterIndex<T extends { readonly filters: readonly Filter[] }> {
+  private readonly buckets = { id: new Map(), author: new Map(), tag: new Map(), kind: new Map() } satisfies Record<string, Bucket<T>>;
+  private readonly catchAll = new Set<T>();
+  private readonly keys = new Map<T, [Bucket<T>, string][]>();
 
   get size(): number {
     return this.keys.size;
   }
 
-  add(sub: LiveSubscription): void {
-    const placed: [Bucket, string][] = [];
+  add(sub: T): void {
+    const placed: [Bucket<T>, string][] = [];
     for (const f of sub.filters) {
       if (f.matchesNothing) continue;
       const [bucket, values] = this.slotFor(f);
@@ -53,7 +53,7 @@ export class LiveSubscriptions {
     this.keys.set(sub, placed);
   }
 
-  remove(sub: LiveSubscription): void {
+  remove(sub: T): void {
     for (const [bucket, value] of this.keys.get(sub) ?? []) {
       const set = bucket.get(value);
       set?.delete(sub);
@@ -63,7 +63,7 @@ export class LiveSubscriptions {
     this.catchAll.delete(sub);
   }
 
-  private slotFor(f: Filter): [Bucket | undefined, readonly string[]] {
+  private slotFor(f: Filter): [Bucket<T> | undefined, readonly string[]] {
     if (f.ids) return [this.buckets.id, f.ids];
     if (f.authors) return [this.buckets.author, f.authors];
     const tag = f.tags[0];
@@ -72,16 +72,24 @@ export class LiveSubscriptions {
     return [undefined, []];
   }
 
-  /** Delivers the event to every subscription with a matching filter, once each. */
-  publish(event: NostrEvent, eventJson: string): number {
-    const candidates = new Set<LiveSubscription>(this.catchAll);
-    const collect = (bucket: Bucket, key: string) => bucket.get(key)?.forEach((s) => candidates.add(s));
+  /** The holders that may have a filter matching the event, once each (matchesFilter decides). */
+  candidates(event: NostrEvent): Set<T> {
+    const candidates = new Set<T>(this.catchAll);
+    const collect = (bucket: Bucket<T>, key: string) => bucket.get(key)?.forEach((s) => candidates.add(s));
     collect(this.buckets.id, event.id);
     collect(this.buckets.author, event.pubkey);
     collect(this.buckets.kind, String(event.kind));
     for (const tag of event.tags) if (tag.length > 1) collect(this.buckets.tag, `${tag[0]}\u0000${tag[1]}`);
+    return candidates;
+  }
+}
+
+/** Every open subscription on the relay. */
+export class LiveSubscriptions extends FilterIndex<LiveSubscription> {
+  /** Delivers the event to every subscription with a matching filter, once each. */
+  publish(event: NostrEvent, eventJson: string): number {
     let delivered = 0;
-    for (const sub of candidates) {
+    for (const sub of this.candidates(event)) {
       if (sub.filters.some((f) => matchesFilter(event, f) && (f.search === undefined || matchesSearch(event, termsOf(f))))) {
         sub.deliver(eventJson, event);
         delivered++;

@@ -80,7 +80,7 @@ export class Metrics {
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] });
     this.commitSeconds = new Histogram({ name: 'powr_write_commit_seconds', help: 'Time to apply and commit one write batch', registers,
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1] });
-    this.reqs = new Counter({ name: 'powr_reqs_total', help: 'REQs by what answered their stored part: a reader thread, or the relay without one (nothing to read)',
+    this.reqs = new Counter({ name: 'powr_reqs_total', help: 'REQs by what answered their stored part: a reader thread, the answer cache, or the relay without either (nothing to read, ids of cached bundle roots)',
       labelNames: ['answered'], registers });
     this.querySeconds = new Histogram({ name: 'powr_query_seconds', help: 'REQ time in the database by filter shape (driving index)',
       labelNames: ['shape'], registers, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5] });

@@ -11,6 +11,7 @@ import { httpOrigin, relayHost } from '../protocol/relay-url.js';
 import type { BundleCache } from '../store/bundle-cache.js';
 import type { LeaseStatus } from '../store/cluster/lease.js';
 import type { BundleRoot, StoragePort } from '../store/port.js';
+import type { AnswerCache } from './answer-cache.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscriptions } from './live-subscriptions.js';
 import { MANAGEMENT_CONTENT_TYPE, type Management } from '../management/management.js';
@@ -28,6 +29,7 @@ export interface ServerDeps {
   version: string;
   store: StoragePort;
   bundles: BundleCache;
+  answers: AnswerCache;
   ingest: Ingest;
   live: LiveSubscriptions;
   limits: RateLimits;

@@ -9,6 +9,7 @@ import { frames, parseClientMessage, sniffEventId } from '../protocol/messages.j
 import { checkAuthEvent } from '../protocol/nip42.js';
 import type { BundleCache } from '../store/bundle-cache.js';
 import { QueryTimeout, type QueryOptions, type StoragePort } from '../store/port.js';
+import type { AnswerCache } from './answer-cache.js';
 import type { Ingest } from './ingest.js';
 import type { LiveSubscription, LiveSubscriptions } from './live-subscriptions.js';
 import { AuthChallenges, needsAuth } from './auth-challenges.js';
@@ -22,6 +23,7 @@ export interface SessionDeps {
   config: Config;
   store: StoragePort;
   bundles: BundleCache;
+  answers: AnswerCache;
   ingest: Ingest;
   live: LiveSubscriptions;
   limits: RateLimits;
@@ -347,7 +349,8 @@ export class Session {
   /**
    * Sends a REQ's stored events and EOSE; resolves with the ids of the events sent, run together, or
    * undefined when the query failed (the subscription is closed then). Without resolving, the reader
-   * thread answers with the frames ready to write; filters that cannot match or ask for no stored
+   * thread answers with the frames ready to write, kept for the next REQ with the same filters
+   * (AnswerCache); filters that cannot match or ask for no stored
    * events are left out, and with none left the reader is not asked at all.
    */
   private async sendStored(subId: string, filters: readonly Filter[], resolver: Resolver | undefined): Promise<string | undefined> {
@@ -363,9 +366,21 @@ export class Session {
       return known.map(idOfCanonical).join('');
     }
     if (!resolver) {
+      const cache = this.deps.answers;
+      const key = cache.keyOf(asked, this.viewers);
+      const cached = key === undefined ? undefined : cache.get(key, subId);
+      if (cached) {
+        this.deps.metrics.reqs.inc({ answered: 'cache' });
+        this.deps.metrics.querySeconds.observe({ shape }, 0);
+        this.sendFrames(cached.frames);
+        return cached.ids;
+      }
+      const commitsBefore = cache.commits;
       const answer = await this.read(subId, shape, () => this.deps.store.queryFrames(subId, asked, unixNow(), this.queryOptions()));
-      if (answer) this.sendFrames(answer.frames);
-      return answer?.ids;
+      if (!answer) return undefined;
+      if (key !== undefined) cache.put(key, asked, subId, answer, commitsBefore);
+      this.sendFrames(answer.frames);
+      return answer.ids;
     }
     const events = await this.read(subId, shape, () => this.deps.store.query(asked, unixNow(), this.queryOptions()));
     if (!events) return undefined;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { addressKey, checkEventShape, expirationOf, kindClass, newestFirst, parseAddress, type NostrEvent } from '../../src/protocol/event.js';
 import { matchesFilter, parseFilter } from '../../src/protocol/filter.js';
 import { Receiver } from 'ws';
-import { parseClientMessage, replyFrames, sniffEventId } from '../../src/protocol/messages.js';
+import { parseClientMessage, reframe, replyFrames, sniffEventId } from '../../src/protocol/messages.js';
 
 const LIMITS = { maxFilterValues: 5, maxLimit: 100, defaultLimit: 20 };
 const MSG_LIMITS = { maxSubidLength: 8, maxFilters: 2 };
@@ -164,5 +164,14 @@ describe('reply frames', () => {
     expect(received).toEqual([...events.map((e) => `["EVENT","sub \\"1\\"",${e}]`), '["EOSE","sub \\"1\\""]']);
     expect(received.slice(0, 3).map((f) => JSON.parse(f)[2])).toEqual(events.map((e) => JSON.parse(e)));
     expect(replyFrames('s', []).byteLength).toBe(2 + '["EOSE","s"]'.length);
+  });
+
+  it('are framed again for another subscription id, byte for byte as if built for it', () => {
+    const events = ['{"content":"short"}', `{"content":"${'é'.repeat(100)}💪"}`, `{"content":"${'x'.repeat(70_000)}"}`, `{"content":"${'y'.repeat(110)}"}`];
+    // Lengths around the 126 and 65,536 header boundaries, as the new id shifts them.
+    for (const [from, to] of [['a', 'sub "ü"'], ['a-much-longer-subscription-id', 'b'], ['s', 's']]) {
+      expect(Buffer.from(reframe(replyFrames(from!, events), from!, to!)).equals(replyFrames(to!, events)), `${from} -> ${to}`).toBe(true);
+      expect(Buffer.from(reframe(replyFrames(from!, []), from!, to!))).toEqual(Buffer.from(replyFrames(to!, [])));
+    }
   });
 });
