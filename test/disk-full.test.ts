@@ -86,7 +86,10 @@ async function expectToldSparingly(relay: RunningRelay, failingMs: number): Prom
   expect(String(told[0]!.msg)).toMatch(/^write transactions fail;/);
   expect(told.filter((l) => l.msg === 'write transactions still fail').length).toBeGreaterThanOrEqual(1);
   expect(told.length).toBeLessThanOrEqual(2 + Math.ceil(failingMs / TELL_EVERY_MS));
-  for (let i = 1; i < told.length; i++) expect(Number(told[i]!.time) - Number(told[i - 1]!.time)).toBeGreaterThanOrEqual(TELL_EVERY_MS);
+  // The writer decides a line every TELL_EVERY_MS by its clock; the logger times it when the message reaches the
+  // main thread, a few milliseconds later and not always the same few (CI logged two lines 4,999 ms apart).
+  const hopMs = 20;
+  for (let i = 1; i < told.length; i++) expect(Number(told[i]!.time) - Number(told[i - 1]!.time)).toBeGreaterThanOrEqual(TELL_EVERY_MS - hopMs);
   expect(told.at(-1)).toMatchObject({ level: 30, msg: 'write transactions succeed again' });
   return told;
 }
