@@ -108,7 +108,7 @@ export class AnswerCache {
   }
 
   /** Feed subscriber: drops every answer a commit may have changed. */
-  readonly onChange = (change: CommittedChange): void => {
+  readonly onChange = (change: CommittedChange, events: () => readonly NostrEvent[]): void => {
     this.commits++;
     const entries = this.entries;
     if (!entries || entries.size === 0) return;
@@ -117,8 +117,7 @@ export class AnswerCache {
       return;
     }
     for (const id of change.removed) this.byId.get(id)?.forEach((e) => this.drop(e));
-    for (const { json } of change.stored) {
-      const event = JSON.parse(json) as NostrEvent;
+    for (const event of events()) {
       for (const e of this.index.candidates(event)) if (e.filters.some((f) => matchesFilter(event, f))) this.drop(e);
     }
   };

@@ -12,7 +12,7 @@ export class Fanout {
 
   /** Subscribes to the store's feed and to other nodes' ephemeral events; returns the unsubscribe function. */
   follow(): () => void {
-    const changes = this.store.onChange((change) => this.onChange(change));
+    const changes = this.store.onChange((change, events) => this.onChange(change, events));
     const ephemeral = this.store.onEphemeral((json) => this.fromOtherNode(json));
     return () => {
       changes();
@@ -31,10 +31,10 @@ export class Fanout {
     if (typeof event === 'object' && event !== null && Array.isArray(event.tags)) this.live.publish(event, json);
   }
 
-  private onChange(change: CommittedChange): void {
+  private onChange(change: CommittedChange, events: () => readonly NostrEvent[]): void {
     // Nothing to match against: parsing every stored event would be work on the ingest path for no one.
     if (this.live.size === 0) return;
-    for (const { json } of change.stored) this.live.publish(JSON.parse(json) as NostrEvent, json);
+    events().forEach((event, i) => this.live.publish(event, change.stored[i]!.json));
   }
 
   /** An ephemeral event published here: this node's subscribers at once, other nodes' through the cluster. */

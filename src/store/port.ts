@@ -1,3 +1,4 @@
+import type { NostrEvent } from '../protocol/event.js';
 import type { Filter } from '../protocol/filter.js';
 import type { Viewers } from '../powr/privacy.js';
 import type { Flag, PowrRecord } from '../powr/types.js';
@@ -56,6 +57,13 @@ export class QueryTimeout extends Error {
  * What one commit changed: the committed-change feed. Live fan-out, bundle-cache invalidation,
  * search and metrics subscribe to it; nothing else reaches the live index.
  */
+/**
+ * A committed-change feed subscriber. `events()` is the change's stored events parsed, in the order of
+ * `stored`: parsed on the first call and shared by every subscriber of that change (live fan-out and
+ * the answer cache both match them), and never when no subscriber needs them.
+ */
+export type ChangeListener = (change: CommittedChange, events: () => readonly NostrEvent[]) => void;
+
 export interface CommittedChange {
   /** Stored events in commit order, with their sequence numbers. */
   stored: { seq: number; json: string }[];
@@ -239,7 +247,7 @@ export interface StoragePort {
   /** Ephemeral events other nodes of the cluster shared; returns the unsubscribe function. */
   onEphemeral(listener: (json: string) => void): () => void;
   /** Subscribes to the committed-change feed; returns the unsubscribe function. */
-  onChange(listener: (change: CommittedChange) => void): () => void;
+  onChange(listener: ChangeListener): () => void;
   /** Waits for every write handed over so far to be committed. */
   drain(): Promise<void>;
   close(): Promise<void>;

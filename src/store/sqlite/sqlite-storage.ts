@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { NostrEvent } from '../../protocol/event.js';
 import type { Filter } from '../../protocol/filter.js';
 import { THREAD_LIMITS, WorkerPool } from '../../workers/pool.js';
 import { watchThread } from '../../workers/thread-cpu.js';
@@ -11,6 +12,7 @@ import {
   type BundleRoot,
   type CheckReport,
   type ClusterStatus,
+  type ChangeListener,
   type CommittedChange,
   type ExportOptions,
   type QueryFrames,
@@ -55,7 +57,7 @@ interface Waiting<T> {
 export class SqliteStorage implements StoragePort {
   private writer!: Worker;
   private readers!: WorkerPool<ReadRequest, ReadResult>;
-  private readonly listeners = new Set<(change: CommittedChange) => void>();
+  private readonly listeners = new Set<ChangeListener>();
   private readonly ephemeralListeners = new Set<(json: string) => void>();
   private readonly writes = new Map<number, Waiting<WriteOutcome>>();
   private readonly tasks = new Map<number, Waiting<unknown>>();
@@ -199,9 +201,11 @@ export class SqliteStorage implements StoragePort {
   }
 
   private emit(change: CommittedChange): void {
+    let parsed: NostrEvent[] | undefined;
+    const events = () => (parsed ??= change.stored.map(({ json }) => JSON.parse(json) as NostrEvent));
     for (const listener of this.listeners) {
       try {
-        listener(change);
+        listener(change, events);
       } catch (err) {
         this.options.log.error({ err }, 'change feed subscriber failed');
       }
@@ -340,7 +344,7 @@ export class SqliteStorage implements StoragePort {
     return () => this.ephemeralListeners.delete(listener);
   }
 
-  onChange(listener: (change: CommittedChange) => void): () => void {
+  onChange(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
